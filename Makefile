@@ -1,0 +1,86 @@
+# hippodrome — build, test and run everything from here.
+#   make            build build/hippodrome (and the CUDA backend when nvcc exists)
+#   make test       build and run every test suite (the exit status is the verdict)
+#   make run        train attention, S4D and H3 on both tasks (quick config) and print the table
+#   make bench-train   ms per training step per layer, 1 and 2 threads -> results/bench/train.json
+#   make CUDA=0     build without the CUDA backend
+# Dependencies (Debian packages) are checked, and installed when running as root, by scripts/deps.
+
+CC      ?= cc
+ARCH    ?= -march=native
+OPT     ?= -O2
+# No fast-math anywhere: reference code and tests must keep IEEE semantics.
+CFLAGS  += -std=gnu11 $(OPT) $(ARCH) -g -Wall -Wextra -Werror -fopenmp -MMD -MP
+PKGS    := libcjson fftw3f fftw3 openblas
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+LDLIBS  += $(PKG_LIBS) -lm -fopenmp
+CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
+
+NVCC := $(shell command -v nvcc 2>/dev/null)
+CUDA ?= $(if $(NVCC),1,0)
+
+B := build
+LIB_SRC := $(wildcard core/*.c kernels/*.c kernels/cpu/*.c models/*.c tasks/*.c harness/*.c)
+LIB_SRC := $(filter-out harness/main.c,$(LIB_SRC))
+OBJ32 := $(LIB_SRC:%.c=$(B)/f32/%.o)
+OBJ64 := $(LIB_SRC:%.c=$(B)/f64/%.o)
+TESTS32 := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/test_*.c))
+TESTS64 := $(patsubst tests/f64/%.c,$(B)/tests/f64_%,$(wildcard tests/f64/test_*.c))
+BIN := $(B)/hippodrome
+
+.PHONY: all deps test run bench-train features clean
+all: deps features $(BIN)
+
+deps:
+	@./scripts/deps
+
+features:
+	@echo "hippodrome build: CPU backend ✓ (real=f32, OpenMP, FFTW, CBLAS)"
+ifeq ($(CUDA),1)
+	@echo "hippodrome build: CUDA ✓ nvcc at $(NVCC) (CUDA backend sources arrive with the CUDA issue)"
+else
+	@echo "hippodrome build: CUDA ✗ (nvcc not found or CUDA=0)"
+endif
+
+$(B)/f32/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
+
+$(B)/f64/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DHIPPO_F64 $(PKG_CFLAGS) -c $< -o $@
+
+$(B)/libhippo32.a: $(OBJ32)
+	@rm -f $@; ar rcs $@ $^
+
+$(B)/libhippo64.a: $(OBJ64)
+	@rm -f $@; ar rcs $@ $^
+
+$(BIN): $(B)/f32/harness/main.o $(B)/libhippo32.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/tests/test_%: tests/test_%.c tests/testutil.h $(B)/libhippo32.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(B)/libhippo32.a $(CHECK_LIBS) $(LDLIBS)
+
+$(B)/tests/f64_test_%: tests/f64/test_%.c tests/testutil.h $(B)/libhippo64.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DHIPPO_F64 $(PKG_CFLAGS) -o $@ $< $(B)/libhippo64.a $(CHECK_LIBS) $(LDLIBS)
+
+# Each suite runs on its own; all run even if one fails, and any failure fails `make test`.
+test: deps $(BIN) $(TESTS32) $(TESTS64)
+	@fail=0; for t in $(TESTS32) $(TESTS64); do \
+	  echo "== $$t"; OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} ./$$t || fail=1; done; \
+	  if [ $$fail = 0 ]; then echo "make test: all suites passed"; else echo "make test: FAILED"; exit 1; fi
+
+run: deps $(BIN)
+	./$(BIN) suite configs/quick --out results/quick
+
+bench-train: deps $(BIN)
+	./$(BIN) bench-train --out results/bench/train.json
+
+clean:
+	rm -rf $(B)
+
+-include $(OBJ32:.o=.d) $(OBJ64:.o=.d)

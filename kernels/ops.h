@@ -1,0 +1,174 @@
+/* ops.h — the ops table: every numeric routine a layer needs, per backend.
+ *
+ * Layers are written once against `struct ops`; `ops_cpu()` always exists,
+ * `ops_cuda()` when built with nvcc. Every op takes one typed argument struct.
+ * Shapes use fixed letters: B batch, L length, D width, H channels, N state
+ * (N2 = N/2 stored complex modes), V vocabulary.
+ *
+ * Output convention, stated per field: "(=)" the op overwrites, "(+=)" it
+ * accumulates into (gradients of parameters always accumulate).
+ * All tensors are row-major and contiguous unless a stride says otherwise. */
+#ifndef HIPPO_OPS_H
+#define HIPPO_OPS_H
+
+#include "../core/base.h"
+
+enum op_trans { OP_N = 0, OP_T = 1 };
+
+/* C = alpha * op(A) @ op(B) + beta * C, row-major, repeated `batch` times with
+ * element strides between consecutive matrices (0 = same matrix every time).
+ * op(A) is (M, K), op(B) is (K, N), C is (M, N). lda/ldb/ldc are row strides
+ * of the stored (untransposed) matrices. */
+struct gemm_args {
+    enum op_trans ta, tb;
+    int M, N, K;
+    real alpha, beta;
+    const real *A; int lda; size_t stride_a;
+    const real *B; int ldb; size_t stride_b;
+    real *C; int ldc; size_t stride_c;
+    int batch; /* >= 1 */
+};
+
+enum conv_layout {
+    CONV_BLH, /* element (b, l, h) at (b*L + l)*H + h — the activation layout */
+    CONV_BHL, /* element (b, h, l) at (b*H + h)*L + l */
+};
+
+/* Causal long convolution with skip, per channel c = 0..H-1:
+ *   y[b,c,t] = sum_{j=0}^{min(t, Lk-1)} k[c/group, j] * u[b,c,t-j] + D[c/group] * u[b,c,t]
+ * `group` channels share one kernel row and one D (H3's outer-product heads
+ * use group = head_dim^2); group = 1 otherwise. Lk <= L taps; taps >= Lk are 0. */
+struct conv_args {
+    int B, L, H, Lk, group;
+    enum conv_layout layout;
+    const real *u; /* (B, L, H) or (B, H, L) per layout */
+    const real *k; /* (H/group, Lk) */
+    const real *D; /* (H/group) or NULL for no skip */
+    real *y;       /* same shape as u (=) */
+};
+struct conv_bwd_args {
+    struct conv_args f; /* the forward's arguments (y unused) */
+    const real *dy;     /* same shape as u */
+    real *du;           /* (=), or NULL if not needed */
+    real *dk;           /* (H/group, Lk) (+=), or NULL */
+    real *dD;           /* (H/group) (+=), or NULL */
+};
+
+enum ssm_disc { SSM_BILINEAR, SSM_ZOH };
+
+/* Diagonal SSM convolution kernel by a Vandermonde product over conjugate pairs:
+ *   dtA = exp(log_dt[h]) * A[h,n],  A = A_re + i A_im
+ *   bilinear: Abar = (1 + dtA/2)/(1 - dtA/2),  Ct = B*C*dt/(1 - dtA/2)
+ *   zoh:      Abar = exp(dtA),                 Ct = B*C*(exp(dtA) - 1)/A
+ *   K[h, l] = 2 Re sum_{n<N2} Ct[h,n] * Abar[h,n]^l,  l = 0..L-1
+ * Powers are exp(l * log Abar) evaluated in double. A rows may be shared by all
+ * channels (a_rows = 1, S4D) or per channel (a_rows = H, H3). B may be NULL (= 1). */
+struct ssm_kernel_args {
+    int H, N2, L;
+    enum ssm_disc disc;
+    int a_rows;          /* 1 or H */
+    const real *log_dt;  /* (H) */
+    const real *A_re;    /* (a_rows, N2), the real part itself (negative) */
+    const real *A_im;    /* (a_rows, N2) */
+    const real *B;       /* (H, N2, 2) complex as (re, im), or NULL */
+    const real *C;       /* (H, N2, 2) complex as (re, im) */
+    real *K;             /* (H, L) (=) */
+};
+struct ssm_kernel_bwd_args {
+    struct ssm_kernel_args f;
+    const real *dK;   /* (H, L) */
+    real *dlog_dt;    /* (H) (+=) */
+    real *dA_re;      /* (a_rows, N2) (+=) */
+    real *dA_im;      /* (a_rows, N2) (+=) */
+    real *dB;         /* (H, N2, 2) (+=), NULL when B is NULL */
+    real *dC;         /* (H, N2, 2) (+=) */
+};
+
+/* Row softmax over the last axis of (R, C), optionally causal: for row r the
+ * column limit is (r % L) + 1 when `causal_L` > 0 (rows are (…, L) query rows
+ * over L keys, C == L), and masked entries of y are written as 0. */
+struct softmax_args {
+    int R, C;
+    int causal_L;   /* 0 = no mask */
+    real scale;     /* applied to x before the softmax */
+    const real *x;  /* (R, C) */
+    real *y;        /* (R, C) (=) */
+};
+struct softmax_bwd_args {
+    struct softmax_args f;
+    const real *y;  /* the forward's output */
+    const real *dy;
+    real *dx;       /* (R, C) (=), includes the scale */
+};
+
+/* LayerNorm over the last axis D of (R, D), eps given; saves mean and rstd. */
+struct layernorm_args {
+    int R, D;
+    real eps;
+    const real *x, *w, *b; /* (R, D), (D), (D) */
+    real *y;               /* (R, D) (=) */
+    real *mean, *rstd;     /* (R) (=) */
+};
+struct layernorm_bwd_args {
+    struct layernorm_args f;
+    const real *dy;
+    real *dx;          /* (=) */
+    real *dw, *db;     /* (D) (+=) */
+};
+
+enum gelu_kind { GELU_TANH, GELU_ERF };
+struct gelu_args {
+    size_t n;
+    enum gelu_kind kind;
+    const real *x;
+    real *y;          /* (=) */
+};
+struct gelu_bwd_args {
+    struct gelu_args f;
+    const real *dy;
+    real *dx;         /* (=) */
+};
+
+/* Mean cross-entropy over the positions whose target is >= 0 (target -1 =
+ * ignored). Returns the mean loss (double) and the number of counted rows;
+ * backward writes dlogits = (softmax - onehot) * scale / count. */
+struct xent_args {
+    int R, V;
+    const real *logits; /* (R, V) */
+    const int32_t *targets; /* (R), -1 = ignore */
+    double *loss;       /* (=) mean over counted rows */
+    int *count;         /* (=) */
+    real *probs;        /* (R, V) (=) softmax, kept for backward; may be NULL */
+};
+struct xent_bwd_args {
+    struct xent_args f;
+    const real *probs;  /* from the forward */
+    real scale;         /* upstream gradient of the loss (normally 1) */
+    real *dlogits;      /* (R, V) (=) */
+};
+
+struct ops {
+    const char *name;       /* "cpu", "cuda" */
+    const char *gemm_name;  /* which gemm path, named in reports */
+    void (*gemm)(const struct gemm_args *a);
+    void (*conv)(const struct conv_args *a);
+    void (*conv_bwd)(const struct conv_bwd_args *a);
+    void (*ssm_kernel)(const struct ssm_kernel_args *a);
+    void (*ssm_kernel_bwd)(const struct ssm_kernel_bwd_args *a);
+    void (*softmax)(const struct softmax_args *a);
+    void (*softmax_bwd)(const struct softmax_bwd_args *a);
+    void (*layernorm)(const struct layernorm_args *a);
+    void (*layernorm_bwd)(const struct layernorm_bwd_args *a);
+    void (*gelu)(const struct gelu_args *a);
+    void (*gelu_bwd)(const struct gelu_bwd_args *a);
+    void (*xent)(const struct xent_args *a);
+    void (*xent_bwd)(const struct xent_bwd_args *a);
+};
+
+const struct ops *ops_cpu(void);
+
+/* Convenience wrapper for the common single-matrix case. */
+void ops_gemm(const struct ops *o, enum op_trans ta, enum op_trans tb, int M, int N, int K, real alpha,
+              const real *A, int lda, const real *B, int ldb, real beta, real *C, int ldc);
+
+#endif

@@ -1,0 +1,50 @@
+/* adamw.c — AdamW with per-group lr and weight decay; one loop per tensor. */
+#include "adamw.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void adamw_init(struct adamw *o, const struct adamw_cfg *cfg, size_t n) {
+    o->cfg = *cfg;
+    o->n = n;
+    o->m = xcalloc(n ? n : 1, sizeof(real));
+    o->v = xcalloc(n ? n : 1, sizeof(real));
+    o->t = 0;
+}
+
+void adamw_free(struct adamw *o) {
+    free(o->m);
+    free(o->v);
+    memset(o, 0, sizeof *o);
+}
+
+struct adam_coef {
+    real lr, decay, b1, b2, c1, c2, eps;
+};
+
+static void update(const struct adam_coef *k, real *p, const real *g, real *m, real *v, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        p[i] *= k->decay;
+        m[i] = k->b1 * m[i] + (1 - k->b1) * g[i];
+        v[i] = k->b2 * v[i] + (1 - k->b2) * g[i] * g[i];
+        real mh = m[i] / k->c1, vh = v[i] / k->c2;
+        p[i] -= k->lr * mh / (sqrt(vh) + k->eps);
+    }
+}
+
+void adamw_step(struct adamw *o, const struct param_table *pt, real *p, const real *g, double lr_default,
+                double lr_ssm) {
+    o->t++;
+    const struct adamw_cfg *c = &o->cfg;
+    double c1 = 1 - pow(c->beta1, (double)o->t), c2 = 1 - pow(c->beta2, (double)o->t);
+    for (int i = 0; i < pt->n; i++) {
+        const struct param_spec *s = &pt->v[i];
+        bool ssm = s->group == GROUP_SSM;
+        double lr = ssm ? lr_ssm : lr_default, wd = ssm ? 0.0 : c->weight_decay;
+        struct adam_coef k = {(real)lr, (real)(1 - lr * wd), (real)c->beta1, (real)c->beta2,
+                              (real)c1, (real)c2, (real)c->eps};
+        size_t o0 = s->offset;
+        update(&k, p + o0, g + o0, o->m + o0, o->v + o0, s->numel);
+    }
+}

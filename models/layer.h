@@ -1,0 +1,87 @@
+/* layer.h — the layer registry: how a sequence-mixing layer plugs in.
+ *
+ * A layer kind is one `struct layer_kind` in its own file (models/<name>.c)
+ * plus one line in models/registry.c. The model calls it inside a pre-norm
+ * block: y = Mixer(LN1(x)). Everything a layer computes goes through the ops
+ * table, so it runs on any backend that fills the table.
+ *
+ * Shapes: B batch, L length, D d_model. x and y are (B, L, D) row-major.
+ * Every registered layer is put through the generic checks in
+ * tests/f64/test_layers.c (finite-difference gradients, causality,
+ * determinism) with no extra code. */
+#ifndef HIPPO_LAYER_H
+#define HIPPO_LAYER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../core/base.h"
+#include "../core/knob.h"
+#include "../kernels/ops.h"
+#include "params.h"
+
+struct layer_dims {
+    int D;         /* d_model */
+    int max_L;     /* longest sequence the model will see */
+    int n_layer;   /* blocks in the model (for init scaling) */
+    int layer_idx; /* this block's index */
+};
+
+struct layer_fwd {
+    int B, L;
+    const real *x;  /* (B, L, D) input */
+    real *y;        /* (B, L, D) output (=) */
+    const real *p;  /* the model's flat parameter buffer */
+    real *act;      /* act_size(B, L) reals owned by this layer until backward */
+    real *scratch;  /* scratch_size(B, L) reals, not preserved across calls */
+    bool training;  /* dropout on */
+    uint64_t seed;  /* dropout masks: hp_hash(seed, stream, index) */
+    uint64_t stream;
+};
+
+struct layer_bwd {
+    int B, L;
+    const real *x;   /* the forward's input */
+    const real *dy;  /* (B, L, D) */
+    real *dx;        /* (B, L, D) (=) */
+    const real *p;
+    real *g;         /* flat gradient buffer (+=) */
+    real *act;       /* as left by the forward */
+    real *scratch;
+    bool training;
+    uint64_t seed, stream;
+};
+
+struct layer_kind {
+    const char *name;
+    const char *summary; /* one line for `hippodrome list` */
+    const struct knob *knobs;
+    int n_knobs;
+    bool pos_emb; /* the model adds learned absolute position embeddings */
+
+    /* Validate knobs against dims and declare parameters under `prefix`
+     * (e.g. "backbone.layers.0.mixer."). NULL with a message on bad config. */
+    void *(*create)(const struct knob_values *kv, const struct layer_dims *dims, struct param_table *pt,
+                    const char *prefix, char *err, size_t errlen);
+    /* Fill INIT_CUSTOM tensors (after the generic init). */
+    void (*init)(const void *self, real *p, uint64_t seed);
+    size_t (*act_size)(const void *self, int B, int L);
+    size_t (*scratch_size)(const void *self, int B, int L);
+    void (*forward)(const void *self, const struct ops *ops, const struct layer_fwd *a);
+    void (*backward)(const void *self, const struct ops *ops, const struct layer_bwd *a);
+    /* Recurrent state per sequence, in reals, from the buffers step() uses
+     * (attention: its KV cache at length L). */
+    size_t (*state_size)(const void *self, int L);
+    void (*destroy)(void *self);
+};
+
+extern const struct layer_kind layer_attention;
+extern const struct layer_kind layer_s4d;
+extern const struct layer_kind layer_h3;
+
+/* NULL-terminated list of every registered kind. */
+extern const struct layer_kind *const layer_kinds[];
+const struct layer_kind *layer_find(const char *name);
+
+#endif
