@@ -28,7 +28,9 @@ struct model_cfg {
     int d_model;           /* D */
     int n_layer;
     int d_inner;           /* F, MLP width */
-    int max_L;             /* longest input; sizes position embeddings (max_L + 1 rows, as the reference's L+2 for seq_len) */
+    int max_L;             /* longest model input L */
+    int n_pos;             /* position-embedding rows when the layer asks for them; 0 = max_L.
+                              The reference uses seq_len + 2 (32 for induction head L30). */
     double embed_dropout;  /* 0.1 in the paper configs */
     double ln_eps;         /* 1e-5 */
     const struct layer_kind *kind;
