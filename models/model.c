@@ -1,0 +1,380 @@
+/* model.c — the language model around the layers (see model.h for the math).
+ *
+ * All activations of one forward live in one arena sized for (B, L); the
+ * backward reuses a second arena for gradients of activations. Nothing is
+ * allocated per step once the largest batch shape has been seen. */
+#include "model.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/rng.h"
+#include "linear.h"
+
+struct block_off {
+    size_t n1w, n1b, n2w, n2b, fc1w, fc1b, fc2w, fc2b;
+};
+
+/* Per-block activations, views into the arena. R = B*L rows. */
+struct block_act {
+    real *ln1, *ln1_mean, *ln1_rstd; /* (R, D), (R), (R) */
+    real *mix;                       /* (R, D) mixer output */
+    real *r;                         /* (R, D) x + mix */
+    real *ln2, *ln2_mean, *ln2_rstd; /* (R, D), (R), (R) */
+    real *h1, *h2;                   /* (R, F) before / after GELU */
+    real *mlp;                       /* (R, D) */
+    real *layer;                     /* the layer's own act_size reals */
+};
+
+struct model {
+    struct model_cfg cfg;
+    struct param_table pt;
+    real *p, *g;
+    size_t emb, pos, lnfw, lnfb;
+    bool has_pos;
+    struct block_off blk[MODEL_MAX_LAYERS];
+    void *layer[MODEL_MAX_LAYERS];
+
+    /* arena for the current shape */
+    size_t cap_R; /* rows the arena was sized for */
+    int cap_B, cap_L;
+    real *arena, *garena, *scratch;
+    size_t scratch_n;
+    int B, L;
+    real *x[MODEL_MAX_LAYERS + 1]; /* (R, D) residual stream; x[0] after dropout */
+    real *embed;                   /* (R, D) before dropout */
+    struct block_act act[MODEL_MAX_LAYERS];
+    real *lnf, *lnf_mean, *lnf_rstd, *logits, *probs;
+    int32_t *tokens, *targets;
+    bool training, has_targets;
+    uint64_t seed, step;
+    double loss;
+    int count;
+};
+
+/* Dropout streams: one per (step, tensor); tensor 0 is the embedding, 1 + i layer i. */
+static uint64_t dropout_stream(uint64_t step, int tensor) {
+    return ((uint64_t)HP_STREAM_DROPOUT << 56) ^ (step << 8) ^ (uint64_t)tensor;
+}
+
+static int check_cfg(const struct model_cfg *c, char *err, size_t errlen) {
+    if (!c->kind) return snprintf(err, errlen, "model: no layer kind given"), -1;
+    if (c->n_layer < 1 || c->n_layer > MODEL_MAX_LAYERS)
+        return snprintf(err, errlen, "model: n_layer %d must be between 1 and %d", c->n_layer, MODEL_MAX_LAYERS), -1;
+    if (c->vocab < 2 || c->d_model < 1 || c->d_inner < 1 || c->max_L < 1)
+        return snprintf(err, errlen, "model: vocab, d_model, d_inner and max_L must be positive"), -1;
+    if (c->embed_dropout < 0 || c->embed_dropout >= 1)
+        return snprintf(err, errlen, "model: embed_dropout %g must be in [0, 1)", c->embed_dropout), -1;
+    return 0;
+}
+
+static void declare_block(struct model *m, int i) {
+    char name[PARAM_NAME];
+    const int D = m->cfg.d_model, F = m->cfg.d_inner;
+    double fc2_std = 0.02 / sqrt(2.0 * m->cfg.n_layer);
+    struct block_off *o = &m->blk[i];
+#define NAME(s) (snprintf(name, sizeof name, "backbone.layers.%d.%s", i, s), name)
+    o->n1w = param_add(&m->pt, NAME("norm1.weight"), INIT_ONE, 0, GROUP_DEFAULT, D, 0);
+    o->n1b = param_add(&m->pt, NAME("norm1.bias"), INIT_ZERO, 0, GROUP_DEFAULT, D, 0);
+    o->n2w = param_add(&m->pt, NAME("norm2.weight"), INIT_ONE, 0, GROUP_DEFAULT, D, 0);
+    o->n2b = param_add(&m->pt, NAME("norm2.bias"), INIT_ZERO, 0, GROUP_DEFAULT, D, 0);
+    o->fc1w = param_add(&m->pt, NAME("mlp.fc1.weight"), INIT_NORMAL, 0.02, GROUP_DEFAULT, F, D, 0);
+    o->fc1b = param_add(&m->pt, NAME("mlp.fc1.bias"), INIT_ZERO, 0, GROUP_DEFAULT, F, 0);
+    o->fc2w = param_add(&m->pt, NAME("mlp.fc2.weight"), INIT_NORMAL, fc2_std, GROUP_DEFAULT, D, F, 0);
+    o->fc2b = param_add(&m->pt, NAME("mlp.fc2.bias"), INIT_ZERO, 0, GROUP_DEFAULT, D, 0);
+#undef NAME
+}
+
+struct model *model_create(const struct model_cfg *cfg, char *err, size_t errlen) {
+    if (check_cfg(cfg, err, errlen) != 0) return NULL;
+    struct model *m = xcalloc(1, sizeof *m);
+    m->cfg = *cfg;
+    param_table_init(&m->pt);
+    const int D = cfg->d_model;
+    m->emb = param_add(&m->pt, "backbone.embeddings.word_embeddings.weight", INIT_NORMAL, 0.02, GROUP_DEFAULT,
+                       cfg->vocab, D, 0);
+    m->has_pos = cfg->kind->pos_emb;
+    if (m->has_pos) {
+        int rows = cfg->n_pos > 0 ? cfg->n_pos : cfg->max_L;
+        if (rows < cfg->max_L) {
+            snprintf(err, errlen, "model: n_pos %d is shorter than the longest input %d", rows, cfg->max_L);
+            model_free(m);
+            return NULL;
+        }
+        m->pos = param_add(&m->pt, "backbone.embeddings.position_embeddings.weight", INIT_NORMAL, 0.02,
+                           GROUP_DEFAULT, rows, D, 0);
+    }
+    for (int i = 0; i < cfg->n_layer; i++) {
+        char prefix[PARAM_NAME];
+        snprintf(prefix, sizeof prefix, "backbone.layers.%d.mixer.", i);
+        struct layer_dims dims = {D, cfg->max_L, cfg->n_layer, i};
+        m->layer[i] = cfg->kind->create(&cfg->layer_knobs, &dims, &m->pt, prefix, err, errlen);
+        if (!m->layer[i]) {
+            model_free(m);
+            return NULL;
+        }
+        declare_block(m, i);
+    }
+    m->lnfw = param_add(&m->pt, "backbone.ln_f.weight", INIT_ONE, 0, GROUP_DEFAULT, D, 0);
+    m->lnfb = param_add(&m->pt, "backbone.ln_f.bias", INIT_ZERO, 0, GROUP_DEFAULT, D, 0);
+    m->p = xcalloc(m->pt.total, sizeof(real));
+    m->g = xcalloc(m->pt.total, sizeof(real));
+    return m;
+}
+
+void model_free(struct model *m) {
+    if (!m) return;
+    for (int i = 0; i < m->cfg.n_layer; i++)
+        if (m->layer[i]) m->cfg.kind->destroy(m->layer[i]);
+    param_table_free(&m->pt);
+    free(m->p);
+    free(m->g);
+    free(m->arena);
+    free(m->garena);
+    free(m->scratch);
+    free(m->tokens);
+    free(m->targets);
+    free(m);
+}
+
+void model_init(struct model *m, uint64_t seed) {
+    param_init_generic(&m->pt, m->p, seed);
+    for (int i = 0; i < m->cfg.n_layer; i++)
+        if (m->cfg.kind->init) m->cfg.kind->init(m->layer[i], m->p, seed);
+}
+
+const struct param_table *model_params(const struct model *m) { return &m->pt; }
+real *model_param_data(struct model *m) { return m->p; }
+real *model_grad_data(struct model *m) { return m->g; }
+const struct model_cfg *model_config(const struct model *m) { return &m->cfg; }
+void model_zero_grad(struct model *m) { memset(m->g, 0, m->pt.total * sizeof(real)); }
+
+size_t model_state_size(const struct model *m, int L) {
+    size_t s = 0;
+    for (int i = 0; i < m->cfg.n_layer; i++) s += m->cfg.kind->state_size(m->layer[i], L);
+    return s;
+}
+
+/* ---- arena ---- */
+
+/* Carves consecutive 16-real aligned views out of one buffer (or only counts
+ * when base is NULL). */
+struct carver {
+    real *base;
+    size_t used;
+};
+
+static real *carve(struct carver *c, size_t n) {
+    real *p = c->base ? c->base + c->used : NULL;
+    c->used += (n + 15) & ~(size_t)15;
+    return p;
+}
+
+static void layout_arena(struct model *m, struct carver *c, int B, int L) {
+    const size_t R = (size_t)B * L, D = m->cfg.d_model, F = m->cfg.d_inner, V = m->cfg.vocab;
+    m->embed = carve(c, R * D);
+    for (int i = 0; i <= m->cfg.n_layer; i++) m->x[i] = carve(c, R * D);
+    for (int i = 0; i < m->cfg.n_layer; i++) {
+        struct block_act *a = &m->act[i];
+        a->ln1 = carve(c, R * D), a->ln1_mean = carve(c, R), a->ln1_rstd = carve(c, R);
+        a->mix = carve(c, R * D), a->r = carve(c, R * D);
+        a->ln2 = carve(c, R * D), a->ln2_mean = carve(c, R), a->ln2_rstd = carve(c, R);
+        a->h1 = carve(c, R * F), a->h2 = carve(c, R * F), a->mlp = carve(c, R * D);
+        a->layer = carve(c, m->cfg.kind->act_size(m->layer[i], B, L));
+    }
+    m->lnf = carve(c, R * D), m->lnf_mean = carve(c, R), m->lnf_rstd = carve(c, R);
+    m->logits = carve(c, R * V), m->probs = carve(c, R * V);
+}
+
+/* Gradient arena: three (R, max(D, V)) buffers and two (R, F). */
+static size_t garena_size(const struct model *m, size_t R) {
+    size_t w = (size_t)(m->cfg.d_model > m->cfg.vocab ? m->cfg.d_model : m->cfg.vocab);
+    return 3 * R * w + 2 * R * (size_t)m->cfg.d_inner + 64;
+}
+
+static void ensure_arena(struct model *m, int B, int L) {
+    if (m->arena && B == m->cap_B && L == m->cap_L) return;
+    struct carver c = {NULL, 0};
+    layout_arena(m, &c, B, L);
+    free(m->arena);
+    free(m->garena);
+    free(m->scratch);
+    free(m->tokens);
+    free(m->targets);
+    m->arena = xcalloc(c.used, sizeof(real));
+    c = (struct carver){m->arena, 0};
+    layout_arena(m, &c, B, L);
+    const size_t R = (size_t)B * L;
+    m->garena = xcalloc(garena_size(m, R), sizeof(real));
+    m->scratch_n = 1;
+    for (int i = 0; i < m->cfg.n_layer; i++) {
+        size_t s = m->cfg.kind->scratch_size(m->layer[i], B, L);
+        if (s > m->scratch_n) m->scratch_n = s;
+    }
+    m->scratch = xcalloc(m->scratch_n, sizeof(real));
+    m->tokens = xcalloc(R, sizeof(int32_t));
+    m->targets = xcalloc(R, sizeof(int32_t));
+    m->cap_B = B, m->cap_L = L;
+}
+
+/* ---- forward ---- */
+
+static void embed_fwd(struct model *m, const struct model_batch *b) {
+    const int D = m->cfg.d_model;
+    const real *E = m->p + m->emb, *P = m->p + m->pos;
+    for (int bi = 0; bi < b->B; bi++)
+        for (int t = 0; t < b->L; t++) {
+            size_t r = (size_t)bi * b->L + t;
+            int tok = b->tokens[r];
+            HP_CHECK(tok >= 0 && tok < m->cfg.vocab);
+            real *e = m->embed + r * D;
+            for (int d = 0; d < D; d++) e[d] = E[(size_t)tok * D + d] + (m->has_pos ? P[(size_t)t * D + d] : 0);
+        }
+    /* Inverted dropout with a counter-based mask: element i kept iff u_i >= p. */
+    size_t n = (size_t)b->B * b->L * D;
+    double p = m->cfg.embed_dropout;
+    if (!b->training || p == 0) {
+        memcpy(m->x[0], m->embed, n * sizeof(real));
+        return;
+    }
+    uint64_t s = dropout_stream(b->step, 0);
+    real keep = (real)(1.0 / (1.0 - p));
+    for (size_t i = 0; i < n; i++)
+        m->x[0][i] = hp_uniform_at(b->seed, s, i) >= p ? m->embed[i] * keep : 0;
+}
+
+static void layernorm(const struct ops *ops, int R, int D, double eps, const real *x, const real *w, const real *bb,
+                      real *y, real *mean, real *rstd) {
+    struct layernorm_args a = {R, D, (real)eps, x, w, bb, y, mean, rstd};
+    ops->layernorm(&a);
+}
+
+static void block_fwd(struct model *m, const struct ops *ops, int i, const struct model_batch *b) {
+    const int R = b->B * b->L, D = m->cfg.d_model, F = m->cfg.d_inner;
+    const struct block_off *o = &m->blk[i];
+    struct block_act *a = &m->act[i];
+    const real *x = m->x[i];
+    layernorm(ops, R, D, m->cfg.ln_eps, x, m->p + o->n1w, m->p + o->n1b, a->ln1, a->ln1_mean, a->ln1_rstd);
+    struct layer_fwd lf = {b->B, b->L, a->ln1, a->mix, m->p, a->layer, m->scratch, b->training,
+                           b->seed, dropout_stream(b->step, 1 + i)};
+    m->cfg.kind->forward(m->layer[i], ops, &lf);
+    for (size_t k = 0; k < (size_t)R * D; k++) a->r[k] = x[k] + a->mix[k];
+    layernorm(ops, R, D, m->cfg.ln_eps, a->r, m->p + o->n2w, m->p + o->n2b, a->ln2, a->ln2_mean, a->ln2_rstd);
+    struct linear_args fc1 = {R, D, F, m->p + o->fc1w, m->p + o->fc1b};
+    struct linear_args fc2 = {R, F, D, m->p + o->fc2w, m->p + o->fc2b};
+    linear_fwd(ops, &fc1, a->ln2, a->h1);
+    struct gelu_args g = {(size_t)R * F, GELU_TANH, a->h1, a->h2};
+    ops->gelu(&g);
+    linear_fwd(ops, &fc2, a->h2, a->mlp);
+    real *xn = m->x[i + 1];
+    for (size_t k = 0; k < (size_t)R * D; k++) xn[k] = a->r[k] + a->mlp[k];
+}
+
+double model_forward(struct model *m, const struct ops *ops, const struct model_batch *b) {
+    HP_CHECK(b->L >= 1 && b->L <= m->cfg.max_L && b->B >= 1);
+    ensure_arena(m, b->B, b->L);
+    const int R = b->B * b->L, D = m->cfg.d_model, V = m->cfg.vocab;
+    m->B = b->B, m->L = b->L, m->training = b->training, m->seed = b->seed, m->step = b->step;
+    memcpy(m->tokens, b->tokens, (size_t)R * sizeof(int32_t));
+    m->has_targets = b->targets != NULL;
+    if (b->targets) memcpy(m->targets, b->targets, (size_t)R * sizeof(int32_t));
+    embed_fwd(m, b);
+    for (int i = 0; i < m->cfg.n_layer; i++) block_fwd(m, ops, i, b);
+    layernorm(ops, R, D, m->cfg.ln_eps, m->x[m->cfg.n_layer], m->p + m->lnfw, m->p + m->lnfb, m->lnf, m->lnf_mean,
+              m->lnf_rstd);
+    /* Tied head: logits = lnf Eᵀ (no bias). */
+    ops_gemm(ops, OP_N, OP_T, R, V, D, 1, m->lnf, D, m->p + m->emb, D, 0, m->logits, V);
+    m->loss = 0, m->count = 0;
+    if (b->targets) {
+        struct xent_args x = {R, V, m->logits, m->targets, &m->loss, &m->count, m->probs};
+        ops->xent(&x);
+    }
+    return m->loss;
+}
+
+/* ---- backward ---- */
+
+static void layernorm_bwd(const struct ops *ops, int R, int D, double eps, const real *x, const real *w,
+                          real *mean, real *rstd, const real *dy, real *dx, real *dw, real *db) {
+    struct layernorm_bwd_args a = {{R, D, (real)eps, x, w, NULL, NULL, mean, rstd}, dy, dx, dw, db};
+    ops->layernorm_bwd(&a);
+}
+
+/* On entry dx holds dL/dx_{i+1}; on exit dL/dx_i. t1, t2 are (R, D); tf, tg are (R, F). */
+static void block_bwd(struct model *m, const struct ops *ops, int i, real *dx, real *t1, real *t2, real *tf,
+                      real *tg) {
+    const int R = m->B * m->L, D = m->cfg.d_model, F = m->cfg.d_inner;
+    const struct block_off *o = &m->blk[i];
+    struct block_act *a = &m->act[i];
+    real *g = m->g;
+    /* MLP: dx flows to fc2's output. */
+    struct linear_args fc1 = {R, D, F, m->p + o->fc1w, m->p + o->fc1b};
+    struct linear_args fc2 = {R, F, D, m->p + o->fc2w, m->p + o->fc2b};
+    linear_bwd(ops, &fc2, a->h2, dx, tf, g + o->fc2w, g + o->fc2b);
+    struct gelu_bwd_args gb = {{(size_t)R * F, GELU_TANH, a->h1, NULL}, tf, tg};
+    ops->gelu_bwd(&gb);
+    linear_bwd(ops, &fc1, a->ln2, tg, t1, g + o->fc1w, g + o->fc1b);
+    layernorm_bwd(ops, R, D, m->cfg.ln_eps, a->r, m->p + o->n2w, a->ln2_mean, a->ln2_rstd, t1, t2, g + o->n2w,
+                  g + o->n2b);
+    for (size_t k = 0; k < (size_t)R * D; k++) dx[k] += t2[k]; /* dL/dr */
+    struct layer_bwd lb = {m->B, m->L, a->ln1, dx, t1, m->p, g, a->layer, m->scratch, m->training,
+                           m->seed, dropout_stream(m->step, 1 + i)};
+    m->cfg.kind->backward(m->layer[i], ops, &lb);
+    layernorm_bwd(ops, R, D, m->cfg.ln_eps, m->x[i], m->p + o->n1w, a->ln1_mean, a->ln1_rstd, t1, t2, g + o->n1w,
+                  g + o->n1b);
+    for (size_t k = 0; k < (size_t)R * D; k++) dx[k] += t2[k]; /* dL/dx_i */
+}
+
+static void embed_bwd(struct model *m, const real *dx) {
+    const int D = m->cfg.d_model;
+    double p = m->cfg.embed_dropout;
+    bool drop = m->training && p > 0;
+    uint64_t s = dropout_stream(m->step, 0);
+    real keep = drop ? (real)(1.0 / (1.0 - p)) : 1;
+    real *dE = m->g + m->emb, *dP = m->g + m->pos;
+    for (int bi = 0; bi < m->B; bi++)
+        for (int t = 0; t < m->L; t++) {
+            size_t r = (size_t)bi * m->L + t;
+            int tok = m->tokens[r];
+            for (int d = 0; d < D; d++) {
+                size_t i = r * D + d;
+                real v = dx[i];
+                if (drop) v = hp_uniform_at(m->seed, s, i) >= p ? v * keep : 0;
+                dE[(size_t)tok * D + d] += v;
+                if (m->has_pos) dP[(size_t)t * D + d] += v;
+            }
+        }
+}
+
+void model_backward(struct model *m, const struct ops *ops) {
+    HP_CHECK(m->has_targets);
+    const int R = m->B * m->L, D = m->cfg.d_model, V = m->cfg.vocab;
+    size_t w = (size_t)(D > V ? D : V);
+    real *dx = m->garena, *t1 = dx + (size_t)R * w, *t2 = t1 + (size_t)R * w, *tf = t2 + (size_t)R * w;
+    real *tg = tf + (size_t)R * m->cfg.d_inner;
+    /* dlogits goes in t2 (R, V), then dlnf into t1, then dx. */
+    struct xent_bwd_args xb = {{R, V, m->logits, m->targets, NULL, NULL, NULL}, m->probs, 1, t2};
+    ops->xent_bwd(&xb);
+    ops_gemm(ops, OP_N, OP_N, R, D, V, 1, t2, V, m->p + m->emb, D, 0, t1, D);
+    ops_gemm(ops, OP_T, OP_N, V, D, R, 1, t2, V, m->lnf, D, 1, m->g + m->emb, D);
+    layernorm_bwd(ops, R, D, m->cfg.ln_eps, m->x[m->cfg.n_layer], m->p + m->lnfw, m->lnf_mean, m->lnf_rstd, t1, dx,
+                  m->g + m->lnfw, m->g + m->lnfb);
+    for (int i = m->cfg.n_layer - 1; i >= 0; i--) block_bwd(m, ops, i, dx, t1, t2, tf, tg);
+    embed_bwd(m, dx);
+}
+
+const real *model_tap(const struct model *m, enum model_tap tap, int layer) {
+    HP_CHECK(layer >= 0 && layer < m->cfg.n_layer);
+    switch (tap) {
+    case TAP_EMBED: return m->embed;
+    case TAP_MIXER_IN: return m->act[layer].ln1;
+    case TAP_MIXER_OUT: return m->act[layer].mix;
+    case TAP_MLP_OUT: return m->act[layer].mlp;
+    case TAP_BLOCK: return m->x[layer + 1];
+    case TAP_LN_F: return m->lnf;
+    case TAP_LOGITS: return m->logits;
+    }
+    return NULL;
+}
