@@ -1,0 +1,232 @@
+/* s4d.c — the S4D baseline as safari's synthetics use it (h3.md §2.1,
+ * tests/fixtures/reference/README.md §5.2):
+ *
+ *   K[h, l] = 2 Re sum_n C[h,n] (exp(dt_h A_n) - 1)/A_n exp(dt_h A_n l)   (ZOH)
+ *   y = K * x + D ⊙ x        causal, per channel, over time
+ *   g = GELU_erf(y)          the exact GELU (the MLPs use the tanh one)
+ *   out = g Wᵀ + b
+ *
+ * with A_n = -exp(log_w_real[n]) + i w_imag[n] shared by all H = d_model
+ * channels (n_ssm = 1) and B folded into C at init. Shapes: B batch, L length,
+ * H channels (= d_model), N2 = N/2 complex modes. */
+#include "s4d.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/rng.h"
+#include "layer.h"
+#include "linear.h"
+
+static const struct knob s4d_knobs[] = {
+    {"d_state", KNOB_INT, "64", 2, 1024, NULL, "SSM state size N (even; N/2 complex modes)"},
+    {"dt_min", KNOB_REAL, "0.001", 1e-6, 1e3, NULL, "smallest initial step size (log-uniform)"},
+    {"dt_max", KNOB_REAL, "0.1", 1e-6, 1e3, NULL, "largest initial step size (log-uniform)"},
+};
+
+struct s4d {
+    int H, N2;
+    double dt_min, dt_max;
+    /* offsets into the flat parameter/gradient buffers */
+    size_t log_dt;     /* (H) */
+    size_t log_w_real; /* (1, N2) */
+    size_t w_imag;     /* (1, N2) */
+    size_t C;          /* (1, H, N2, 2) */
+    size_t D;          /* (1, H) */
+    size_t W;          /* (H, H) output_linear.weight */
+    size_t b;          /* (H) output_linear.bias */
+    int idx_log_dt, idx_C; /* parameter-table indices: they key the init streams */
+};
+
+static void *s4d_create(const struct knob_values *kv, const struct layer_dims *dims, struct param_table *pt,
+                        const char *prefix, char *err, size_t errlen) {
+    int N = knob_int(kv, "d_state");
+    double dt_min = knob_real(kv, "dt_min"), dt_max = knob_real(kv, "dt_max");
+    if (N % 2 != 0) {
+        snprintf(err, errlen, "s4d: key 'd_state': %d must be even (N/2 conjugate pairs)", N);
+        return NULL;
+    }
+    if (!(dt_min < dt_max)) {
+        snprintf(err, errlen, "s4d: key 'dt_min': %g must be less than dt_max = %g", dt_min, dt_max);
+        return NULL;
+    }
+    if (dims->D < 1) {
+        snprintf(err, errlen, "s4d: d_model = %d must be at least 1", dims->D);
+        return NULL;
+    }
+    struct s4d *s = xcalloc(1, sizeof *s);
+    int H = dims->D, N2 = N / 2;
+    s->H = H;
+    s->N2 = N2;
+    s->dt_min = dt_min;
+    s->dt_max = dt_max;
+    char name[PARAM_NAME];
+#define NAME(x) (snprintf(name, sizeof name, "%s%s", prefix, (x)), name)
+    /* The authors' named_parameters() order. */
+    s->D = param_add(pt, NAME("D"), INIT_NORMAL, 1.0, GROUP_DEFAULT, 1, H, 0);
+    s->C = param_add(pt, NAME("kernel.kernel.C"), INIT_CUSTOM, 0, GROUP_DEFAULT, 1, H, N2, 2, 0);
+    s->idx_C = pt->n - 1;
+    s->log_dt = param_add(pt, NAME("kernel.kernel.log_dt"), INIT_CUSTOM, 0, GROUP_SSM, H, 0);
+    s->idx_log_dt = pt->n - 1;
+    s->log_w_real = param_add(pt, NAME("kernel.kernel.log_w_real"), INIT_CUSTOM, 0, GROUP_SSM, 1, N2, 0);
+    s->w_imag = param_add(pt, NAME("kernel.kernel.w_imag"), INIT_CUSTOM, 0, GROUP_SSM, 1, N2, 0);
+    s->W = param_add(pt, NAME("output_linear.weight"), INIT_NORMAL, 0.02, GROUP_DEFAULT, H, H, 0);
+    s->b = param_add(pt, NAME("output_linear.bias"), INIT_ZERO, 0, GROUP_DEFAULT, H, 0);
+#undef NAME
+    return s;
+}
+
+static struct hp_rng init_stream(uint64_t seed, uint64_t sub, int idx) {
+    return hp_rng_make(seed, ((uint64_t)HP_STREAM_INIT << 32) | sub | (uint64_t)idx);
+}
+
+/* A complex normal as torch.randn(cfloat) draws it: E|z|^2 = 1. */
+static void complex_normal(struct hp_rng *r, double *re, double *im) {
+    *re = hp_rng_normal(r) * M_SQRT1_2;
+    *im = hp_rng_normal(r) * M_SQRT1_2;
+}
+
+/* S4D-Inv: A_n = -0.5 + i (N/pi)(N/(2n+1) - 1), stored as log_w_real =
+ * log(0.5 + 1e-4) (safari's clamp margin, as the authors' file holds) and w_imag.
+ * B_n ~ CN(0, 1) normalised by zeta = 2 sum_n |B_n/A_n|^2 (the kernel's
+ * variance with a random C), then folded into C[h,n] = conj(c[h,n] B_n) with
+ * c ~ CN(0, 1): the stored value is the real view of the conjugate. */
+static void s4d_init(const void *self, real *p, uint64_t seed) {
+    const struct s4d *s = self;
+    int H = s->H, N2 = s->N2;
+    double N = 2.0 * N2;
+    struct hp_rng r = init_stream(seed, 0x10000, s->idx_log_dt);
+    double lo = log(s->dt_min), hi = log(s->dt_max);
+    for (int h = 0; h < H; h++) p[s->log_dt + h] = (real)(lo + hp_rng_uniform(&r) * (hi - lo));
+
+    double Bre[S4D_MAX_N2], Bim[S4D_MAX_N2], zeta = 0;
+    struct hp_rng rb = init_stream(seed, 0x20000, s->idx_C);
+    for (int n = 0; n < N2; n++) {
+        double wr = -0.5, wi = N / M_PI * (N / (2.0 * n + 1) - 1);
+        p[s->log_w_real + n] = (real)log(0.5 + 1e-4);
+        p[s->w_imag + n] = (real)wi;
+        complex_normal(&rb, &Bre[n], &Bim[n]);
+        zeta += 2 * (Bre[n] * Bre[n] + Bim[n] * Bim[n]) / (wr * wr + wi * wi);
+    }
+    double scale = 1 / sqrt(zeta);
+    struct hp_rng rc = init_stream(seed, 0x10000, s->idx_C);
+    for (int h = 0; h < H; h++)
+        for (int n = 0; n < N2; n++) {
+            double cr, ci;
+            complex_normal(&rc, &cr, &ci);
+            double br = Bre[n] * scale, bi = Bim[n] * scale;
+            real *c = p + s->C + ((size_t)h * N2 + n) * 2;
+            c[0] = (real)(cr * br - ci * bi);
+            c[1] = (real)-(cr * bi + ci * br);
+        }
+}
+
+static void a_real(const struct s4d *s, const real *p, real *A_re) {
+    for (int n = 0; n < s->N2; n++) A_re[n] = -exp(p[s->log_w_real + n]);
+}
+
+static struct ssm_kernel_args kernel_args(const struct s4d *s, const real *p, int L, const real *A_re,
+                                          real *K) {
+    return (struct ssm_kernel_args){
+        .H = s->H, .N2 = s->N2, .L = L, .disc = SSM_ZOH, .a_rows = 1,
+        .log_dt = p + s->log_dt, .A_re = A_re, .A_im = p + s->w_imag,
+        .B = NULL, .C = p + s->C, .K = K,
+    };
+}
+
+void s4d_kernel(const void *self, const struct ops *ops, const real *p, int L, real *K) {
+    const struct s4d *s = self;
+    real A_re[S4D_MAX_N2];
+    a_real(s, p, A_re);
+    struct ssm_kernel_args ka = kernel_args(s, p, L, A_re, K);
+    ops->ssm_kernel(&ka);
+}
+
+/* act: K (H, L), then y (B, L, H) before the GELU, then g (B, L, H) after it. */
+static size_t s4d_act_size(const void *self, int B, int L) {
+    const struct s4d *s = self;
+    return (size_t)s->H * L + 2 * (size_t)B * L * s->H;
+}
+
+/* scratch: dg and dy-before-GELU (B, L, H) each, then dK (H, L). */
+static size_t s4d_scratch_size(const void *self, int B, int L) {
+    const struct s4d *s = self;
+    return 2 * (size_t)B * L * s->H + (size_t)s->H * L;
+}
+
+static struct conv_args conv_args(const struct s4d *s, int B, int L, const real *x, const real *p, const real *K,
+                                  real *y) {
+    return (struct conv_args){
+        .B = B, .L = L, .H = s->H, .Lk = L, .group = 1, .layout = CONV_BLH,
+        .u = x, .k = K, .D = p + s->D, .y = y,
+    };
+}
+
+static struct linear_args out_linear(const struct s4d *s, int B, int L, const real *p) {
+    return (struct linear_args){.R = B * L, .I = s->H, .O = s->H, .W = p + s->W, .b = p + s->b};
+}
+
+static void s4d_forward(const void *self, const struct ops *ops, const struct layer_fwd *a) {
+    const struct s4d *s = self;
+    size_t BLH = (size_t)a->B * a->L * s->H;
+    real *K = a->act, *y = K + (size_t)s->H * a->L, *g = y + BLH;
+    s4d_kernel(s, ops, a->p, a->L, K);
+    struct conv_args ca = conv_args(s, a->B, a->L, a->x, a->p, K, y);
+    ops->conv(&ca);
+    ops->gelu(&(struct gelu_args){.n = BLH, .kind = GELU_ERF, .x = y, .y = g});
+    struct linear_args la = out_linear(s, a->B, a->L, a->p);
+    linear_fwd(ops, &la, g, a->y);
+}
+
+static void s4d_backward(const void *self, const struct ops *ops, const struct layer_bwd *a) {
+    const struct s4d *s = self;
+    int H = s->H, N2 = s->N2, L = a->L;
+    size_t BLH = (size_t)a->B * L * H;
+    const real *K = a->act, *y = K + (size_t)H * L, *g = y + BLH;
+    real *dg = a->scratch, *dy = dg + BLH, *dK = dy + BLH;
+
+    struct linear_args la = out_linear(s, a->B, L, a->p);
+    linear_bwd(ops, &la, g, a->dy, dg, a->g + s->W, a->g + s->b);
+    ops->gelu_bwd(&(struct gelu_bwd_args){
+        .f = {.n = BLH, .kind = GELU_ERF, .x = y, .y = NULL}, .dy = dg, .dx = dy});
+
+    memset(dK, 0, (size_t)H * L * sizeof *dK);
+    struct conv_args ca = conv_args(s, a->B, L, a->x, a->p, K, NULL);
+    ops->conv_bwd(&(struct conv_bwd_args){.f = ca, .dy = dy, .du = a->dx, .dk = dK, .dD = a->g + s->D});
+
+    real A_re[S4D_MAX_N2], dA_re[S4D_MAX_N2];
+    a_real(s, a->p, A_re);
+    memset(dA_re, 0, (size_t)N2 * sizeof *dA_re);
+    ops->ssm_kernel_bwd(&(struct ssm_kernel_bwd_args){
+        .f = kernel_args(s, a->p, L, A_re, NULL), .dK = dK, .dlog_dt = a->g + s->log_dt, .dA_re = dA_re,
+        .dA_im = a->g + s->w_imag, .dB = NULL, .dC = a->g + s->C});
+    /* A_re = -exp(log_w_real), so dA_re/dlog_w_real = A_re. */
+    for (int n = 0; n < N2; n++) a->g[s->log_w_real + n] += dA_re[n] * A_re[n];
+}
+
+/* H x N/2 complex modes per sequence. */
+static size_t s4d_state_size(const void *self, int L) {
+    (void)L;
+    const struct s4d *s = self;
+    return (size_t)s->H * 2 * s->N2;
+}
+
+static void s4d_destroy(void *self) { free(self); }
+
+const struct layer_kind layer_s4d = {
+    .name = "s4d",
+    .summary = "S4D (safari): shared diagonal S4D-Inv A, ZOH kernel, D skip, exact GELU, output linear",
+    .knobs = s4d_knobs,
+    .n_knobs = sizeof s4d_knobs / sizeof s4d_knobs[0],
+    .pos_emb = false,
+    .create = s4d_create,
+    .init = s4d_init,
+    .act_size = s4d_act_size,
+    .scratch_size = s4d_scratch_size,
+    .forward = s4d_forward,
+    .backward = s4d_backward,
+    .state_size = s4d_state_size,
+    .destroy = s4d_destroy,
+};
