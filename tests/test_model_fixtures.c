@@ -1,0 +1,202 @@
+/* test_model_fixtures.c — whole models against golden fixtures.
+ *
+ * tests/fixtures/reference: float64 runs of the authors' own PyTorch code
+ * (H3, H3 head_dim 8, S4D, attention). tests/fixtures/ours: our tools/
+ * PyTorch implementation (itself checked against the authors' files) for
+ * what those do not cover. For each file: build the model, load every stored
+ * parameter by the authors' name, run forward and backward on the stored
+ * batch, and compare logits, loss, every hidden state, and every parameter
+ * gradient.
+ *
+ * Built twice: in float with the tolerances of the fixtures README §8, and in
+ * double (tests/f64/test_model_fixtures.c includes this file) to 1e-10. */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../core/safetensors.h"
+#include "../models/model.h"
+#include "testutil.h"
+
+#ifdef HIPPO_F64
+/* The same formulas in double: agreement to round-off. */
+#define TOL_LOSS 1e-11
+#define TOL_FWD 1e-10
+#define TOL_GRAD 1e-9
+#else
+/* Fixtures README §8: about 10x the worst float32 error of the authors' code. */
+#define TOL_LOSS 2e-6
+#define TOL_FWD 1e-5
+#define TOL_GRAD 2e-4
+#endif
+
+struct fixture {
+    const char *file;
+    const char *layer;
+    const char *knobs; /* "key=value,key=value" layer knobs */
+    int n_pos; /* 0 = taken from the file */
+};
+
+static const struct fixture fixtures[] = {
+    {"reference/h3.safetensors", "h3", "", 0},
+    {"reference/h3_headdim8.safetensors", "h3", "head_dim=8", 0},
+    {"reference/s4d.safetensors", "s4d", "", 0},
+    {"reference/attention.safetensors", "attention", "n_heads=1,dropout=0", 32},
+    {"ours/h3_headdim2.safetensors", "h3", "head_dim=2", 0},
+    {"ours/h3_zoh.safetensors", "h3", "disc=zoh", 0},
+    {"ours/h3_big.safetensors", "h3", "", 0},
+    {"ours/attention_2heads.safetensors", "attention", "n_heads=2,dropout=0", 0},
+    {"ours/s4d_v10.safetensors", "s4d", "", 0},
+};
+enum { N_FIX = sizeof fixtures / sizeof fixtures[0] };
+
+static void set_knobs(const char *spec, struct knob_values *kv) {
+    char buf[256], err[256];
+    snprintf(buf, sizeof buf, "%s", spec);
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(tok, '=');
+        ck_assert(eq != NULL);
+        *eq = '\0';
+        ck_assert_msg(knob_set(kv, tok, eq + 1, err, sizeof err) == 0, "%s", err);
+    }
+}
+
+static const struct st_tensor *need(const struct st_file *f, const char *name) {
+    const struct st_tensor *t = st_get(f, name);
+    ck_assert_msg(t != NULL, "fixture has no tensor '%s'", name);
+    return t;
+}
+
+static double *load64(const struct st_file *f, const char *name, size_t *n) {
+    const struct st_tensor *t = need(f, name);
+    double *v = xmalloc((t->numel + 1) * sizeof(double));
+    st_to_f64(t, v);
+    if (n) *n = t->numel;
+    return v;
+}
+
+/* Vocabulary from the tied embedding; longest input from the ids. */
+static struct model *build(const struct fixture *fx, const struct st_file *f, int *B, int *L) {
+    const struct st_tensor *ids = need(f, "input/ids");
+    const struct st_tensor *emb = need(f, "param/backbone.embeddings.word_embeddings.weight");
+    const struct st_tensor *fc1 = need(f, "param/backbone.layers.0.mlp.fc1.weight");
+    *B = (int)ids->shape[0], *L = (int)ids->shape[1];
+    struct model_cfg c = {.vocab = (int)emb->shape[0], .d_model = (int)emb->shape[1], .n_layer = 0,
+                          .d_inner = (int)fc1->shape[0], .max_L = *L, .n_pos = fx->n_pos, .embed_dropout = 0,
+                          .ln_eps = 1e-5, .kind = layer_find(fx->layer)};
+    char name[128];
+    while (snprintf(name, sizeof name, "param/backbone.layers.%d.norm1.weight", c.n_layer), st_get(f, name))
+        c.n_layer++;
+    const struct st_tensor *pos = st_get(f, "param/backbone.embeddings.position_embeddings.weight");
+    if (pos) c.n_pos = (int)pos->shape[0];
+    ck_assert(c.kind != NULL);
+    knob_defaults(&c.layer_knobs, c.kind->knobs, c.kind->n_knobs);
+    set_knobs(fx->knobs, &c.layer_knobs);
+    char err[256] = "";
+    struct model *m = model_create(&c, err, sizeof err);
+    ck_assert_msg(m != NULL, "%s: %s", fx->file, err);
+    return m;
+}
+
+/* Every parameter of ours must be in the file with the same element count, and vice versa. */
+static void load_params(struct model *m, const struct st_file *f, const char *file) {
+    const struct param_table *pt = model_params(m);
+    real *p = model_param_data(m);
+    int n_file = 0;
+    for (int i = 0; i < f->n; i++) n_file += strncmp(f->t[i].name, "param/", 6) == 0;
+    ck_assert_msg(n_file == pt->n, "%s: file has %d parameters, model %d", file, n_file, pt->n);
+    for (int i = 0; i < pt->n; i++) {
+        char name[PARAM_NAME + 8];
+        snprintf(name, sizeof name, "param/%s", pt->v[i].name);
+        size_t n;
+        double *v = load64(f, name, &n);
+        ck_assert_msg(n == pt->v[i].numel, "%s: %s has %zu elements, model expects %zu", file, name, n,
+                      pt->v[i].numel);
+        for (size_t j = 0; j < n; j++) p[pt->v[i].offset + j] = (real)v[j];
+        free(v);
+    }
+}
+
+static void compare(const struct st_file *f, const char *name, const real *ours, double tol) {
+    size_t n;
+    double *ref = load64(f, name, &n), *c = xmalloc(n * sizeof(double));
+    for (size_t i = 0; i < n; i++) c[i] = ours[i];
+    tu_assert_close(name, c, ref, n, tol);
+    free(ref), free(c);
+}
+
+static void compare_forward(const struct model *m, const struct st_file *f, int n_layer) {
+    char name[64];
+    compare(f, "hidden/embed", model_tap(m, TAP_EMBED, 0), TOL_FWD);
+    for (int i = 0; i < n_layer; i++) {
+        snprintf(name, sizeof name, "mixer/layer%d/in", i), compare(f, name, model_tap(m, TAP_MIXER_IN, i), TOL_FWD);
+        snprintf(name, sizeof name, "mixer/layer%d/out", i), compare(f, name, model_tap(m, TAP_MIXER_OUT, i), TOL_FWD);
+        snprintf(name, sizeof name, "mlp/layer%d/out", i), compare(f, name, model_tap(m, TAP_MLP_OUT, i), TOL_FWD);
+        snprintf(name, sizeof name, "hidden/block%d", i), compare(f, name, model_tap(m, TAP_BLOCK, i), TOL_FWD);
+    }
+    compare(f, "hidden/ln_f", model_tap(m, TAP_LN_F, 0), TOL_FWD);
+    compare(f, "output/logits", model_tap(m, TAP_LOGITS, 0), TOL_FWD);
+}
+
+static void compare_grads(struct model *m, const struct st_file *f) {
+    const struct param_table *pt = model_params(m);
+    const real *g = model_grad_data(m);
+    for (int i = 0; i < pt->n; i++) {
+        char name[PARAM_NAME + 8];
+        snprintf(name, sizeof name, "grad/%s", pt->v[i].name);
+        compare(f, name, g + pt->v[i].offset, TOL_GRAD);
+    }
+}
+
+static int32_t *load_ids(const struct st_file *f, const char *name) {
+    size_t n;
+    double *v = load64(f, name, &n);
+    int32_t *ids = xmalloc(n * sizeof(int32_t));
+    for (size_t i = 0; i < n; i++) ids[i] = (int32_t)v[i];
+    free(v);
+    return ids;
+}
+
+START_TEST(test_fixture) {
+    const struct fixture *fx = &fixtures[_i];
+    char path[512], err[512];
+    snprintf(path, sizeof path, "%s/%s", FIXTURE_DIR, fx->file);
+    if (strncmp(fx->file, "ours/", 5) == 0 && access(path, R_OK) != 0)
+        ck_abort_msg("%s: missing; regenerate with tools/make_fixtures.py", path);
+    struct st_file f;
+    ck_assert_msg(st_read(path, &f, err, sizeof err) == 0, "%s", err);
+    int B, L;
+    struct model *m = build(fx, &f, &B, &L);
+    load_params(m, &f, fx->file);
+    int32_t *ids = load_ids(&f, "input/ids"), *tgt = load_ids(&f, "input/targets");
+    /* Training mode with every dropout at 0, as the fixtures were made. */
+    struct model_batch b = {B, L, ids, tgt, true, 0, 0};
+    double loss = model_forward(m, ops_cpu(), &b);
+    double *ref_loss = load64(&f, "output/loss", NULL);
+    ck_assert_msg(fabs(loss - ref_loss[0]) <= TOL_LOSS, "%s: loss %.12g, reference %.12g", fx->file, loss,
+                  ref_loss[0]);
+    compare_forward(m, &f, model_config(m)->n_layer);
+    model_zero_grad(m);
+    model_backward(m, ops_cpu());
+    compare_grads(m, &f);
+    free(ref_loss), free(ids), free(tgt);
+    model_free(m);
+    st_free(&f);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("model_fixtures_" REAL_NAME);
+    TCase *tc = tcase_create("fixtures");
+    tcase_set_timeout(tc, 60);
+    tcase_add_loop_test(tc, test_fixture, 0, N_FIX);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
