@@ -1,0 +1,188 @@
+/* conv_direct.c — causal long convolution in the time domain, O(L * Lk) per
+ * channel: the fast path for short sequences and short (shift) kernels.
+ * BLH runs vectorised over channels (kernel taps transposed to (Lk, H));
+ * BHL is a per-channel loop. */
+#include "cpu.h"
+
+#include <string.h>
+
+/* Taps transposed and expanded per channel: kt[j*H + c] = k[c/group, j];
+ * dexp[c] = D[c/group] (0 when D is NULL). */
+static real *taps_by_channel(const struct conv_args *a, real **dexp) {
+    int H = a->H, Lk = a->Lk, g = a->group;
+    real *kt = xmalloc(sizeof(real) * ((size_t)Lk * H + H));
+    for (int j = 0; j < Lk; j++)
+        for (int c = 0; c < H; c++) kt[(size_t)j * H + c] = a->k[(size_t)(c / g) * Lk + j];
+    *dexp = kt + (size_t)Lk * H;
+    for (int c = 0; c < H; c++) (*dexp)[c] = a->D ? a->D[c / g] : 0;
+    return kt;
+}
+
+static void check_args(const struct conv_args *a) {
+    HP_CHECK(a->B >= 0 && a->L > 0 && a->H > 0 && a->group >= 1 && a->H % a->group == 0);
+    HP_CHECK(a->Lk >= 1 && a->Lk <= a->L);
+}
+
+static double work(const struct conv_args *a) { return 2.0 * a->B * a->H * (double)a->L * a->Lk; }
+
+/* y[b,t,:] = dexp * u[b,t,:] + sum_j kt[j,:] * u[b,t-j,:] */
+static void fwd_blh(const struct conv_args *a) {
+    int B = a->B, L = a->L, H = a->H, Lk = a->Lk;
+    real *dexp, *kt = taps_by_channel(a, &dexp);
+#pragma omp parallel for collapse(2) schedule(static) if (cpu_par(work(a)))
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < L; t++) {
+            const real *u0 = a->u + ((size_t)b * L + t) * H;
+            real *y = a->y + ((size_t)b * L + t) * H;
+            for (int c = 0; c < H; c++) y[c] = dexp[c] * u0[c];
+            int jn = t + 1 < Lk ? t + 1 : Lk;
+            for (int j = 0; j < jn; j++) {
+                const real *u = u0 - (size_t)j * H, *k = kt + (size_t)j * H;
+                for (int c = 0; c < H; c++) y[c] += k[c] * u[c];
+            }
+        }
+    free(kt);
+}
+
+static void fwd_bhl(const struct conv_args *a) {
+    int B = a->B, L = a->L, H = a->H, Lk = a->Lk, g = a->group;
+#pragma omp parallel for schedule(static) if (cpu_par(work(a)))
+    for (int bc = 0; bc < B * H; bc++) {
+        int c = bc % H;
+        const real *u = a->u + (size_t)bc * L, *k = a->k + (size_t)(c / g) * Lk;
+        real *y = a->y + (size_t)bc * L;
+        real d = a->D ? a->D[c / g] : 0;
+        for (int t = 0; t < L; t++) y[t] = d * u[t];
+        for (int j = 0; j < Lk; j++)
+            for (int t = j; t < L; t++) y[t] += k[j] * u[t - j];
+    }
+}
+
+void cpu_conv_direct(const struct conv_args *a) {
+    check_args(a);
+    if (a->layout == CONV_BLH) fwd_blh(a);
+    else fwd_bhl(a);
+}
+
+/* du[b,s,:] = dexp * dy[b,s,:] + sum_j kt[j,:] * dy[b,s+j,:] */
+static void du_blh(const struct conv_bwd_args *g, const real *kt, const real *dexp) {
+    const struct conv_args *a = &g->f;
+    int B = a->B, L = a->L, H = a->H, Lk = a->Lk;
+#pragma omp parallel for collapse(2) schedule(static) if (cpu_par(work(a)))
+    for (int b = 0; b < B; b++)
+        for (int s = 0; s < L; s++) {
+            const real *dy0 = g->dy + ((size_t)b * L + s) * H;
+            real *du = g->du + ((size_t)b * L + s) * H;
+            for (int c = 0; c < H; c++) du[c] = dexp[c] * dy0[c];
+            int jn = L - s < Lk ? L - s : Lk;
+            for (int j = 0; j < jn; j++) {
+                const real *dy = dy0 + (size_t)j * H, *k = kt + (size_t)j * H;
+                for (int c = 0; c < H; c++) du[c] += k[c] * dy[c];
+            }
+        }
+}
+
+/* Per-channel tap gradients dkt[j,c] = sum_{b,t} dy[b,t,c] u[b,t-j,c] and
+ * dd[c] = sum_{b,t} dy u. Batches are split statically over threads, each with
+ * private sums, added in thread order (fixed result for a given thread count). */
+static void dk_blh(const struct conv_bwd_args *g, real *dkt, real *dd) {
+    const struct conv_args *a = &g->f;
+    int B = a->B, L = a->L, H = a->H, Lk = a->Lk;
+    size_t per = (size_t)Lk * H + H;
+    int nt = cpu_par(work(a)) ? omp_get_max_threads() : 1;
+    real *acc = xcalloc((size_t)nt * per, sizeof(real));
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        int t0 = omp_get_thread_num(), n = omp_get_num_threads();
+        real *mk = acc + (size_t)t0 * per, *md = mk + (size_t)Lk * H;
+        for (int b = B * t0 / n; b < B * (t0 + 1) / n; b++)
+            for (int t = 0; t < L; t++) {
+                const real *dy = g->dy + ((size_t)b * L + t) * H, *u0 = a->u + ((size_t)b * L + t) * H;
+                for (int c = 0; c < H; c++) md[c] += dy[c] * u0[c];
+                int jn = t + 1 < Lk ? t + 1 : Lk;
+                for (int j = 0; j < jn; j++) {
+                    const real *u = u0 - (size_t)j * H;
+                    real *k = mk + (size_t)j * H;
+                    for (int c = 0; c < H; c++) k[c] += dy[c] * u[c];
+                }
+            }
+    }
+    memset(dkt, 0, sizeof(real) * per);
+    for (int t = 0; t < nt; t++)
+        for (size_t i = 0; i < per; i++) dkt[i] += acc[(size_t)t * per + i];
+    memcpy(dd, dkt + (size_t)Lk * H, sizeof(real) * H);
+    free(acc);
+}
+
+static void bwd_blh(const struct conv_bwd_args *g) {
+    const struct conv_args *a = &g->f;
+    int H = a->H, Lk = a->Lk, gr = a->group;
+    real *dexp, *kt = taps_by_channel(a, &dexp);
+    if (g->du) du_blh(g, kt, dexp);
+    if (g->dk || g->dD) {
+        real *dkt = xmalloc(sizeof(real) * ((size_t)Lk * H + H)), *dd = kt; /* kt no longer needed */
+        dk_blh(g, dkt, dd);
+        for (int c = 0; c < H; c++) {
+            if (g->dk)
+                for (int j = 0; j < Lk; j++) g->dk[(size_t)(c / gr) * Lk + j] += dkt[(size_t)j * H + c];
+            if (g->dD) g->dD[c / gr] += dd[c];
+        }
+        free(dkt);
+    }
+    free(kt);
+}
+
+/* BHL: parallel over kernel rows r; a row's thread handles every batch and
+ * every channel of its group, so sums into dk[r], dD[r] need no reduction. */
+static void bwd_bhl(const struct conv_bwd_args *g) {
+    const struct conv_args *a = &g->f;
+    int B = a->B, L = a->L, H = a->H, Lk = a->Lk, gr = a->group, rows = H / gr;
+#pragma omp parallel for schedule(static) if (cpu_par(2 * work(a)))
+    for (int r = 0; r < rows; r++) {
+        const real *k = a->k + (size_t)r * Lk;
+        real d = a->D ? a->D[r] : 0, dd = 0;
+        real *dk = g->dk ? g->dk + (size_t)r * Lk : NULL;
+        for (int b = 0; b < B; b++)
+            for (int c = r * gr; c < (r + 1) * gr; c++) {
+                size_t o = ((size_t)b * H + c) * L;
+                const real *u = a->u + o, *dy = g->dy + o;
+                if (g->du) {
+                    real *du = g->du + o;
+                    for (int s = 0; s < L; s++) du[s] = d * dy[s];
+                    for (int j = 0; j < Lk; j++)
+                        for (int s = 0; s + j < L; s++) du[s] += k[j] * dy[s + j];
+                }
+                for (int t = 0; t < L; t++) dd += dy[t] * u[t];
+                if (dk)
+                    for (int j = 0; j < Lk; j++) {
+                        real s = 0;
+                        for (int t = j; t < L; t++) s += dy[t] * u[t - j];
+                        dk[j] += s;
+                    }
+            }
+        if (g->dD) g->dD[r] += dd;
+    }
+}
+
+void cpu_conv_direct_bwd(const struct conv_bwd_args *g) {
+    check_args(&g->f);
+    if (g->f.layout == CONV_BLH) bwd_blh(g);
+    else bwd_bhl(g);
+}
+
+/* Direct costs ~2*L*Lk flops per channel; the FFT path ~ a fixed multiple of
+ * n log n with n ~ L + Lk. The crossover constants are measured in
+ * kernels/lab/bench_conv.c and recorded in kernels/cpu/CONV.md. */
+bool cpu_conv_use_fft(int L, int Lk) {
+    return Lk > 64 && L >= 256;
+}
+
+void cpu_conv(const struct conv_args *a) {
+    if (cpu_conv_use_fft(a->L, a->Lk)) cpu_conv_fft(a);
+    else cpu_conv_direct(a);
+}
+
+void cpu_conv_bwd(const struct conv_bwd_args *g) {
+    if (cpu_conv_use_fft(g->f.L, g->f.Lk)) cpu_conv_fft_bwd(g);
+    else cpu_conv_direct_bwd(g);
+}

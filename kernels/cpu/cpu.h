@@ -1,0 +1,46 @@
+/* cpu.h — internal to the CPU backend: the op entry points the table in
+ * ops_cpu.c points at, and the rule for when an op opens a parallel region. */
+#ifndef HIPPO_KERNELS_CPU_H
+#define HIPPO_KERNELS_CPU_H
+
+#include "../ops.h"
+
+#include <omp.h>
+#include <stdlib.h>
+
+void cpu_gemm(const struct gemm_args *a);
+void cpu_conv(const struct conv_args *a);
+void cpu_conv_bwd(const struct conv_bwd_args *a);
+void cpu_ssm_kernel(const struct ssm_kernel_args *a);
+void cpu_ssm_kernel_bwd(const struct ssm_kernel_bwd_args *a);
+void cpu_softmax(const struct softmax_args *a);
+void cpu_softmax_bwd(const struct softmax_bwd_args *a);
+void cpu_layernorm(const struct layernorm_args *a);
+void cpu_layernorm_bwd(const struct layernorm_bwd_args *a);
+void cpu_gelu(const struct gelu_args *a);
+void cpu_gelu_bwd(const struct gelu_bwd_args *a);
+void cpu_xent(const struct xent_args *a);
+void cpu_xent_bwd(const struct xent_bwd_args *a);
+
+/* The two long-convolution paths cpu_conv / cpu_conv_bwd choose between
+ * (exposed so tests and benchmarks can run each one directly). */
+void cpu_conv_direct(const struct conv_args *a);
+void cpu_conv_direct_bwd(const struct conv_bwd_args *a);
+void cpu_conv_fft(const struct conv_args *a);
+void cpu_conv_fft_bwd(const struct conv_bwd_args *a);
+/* True when cpu_conv takes the FFT path for this shape. */
+bool cpu_conv_use_fft(int L, int Lk);
+
+/* Name of the gemm path cpu_gemm takes (for ops->gemm_name). */
+const char *cpu_gemm_name(void);
+
+/* Open a parallel region only when an op has at least this many flop-ish
+ * units of work: below it the fork/join overhead (a few microseconds) costs
+ * more than the second core saves. Measured in kernels/lab. */
+#define CPU_PAR_MIN_WORK 200000.0
+
+static inline bool cpu_par(double work) {
+    return work >= CPU_PAR_MIN_WORK && omp_get_max_threads() > 1 && !omp_in_parallel();
+}
+
+#endif

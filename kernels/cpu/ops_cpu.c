@@ -1,0 +1,23 @@
+/* ops_cpu.c — the CPU backend's ops table. */
+#include "cpu.h"
+
+const struct ops *ops_cpu(void) {
+    static struct ops t = {
+        .name = "cpu",
+        .gemm = cpu_gemm,
+        .conv = cpu_conv,
+        .conv_bwd = cpu_conv_bwd,
+        .ssm_kernel = cpu_ssm_kernel,
+        .ssm_kernel_bwd = cpu_ssm_kernel_bwd,
+        .softmax = cpu_softmax,
+        .softmax_bwd = cpu_softmax_bwd,
+        .layernorm = cpu_layernorm,
+        .layernorm_bwd = cpu_layernorm_bwd,
+        .gelu = cpu_gelu,
+        .gelu_bwd = cpu_gelu_bwd,
+        .xent = cpu_xent,
+        .xent_bwd = cpu_xent_bwd,
+    };
+    t.gemm_name = cpu_gemm_name();
+    return &t;
+}
