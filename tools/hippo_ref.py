@@ -1,0 +1,431 @@
+"""hippo_ref.py — float64 PyTorch reference of the authors' `lm_simple` language model.
+
+Written from the formulas in spec/h3.md and tests/fixtures/reference/README.md (sections 4, 5
+and 7), not from the reference repositories. Three mixers: H3 (shift SSM + diagonal SSM, any
+head_dim, bilinear or zoh, S4D-Lin or S4D-Inv init), S4D (safari's s4d: one A shared by all
+channels, ZOH, exact GELU, output linear) and causal attention (1 or more heads, learned absolute
+position embeddings). Parameter names are exactly safari's `named_parameters()` names.
+
+Convolutions are direct causal sums in time (no FFT): at L <= a few hundred this is exact to
+float64 round-off and its autograd gives every gradient. Letters: B batch, L length, D width,
+H SSM channels (heads), N2 = N/2 stored complex modes.
+
+Used by check_reference.py (agreement with the authors' fixtures) and make_fixtures.py (our
+extra fixtures). Developer tool only: nothing in the C build needs torch.
+"""
+
+import json
+import math
+from dataclasses import dataclass, asdict
+
+import torch
+import torch.nn.functional as F
+
+KINDS = ("h3", "s4d", "attention")
+
+
+@dataclass
+class Config:
+    kind: str                    # "h3", "s4d" or "attention"
+    d_model: int = 32
+    n_layer: int = 2
+    d_inner: int = 128
+    vocab_size: int = 20
+    d_state: int = 64            # N; the diagonal SSMs store N/2 complex modes
+    head_dim: int = 1            # H3 only
+    disc: str = "bilinear"       # H3 diagonal SSM: "bilinear" or "zoh" (S4D is always zoh)
+    measure: str = "diag-lin"    # SSM A init: "diag-lin" (S4D-Lin) or "diag-inv" (S4D-Inv)
+    n_heads: int = 1             # attention only
+    max_position_embeddings: int = 0  # attention only (0: no position table)
+    layer_norm_eps: float = 1e-5
+
+    def to_json(self):
+        d = asdict(self)
+        if self.kind != "h3":
+            del d["head_dim"]
+        if self.kind == "attention":
+            for k in ("d_state", "disc", "measure"):
+                del d[k]
+        else:
+            del d["n_heads"]
+        d["tied_embeddings"] = True
+        d["mlp_activation"] = "gelu_tanh"
+        d["embed_dropout"] = d["resid_dropout"] = 0.0
+        if self.kind == "attention":
+            d["attn_dropout"] = 0.0
+            d["attn_mask_value"] = -10000.0
+        if self.kind == "s4d":
+            d["n_ssm"] = 1
+            d["activation"] = "gelu_exact"
+        return json.dumps(d, sort_keys=True)
+
+
+def config_from_metadata(model_config):
+    """Build a Config from a fixture's `model_config` JSON: the authors' constructor arguments
+    (layer._name_, attn_layer_idx, attn_cfg) or our flat form (key "kind")."""
+    m = json.loads(model_config) if isinstance(model_config, str) else dict(model_config)
+    if "kind" in m:
+        fields = Config.__dataclass_fields__
+        return Config(**{k: v for k, v in m.items() if k in fields})
+    base = dict(d_model=m["d_model"], n_layer=m["n_layer"], d_inner=m["d_inner"],
+                vocab_size=m["vocab_size"])
+    if m.get("attn_layer_idx"):
+        if sorted(m["attn_layer_idx"]) != list(range(m["n_layer"])):
+            raise ValueError("hybrid models are not implemented")
+        return Config(kind="attention", n_heads=m.get("attn_cfg", {}).get("num_heads", 1),
+                      max_position_embeddings=m.get("max_position_embeddings", 0), **base)
+    layer = m["layer"]
+    if layer["_name_"] == "h3":
+        return Config(kind="h3", d_state=layer.get("d_state", 64), head_dim=layer.get("head_dim", 1),
+                      disc=layer.get("disc", "bilinear"), measure=layer.get("measure", "diag-lin"),
+                      **base)
+    if layer["_name_"] == "s4d":
+        return Config(kind="s4d", d_state=layer.get("d_state", 64), disc="zoh", measure="diag-inv",
+                      **base)
+    raise ValueError("unknown layer %r" % layer["_name_"])
+
+
+# ---------------------------------------------------------------- small pieces
+
+def linear(x, p, name):
+    """x·Wᵀ + b with W stored (out, in)."""
+    b = p.get(name + ".bias")
+    y = x @ p[name + ".weight"].transpose(0, 1)
+    return y if b is None else y + b
+
+
+def layer_norm(x, p, name, eps):
+    mu = x.mean(-1, keepdim=True)
+    var = ((x - mu) ** 2).mean(-1, keepdim=True)  # biased
+    return (x - mu) / torch.sqrt(var + eps) * p[name + ".weight"] + p[name + ".bias"]
+
+
+def gelu_tanh(x):
+    return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)))
+
+
+def gelu_exact(x):
+    return 0.5 * x * (1.0 + torch.erf(x / math.sqrt(2.0)))
+
+
+def causal_conv(x, K):
+    """y[b, t, c...] = Σ_{j<=t} K[c..., j] · x[b, t-j, c...].
+    x: (B, L, *C); K: (*C, Lk) broadcastable, Lk >= L (taps beyond L are never reached)."""
+    L = x.shape[1]
+    y = torch.zeros_like(x)
+    for j in range(L):
+        tap = K[..., j]  # (*C)
+        y = y + F.pad(tap * x[:, : L - j], (0, 0) * (x.dim() - 2) + (j, 0))
+    return y
+
+
+def cplx(t):
+    """Real view (..., 2) -> complex."""
+    return torch.complex(t[..., 0], t[..., 1])
+
+
+# ---------------------------------------------------------------- SSM kernels
+
+def shift_kernel(B, C, L):
+    """Shift SSM: K[c, j] = Σ_{n<N-j} B[c, n] C[0, c, n+j] for j < min(N, L), else 0.
+    B: (D, N); C: (1, D, N) -> (D, L)."""
+    N = B.shape[1]
+    cols = [(B[:, : N - j] * C[0, :, j:]).sum(-1) for j in range(min(N, L))]
+    K = torch.stack(cols, dim=1)
+    if L > N:
+        K = F.pad(K, (0, L - N))
+    return K
+
+
+def diag_discretise(p, pre, disc):
+    """Diagonal SSM pieces: (Ā, C̄ = B·C·(B̄/B) folded, B̄) each (H, N2) complex."""
+    dt = torch.exp(p[pre + "log_dt"])[:, None]                            # (H, 1)
+    A = torch.complex(-torch.exp(p[pre + "inv_A_real"]), p[pre + "A_imag"])  # (H, N2)
+    Bc = cplx(p[pre + "B"])                                               # (H, N2)
+    Cc = cplx(p[pre + "C"])[0]                                            # (H, N2)
+    dtA = dt * A
+    if disc == "bilinear":
+        Abar = (1 + dtA / 2) / (1 - dtA / 2)
+        Bbar = Bc * dt / (1 - dtA / 2)
+    elif disc == "zoh":
+        Abar = torch.exp(dtA)
+        Bbar = Bc * (torch.exp(dtA) - 1) / A
+    else:
+        raise ValueError("disc %r" % disc)
+    return Abar, Bbar, Cc
+
+
+def vandermonde(Cbar, logAbar, L):
+    """K[h, l] = 2·Re Σ_n C̄[h, n] · exp(l · log Ā[h, n]), l = 0..L-1."""
+    ls = torch.arange(L, dtype=torch.float64)
+    powers = torch.exp(logAbar[..., None] * ls)                # (H, N2, L)
+    return 2 * torch.real((Cbar[..., None] * powers).sum(-2))  # (H, L)
+
+
+def diag_kernel(p, pre, disc, L):
+    Abar, Bbar, Cc = diag_discretise(p, pre, disc)
+    if disc == "zoh":  # log Ā = Δ·A exactly, no branch cut
+        dt = torch.exp(p[pre + "log_dt"])[:, None]
+        logA = dt * torch.complex(-torch.exp(p[pre + "inv_A_real"]), p[pre + "A_imag"])
+    else:
+        logA = torch.log(Abar)
+    return vandermonde(Bbar * Cc, logA, L)
+
+
+def s4d_kernel(p, pre, L):
+    """S4D (ZOH, one A for all channels): K[h, l] = 2·Re Σ_n C[h,n](e^{ΔA}-1)/A · e^{ΔA·l}."""
+    dt = torch.exp(p[pre + "log_dt"])[:, None]                                   # (H, 1)
+    A = torch.complex(-torch.exp(p[pre + "log_w_real"]), p[pre + "w_imag"])       # (1, N2)
+    dtA = dt * A                                                                 # (H, N2)
+    Cbar = cplx(p[pre + "C"])[0] * (torch.exp(dtA) - 1) / A
+    return vandermonde(Cbar, dtA, L)
+
+
+# ---------------------------------------------------------------- mixers
+
+def h3_mixer(cfg, p, pre, a, trace, i):
+    """H3: out = W_O (q ⊙ SSM_diag(SSM_shift(k) ⊙ v)) + b_O. a: (B, L, D)."""
+    Bsz, L, D = a.shape
+    dh = cfg.head_dim
+    H = D // dh
+    q, k, v = (linear(a, p, pre + n) for n in ("q_proj", "k_proj", "v_proj"))
+    Ks = shift_kernel(p[pre + "ssm_k_kernel.kernel.B"], p[pre + "ssm_k_kernel.kernel.C"], L)
+    kt = causal_conv(k, Ks) + p[pre + "ssm_k_D"] * k
+    Kd = diag_kernel(p, pre + "kernel.kernel.", cfg.disc, L)                   # (H, L)
+    Dd = p[pre + "D"]
+    if dh == 1:
+        kv = kt * v
+        o = q * (causal_conv(kv, Kd) + Dd * kv)
+    else:  # channel c = h·dh + i; output channel j·H + h (safari's PyTorch path)
+        kv = kt.view(Bsz, L, H, dh, 1) * v.view(Bsz, L, H, 1, dh)            # (B, L, H, i, j)
+        y = causal_conv(kv, Kd[:, None, None, :]) + Dd[:, None, None] * kv
+        o = torch.einsum("blhi,blhij->bljh", q.view(Bsz, L, H, dh), y).reshape(Bsz, L, D)
+    trace["kernel/layer%d/shift" % i] = Ks
+    trace["kernel/layer%d/diag" % i] = Kd
+    return linear(o, p, pre + "output_linear")
+
+
+def s4d_mixer(cfg, p, pre, a, trace, i):
+    """S4D: out = W (GELU_exact(K * a + D ⊙ a)) + b. a: (B, L, D)."""
+    K = s4d_kernel(p, pre + "kernel.kernel.", a.shape[1])
+    trace["kernel/layer%d/s4d" % i] = K
+    y = causal_conv(a, K) + p[pre + "D"][0] * a
+    return linear(gelu_exact(y), p, pre + "output_linear")
+
+
+def attention_mixer(cfg, p, pre, a, trace, i):
+    """Causal multi-head attention; Wqkv rows: q, k, v blocks, each head h owns rows h·dh..."""
+    Bsz, L, D = a.shape
+    nh = cfg.n_heads
+    dh = D // nh
+    q, k, v = linear(a, p, pre + "Wqkv").split(D, dim=-1)
+    q, k, v = (t.reshape(Bsz, L, nh, dh) for t in (q, k, v))
+    s = torch.einsum("bthd,bshd->bhts", q, k) / math.sqrt(dh)
+    mask = torch.triu(torch.full((L, L), -10000.0, dtype=a.dtype), diagonal=1)
+    prob = torch.softmax(s + mask, dim=-1)
+    o = torch.einsum("bhts,bshd->bthd", prob, v).reshape(Bsz, L, D)
+    return linear(o, p, pre + "out_proj")
+
+
+MIXERS = {"h3": h3_mixer, "s4d": s4d_mixer, "attention": attention_mixer}
+
+
+# ---------------------------------------------------------------- the model
+
+def forward(cfg, p, ids, targets):
+    """Full lm_simple forward. p: name -> float64 tensor; ids, targets: (B, L) int64.
+    Returns (loss, trace) with trace holding every stored fixture tensor name."""
+    trace = {}
+    L = ids.shape[1]
+    x = p["backbone.embeddings.word_embeddings.weight"][ids]
+    if cfg.kind == "attention" and cfg.max_position_embeddings > 0:
+        x = x + p["backbone.embeddings.position_embeddings.weight"][:L]
+    trace["hidden/embed"] = x
+    for i in range(cfg.n_layer):
+        pre = "backbone.layers.%d." % i
+        a = layer_norm(x, p, pre + "norm1", cfg.layer_norm_eps)
+        m = MIXERS[cfg.kind](cfg, p, pre + "mixer.", a, trace, i)
+        r = x + m
+        h = layer_norm(r, p, pre + "norm2", cfg.layer_norm_eps)
+        f = linear(gelu_tanh(linear(h, p, pre + "mlp.fc1")), p, pre + "mlp.fc2")
+        x = r + f
+        trace["mixer/layer%d/in" % i] = a
+        trace["mixer/layer%d/out" % i] = m
+        trace["mlp/layer%d/out" % i] = f
+        trace["hidden/block%d" % i] = x
+    z = layer_norm(x, p, "backbone.ln_f", cfg.layer_norm_eps)
+    logits = z @ p["backbone.embeddings.word_embeddings.weight"].transpose(0, 1)  # tied head
+    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+    trace["hidden/ln_f"] = z
+    trace["output/logits"] = logits
+    trace["output/loss"] = loss
+    return loss, trace
+
+
+def h3_step(cfg, p, pre, u):
+    """H3 recurrent mode (head_dim 1), token by token from a zero state.
+    u: (B, L, D) mixer input. Returns out (B, L, D), shift state (B, D, N),
+    diagonal state as real view (B, H, N2, 2)."""
+    if cfg.head_dim != 1:
+        raise ValueError("recurrent mode is implemented for head_dim 1 only")
+    Bsz, L, D = u.shape
+    Bs = p[pre + "ssm_k_kernel.kernel.B"]      # (D, N)
+    Cs = p[pre + "ssm_k_kernel.kernel.C"][0]   # (D, N)
+    Abar, Bbar, Cc = diag_discretise(p, pre + "kernel.kernel.", cfg.disc)  # (H, N2)
+    xs = torch.zeros(Bsz, D, Bs.shape[1], dtype=u.dtype)
+    sd = torch.zeros(Bsz, D, Abar.shape[1], dtype=Abar.dtype)
+    outs = []
+    for t in range(L):
+        ut = u[:, t]
+        q, k, v = (linear(ut, p, pre + n) for n in ("q_proj", "k_proj", "v_proj"))
+        xs = F.pad(xs[..., :-1], (1, 0)) + Bs * k[..., None]  # newest input enters slot 0
+        kt = (Cs * xs).sum(-1) + p[pre + "ssm_k_D"] * k
+        kv = kt * v
+        sd = Abar * sd + Bbar * kv[..., None]
+        y = 2 * torch.real((Cc * sd).sum(-1)) + p[pre + "D"] * kv
+        outs.append(linear(q * y, p, pre + "output_linear"))
+    return torch.stack(outs, dim=1), xs, torch.view_as_real(sd)
+
+
+def step_trace(cfg, p, trace):
+    """step/layer{i}/{out,state_shift,state_diag} for every layer, fed the conv-mode LN1 outputs."""
+    out = {}
+    for i in range(cfg.n_layer):
+        y, xs, sd = h3_step(cfg, p, "backbone.layers.%d.mixer." % i, trace["mixer/layer%d/in" % i])
+        out["step/layer%d/out" % i] = y
+        out["step/layer%d/state_shift" % i] = xs
+        out["step/layer%d/state_diag" % i] = sd
+    return out
+
+
+# ---------------------------------------------------------------- parameters
+
+def param_shapes(cfg):
+    """Ordered list of (name, shape) in safari's named_parameters() order."""
+    D, N2, N = cfg.d_model, cfg.d_state // 2, cfg.d_state
+    out = [("backbone.embeddings.word_embeddings.weight", (cfg.vocab_size, D))]
+    if cfg.kind == "attention" and cfg.max_position_embeddings > 0:
+        out.append(("backbone.embeddings.position_embeddings.weight", (cfg.max_position_embeddings, D)))
+    for i in range(cfg.n_layer):
+        m = "backbone.layers.%d.mixer." % i
+        if cfg.kind == "h3":
+            H = D // cfg.head_dim
+            out += [(m + "ssm_k_D", (D,)), (m + "D", (H,))]
+            for n in ("q_proj", "k_proj", "v_proj"):
+                out += [(m + n + ".weight", (D, D)), (m + n + ".bias", (D,))]
+            out += [(m + "ssm_k_kernel.kernel.B", (D, N)), (m + "ssm_k_kernel.kernel.C", (1, D, N)),
+                    (m + "kernel.kernel.C", (1, H, N2, 2)), (m + "kernel.kernel.log_dt", (H,)),
+                    (m + "kernel.kernel.B", (H, N2, 2)), (m + "kernel.kernel.inv_A_real", (H, N2)),
+                    (m + "kernel.kernel.A_imag", (H, N2)),
+                    (m + "output_linear.weight", (D, D)), (m + "output_linear.bias", (D,))]
+        elif cfg.kind == "s4d":
+            out += [(m + "D", (1, D)), (m + "kernel.kernel.C", (1, D, N2, 2)),
+                    (m + "kernel.kernel.log_dt", (D,)), (m + "kernel.kernel.log_w_real", (1, N2)),
+                    (m + "kernel.kernel.w_imag", (1, N2)),
+                    (m + "output_linear.weight", (D, D)), (m + "output_linear.bias", (D,))]
+        else:
+            out += [(m + "Wqkv.weight", (3 * D, D)), (m + "Wqkv.bias", (3 * D,)),
+                    (m + "out_proj.weight", (D, D)), (m + "out_proj.bias", (D,))]
+        b = "backbone.layers.%d." % i
+        out += [(b + "norm1.weight", (D,)), (b + "norm1.bias", (D,)),
+                (b + "mlp.fc1.weight", (cfg.d_inner, D)), (b + "mlp.fc1.bias", (cfg.d_inner,)),
+                (b + "mlp.fc2.weight", (D, cfg.d_inner)), (b + "mlp.fc2.bias", (D,)),
+                (b + "norm2.weight", (D,)), (b + "norm2.bias", (D,))]
+    out += [("backbone.ln_f.weight", (D,)), ("backbone.ln_f.bias", (D,))]
+    return out
+
+
+# Names of the SSM parameters that get their own optimiser group (lr min(1e-3, lr), wd 0).
+SSM_GROUP_SUFFIXES = ("kernel.kernel.log_dt", "kernel.kernel.B", "kernel.kernel.inv_A_real",
+                      "kernel.kernel.A_imag", "ssm_k_kernel.kernel.B",
+                      "kernel.kernel.log_w_real", "kernel.kernel.w_imag")
+
+
+def is_ssm_group(name):
+    return name.endswith(SSM_GROUP_SUFFIXES)
+
+
+def a_imag_init(measure, N, rows):
+    """Im A for n = 0..N/2-1, computed in float32: S4D-Lin πn or S4D-Inv (N/π)(N/(2n+1) - 1)."""
+    n = torch.arange(N // 2, dtype=torch.float32)
+    if measure == "diag-lin":
+        im = math.pi * n
+    elif measure == "diag-inv":
+        im = N / math.pi * (N / (2 * n + 1) - 1)
+    else:
+        raise ValueError("measure %r" % measure)
+    return im.repeat(rows, 1)
+
+
+def log_dt_init(H):
+    """log Δ ~ U[log 0.001, log 0.1] per channel."""
+    return torch.rand(H) * (math.log(0.1) - math.log(0.001)) + math.log(0.001)
+
+
+def init_one(cfg, name, shape):
+    """Draw one float32 parameter from the inits of h3.md §1.5, §1.6, §2.1."""
+    N = cfg.d_state
+    std_resid = 0.02 / math.sqrt(2 * cfg.n_layer)
+    if name.endswith(("norm1.weight", "norm2.weight", "ln_f.weight")):
+        return torch.ones(shape)
+    if name.endswith(".bias"):
+        return torch.zeros(shape)
+    if name.endswith(("mlp.fc2.weight", "out_proj.weight")):
+        return torch.randn(shape) * std_resid
+    if name.endswith((".weight",)):  # every other linear / embedding
+        return torch.randn(shape) * 0.02
+    if name.endswith(("ssm_k_D", "mixer.D")):
+        return torch.randn(shape)
+    if name.endswith("ssm_k_kernel.kernel.B"):
+        B = torch.zeros(shape)
+        B[:, 0] = 1.0
+        return B
+    if name.endswith("ssm_k_kernel.kernel.C"):
+        return (torch.rand(shape) * 2 - 1) / math.sqrt(N)
+    if name.endswith("kernel.kernel.log_dt"):
+        return log_dt_init(shape[0])
+    if name.endswith("kernel.kernel.inv_A_real"):
+        return torch.full(shape, math.log(0.5))
+    if name.endswith("kernel.kernel.A_imag"):
+        return a_imag_init(cfg.measure, N, shape[0])
+    if name.endswith("kernel.kernel.log_w_real"):
+        return torch.full(shape, math.log(0.5 + 1e-4))
+    if name.endswith("kernel.kernel.w_imag"):
+        return a_imag_init("diag-inv", N, 1)
+    if name.endswith("kernel.kernel.B"):  # H3 diagonal B: ones (already folded into C)
+        B = torch.zeros(shape)
+        B[..., 0] = 1.0
+        return B
+    if name.endswith("kernel.kernel.C") and cfg.kind == "h3":
+        return torch.view_as_real(torch.randn(shape[:-1], dtype=torch.complex64).conj().resolve_conj())
+    raise KeyError(name)
+
+
+def s4d_C_init(shape, A_re, A_im):
+    """S4D: random complex B (one per mode, shared), normalised by sqrt(ζ), ζ = 2Σ|B/A|²,
+    folded into C ~ randn complex. shape = (1, H, N2, 2)."""
+    N2 = shape[2]
+    B = torch.randn(1, N2, dtype=torch.complex64)
+    A = torch.complex(-torch.exp(A_re), A_im)
+    zeta = 2 * (B.abs() ** 2 / A.abs() ** 2).sum(-1, keepdim=True)
+    B = B / zeta.sqrt()
+    C = torch.randn(shape[:-1], dtype=torch.complex64) * B[:, None, :]
+    return torch.view_as_real(C).contiguous()
+
+
+def init_params(cfg, seed):
+    """All parameters, drawn in float32 after torch.manual_seed(seed), in named_parameters()
+    order. Returns name -> float32 tensor (convert with .double(): exact)."""
+    torch.manual_seed(seed)
+    p = {}
+    for name, shape in param_shapes(cfg):
+        if cfg.kind == "s4d" and name.endswith("kernel.kernel.C"):
+            pre = name[: -len("C")]
+            p[pre + "log_w_real"] = init_one(cfg, pre + "log_w_real", (1, shape[2]))
+            p[pre + "w_imag"] = init_one(cfg, pre + "w_imag", (1, shape[2]))
+            p[name] = s4d_C_init(shape, p[pre + "log_w_real"][0], p[pre + "w_imag"][0])
+        elif name not in p:
+            p[name] = init_one(cfg, name, shape)
+        assert tuple(p[name].shape) == tuple(shape), name
+    order = [n for n, _ in param_shapes(cfg)]
+    return {n: p[n].float().contiguous() for n in order}
