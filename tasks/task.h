@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "../core/knob.h"
 #include "../core/rng.h"
@@ -60,5 +61,10 @@ int task_generate(const struct task_kind *k, const struct knob_values *kv, enum 
 void task_split_free(struct task_split *s);
 /* Examples of `a` that also occur in `b` (train/test overlap). */
 int task_overlap(const struct task_split *a, const struct task_split *b);
+
+/* `hippodrome show TASK [--n N]`: print the first n training examples (the
+ * same ones the training split starts with) as tokens and as ids, the answer
+ * position marked with [ ]. Errors (bad knobs, n < 1) are printed to out. */
+void task_show(const struct task_kind *k, const struct knob_values *kv, int n, FILE *out);
 
 #endif
