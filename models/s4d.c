@@ -89,23 +89,30 @@ static void complex_normal(struct hp_rng *r, double *re, double *im) {
 }
 
 /* S4D-Inv: A_n = -0.5 + i (N/pi)(N/(2n+1) - 1), stored as log_w_real =
- * log(0.5 + 1e-4) (safari's clamp margin, as the authors' file holds) and w_imag.
+ * log(0.5 + 1e-4) (safari's margin, as the authors' file holds) and w_imag,
+ * both evaluated in float32 step by step as the authors' code does, so the
+ * initial values equal theirs bit for bit in either build.
  * B_n ~ CN(0, 1) normalised by zeta = 2 sum_n |B_n/A_n|^2 (the kernel's
  * variance with a random C), then folded into C[h,n] = conj(c[h,n] B_n) with
  * c ~ CN(0, 1): the stored value is the real view of the conjugate. */
+static float inv_w_imag(int N, int n) {
+    float scale = 1.0f / (float)M_PI * (float)N;
+    return scale * ((float)N / (float)(2 * n + 1) - 1.0f);
+}
+
 static void s4d_init(const void *self, real *p, uint64_t seed) {
     const struct s4d *s = self;
     int H = s->H, N2 = s->N2;
-    double N = 2.0 * N2;
     struct hp_rng r = init_stream(seed, 0x10000, s->idx_log_dt);
     double lo = log(s->dt_min), hi = log(s->dt_max);
     for (int h = 0; h < H; h++) p[s->log_dt + h] = (real)(lo + hp_rng_uniform(&r) * (hi - lo));
 
     double Bre[S4D_MAX_N2], Bim[S4D_MAX_N2], zeta = 0;
     struct hp_rng rb = init_stream(seed, 0x20000, s->idx_C);
+    float log_w_real = (float)log((double)(0.5f + 1e-4f));
     for (int n = 0; n < N2; n++) {
-        double wr = -0.5, wi = N / M_PI * (N / (2.0 * n + 1) - 1);
-        p[s->log_w_real + n] = (real)log(0.5 + 1e-4);
+        double wr = -0.5, wi = inv_w_imag(2 * N2, n);
+        p[s->log_w_real + n] = log_w_real;
         p[s->w_imag + n] = (real)wi;
         complex_normal(&rb, &Bre[n], &Bim[n]);
         zeta += 2 * (Bre[n] * Bre[n] + Bim[n] * Bim[n]) / (wr * wr + wi * wi);
