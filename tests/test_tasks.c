@@ -213,8 +213,9 @@ START_TEST(test_format_and_answers) {
         char(*txt)[16] = malloc((size_t)E * sizeof *txt);
         for (int i = 0; i < s.n; i++) {
             row_of(&s, i, seq);
-            for (int t = 0; t + 1 < s.L; t++)  /* y is x shifted by one */
-                REQUIRE(s.y[(size_t)i * s.L + t] == s.x[(size_t)i * s.L + t + 1], "y is not x shifted at %d,%d", i, t);
+            const int32_t *x = s.x + (size_t)i * s.L, *y = s.y + (size_t)i * s.L;
+            for (int t = 0; t + 1 < s.L; t++) /* y is x shifted by one */
+                REQUIRE(y[t] == x[t + 1], "y is not x shifted at example %d position %d", i, t);
             for (int j = 0; j < E; j++) {
                 REQUIRE(seq[j] >= 0 && seq[j] < V, "id %d out of [0, %d)", seq[j], V);
                 text_of(k, &kv, seq[j], txt[j]);
@@ -430,8 +431,9 @@ static const struct knob tiny_knobs[] = {
     {"num_test", KNOB_INT, "3", 1, 100, NULL, ""},
     {"seed", KNOB_INT, "0", 0, 100, NULL, ""},
 };
-static int tiny_one(const struct knob_values *kv) { (void)kv; return 3; }
-static double tiny_chance(const struct knob_values *kv) { (void)kv; return 1; }
+static int tiny_vocab(const struct knob_values *kv) { (void)kv; return 3; }
+static int tiny_len(const struct knob_values *kv) { (void)kv; return 2; }
+static double tiny_chance(const struct knob_values *kv) { (void)kv; return 1.0 / 3; }
 static void tiny_text(const struct knob_values *kv, int id, char *buf, size_t len) {
     (void)kv;
     snprintf(buf, len, "%d", id);
@@ -442,23 +444,31 @@ static void tiny_example(const struct knob_values *kv, struct hp_rng *r, int32_t
     seq[1] = (int32_t)hp_rng_below(r, 3);
     answer[1] = 1;
 }
-static const struct task_kind tiny = {"tiny", "", tiny_knobs, 3, NULL, tiny_one, tiny_one /* overwritten */,
-                                      tiny_chance, tiny_text, tiny_example};
-static int tiny_len(const struct knob_values *kv) { (void)kv; return 2; }
+static const struct task_kind tiny = {
+    .name = "tiny",
+    .summary = "three distinct examples",
+    .knobs = tiny_knobs,
+    .n_knobs = 3,
+    .validate = NULL,
+    .vocab_size = tiny_vocab,
+    .example_len = tiny_len,
+    .chance = tiny_chance,
+    .token_text = tiny_text,
+    .example = tiny_example,
+};
 
 START_TEST(test_dedup_bounded_failure) {
-    struct task_kind k = tiny;
-    k.example_len = tiny_len;
+    const struct task_kind *k = &tiny;
     struct knob_values kv;
-    knob_defaults(&kv, k.knobs, k.n_knobs);
+    knob_defaults(&kv, k->knobs, k->n_knobs);
     char err[512];
     struct task_split s;
-    ck_assert_int_eq(task_generate(&k, &kv, SPLIT_TRAIN, &s, err, sizeof err), 0);
+    ck_assert_int_eq(task_generate(k, &kv, SPLIT_TRAIN, &s, err, sizeof err), 0);
     ck_assert_int_eq(s.n, 3);
     ck_assert_int_eq(count_distinct(&s), 3);
     task_split_free(&s);
     ck_assert(knob_set(&kv, "num_train", "4", err, sizeof err) == 0);
-    ck_assert_int_eq(task_generate(&k, &kv, SPLIT_TRAIN, &s, err, sizeof err), -1);
+    ck_assert_int_eq(task_generate(k, &kv, SPLIT_TRAIN, &s, err, sizeof err), -1);
     ck_assert_msg(strstr(err, "tiny") && strstr(err, "only 3 distinct"), "message: %s", err);
     ck_assert_ptr_null(s.x);
 }
