@@ -78,6 +78,8 @@ static void *s4d_create(const struct knob_values *kv, const struct layer_dims *d
     return s;
 }
 
+/* Init streams: sub 0x10000 | tensor index draws that tensor (log_dt, C);
+ * sub 0x20000 | index of C draws the B that is folded into C. */
 static struct hp_rng init_stream(uint64_t seed, uint64_t sub, int idx) {
     return hp_rng_make(seed, ((uint64_t)HP_STREAM_INIT << 32) | sub | (uint64_t)idx);
 }
@@ -88,6 +90,12 @@ static void complex_normal(struct hp_rng *r, double *re, double *im) {
     *im = hp_rng_normal(r) * M_SQRT1_2;
 }
 
+/* Im A_n of S4D-Inv in float32 operations, in the authors' order. */
+static float inv_w_imag(int N, int n) {
+    float scale = 1.0f / (float)M_PI * (float)N;
+    return scale * ((float)N / (float)(2 * n + 1) - 1.0f);
+}
+
 /* S4D-Inv: A_n = -0.5 + i (N/pi)(N/(2n+1) - 1), stored as log_w_real =
  * log(0.5 + 1e-4) (safari's margin, as the authors' file holds) and w_imag,
  * both evaluated in float32 step by step as the authors' code does, so the
@@ -95,11 +103,6 @@ static void complex_normal(struct hp_rng *r, double *re, double *im) {
  * B_n ~ CN(0, 1) normalised by zeta = 2 sum_n |B_n/A_n|^2 (the kernel's
  * variance with a random C), then folded into C[h,n] = conj(c[h,n] B_n) with
  * c ~ CN(0, 1): the stored value is the real view of the conjugate. */
-static float inv_w_imag(int N, int n) {
-    float scale = 1.0f / (float)M_PI * (float)N;
-    return scale * ((float)N / (float)(2 * n + 1) - 1.0f);
-}
-
 static void s4d_init(const void *self, real *p, uint64_t seed) {
     const struct s4d *s = self;
     int H = s->H, N2 = s->N2;
