@@ -1,0 +1,983 @@
+/* test_ops.c — every CPU op against a naive double-precision version of its
+ * contract (kernels/ops.h), at awkward shapes, and every backward against
+ * central finite differences.
+ *
+ * Compiled twice: as the float suite (this file) and, included from
+ * tests/f64/test_ops.c, as the double suite. Inputs live in double; each op has
+ * a `run_*` that evaluates either the op (converting to and from `real`) or the
+ * naive reference. Finite differences go through the op itself in the double
+ * build (a true gradient check of the op) and through the double reference in
+ * the float build (so float backward results are judged against an exact
+ * gradient, not against float noise). */
+#include <complex.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../kernels/cpu/cpu.h"
+#include "../kernels/ops.h"
+#include "testutil.h"
+
+#ifdef HIPPO_F64
+#define TOL_FWD 1e-11  /* op vs naive double reference, scaled */
+#define TOL_GRAD 2e-7  /* backward vs central differences of the op, scaled */
+#define FD_THROUGH_OP true
+#else
+#define TOL_FWD 3e-5
+#define TOL_GRAD 1e-4
+#define FD_THROUGH_OP false
+#endif
+
+/* ---------- helpers ---------- */
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+static double urand(void) { /* xorshift64*, uniform in [0, 1) */
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    return (double)((rng_state * 0x2545F4914F6CDD1Dull) >> 11) * 0x1p-53;
+}
+static double *dvec(size_t n, double lo, double hi) {
+    double *v = malloc(sizeof(double) * (n ? n : 1));
+    for (size_t i = 0; i < n; i++) v[i] = lo + (hi - lo) * urand();
+    return v;
+}
+static double *dzeros(size_t n) { return calloc(n ? n : 1, sizeof(double)); }
+static real *to_real(const double *d, size_t n) {
+    if (!d) return NULL;
+    real *r = malloc(sizeof(real) * (n ? n : 1));
+    for (size_t i = 0; i < n; i++) r[i] = (real)d[i];
+    return r;
+}
+static void to_double(const real *r, double *d, size_t n) {
+    for (size_t i = 0; i < n; i++) d[i] = r[i];
+}
+static double dot(const double *a, const double *b, size_t n) {
+    double s = 0;
+    for (size_t i = 0; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+/* Backward vs differences: like tu_assert_close, but the scale is at least
+ * GRAD_FLOOR, since a difference quotient of an O(1) loss carries an absolute
+ * rounding error (~1e-11 in double) that a tensor of tiny gradients cannot
+ * be judged against relatively. */
+#define GRAD_FLOOR 1e-4
+static void assert_grad(const char *what, const double *got, const double *fd, size_t n) {
+    double maxr = GRAD_FLOOR, maxd = 0;
+    size_t w = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs(got[i] - fd[i]);
+        ck_assert_msg(!isnan(d), "%s: NaN at [%zu]", what, i);
+        maxr = fmax(maxr, fabs(fd[i]));
+        if (d > maxd) maxd = d, w = i;
+    }
+    ck_assert_msg(maxd / maxr <= TOL_GRAD, "%s: scaled error %.3g > %.3g at [%zu]: got %.10g want %.10g", what,
+                  maxd / maxr, TOL_GRAD, w, got[w], fd[w]);
+}
+
+/* Parameter gradients accumulate (+=): a second call into the same buffer
+ * must give twice the first. */
+static void check_accumulated(const char *what, const real *twice, const double *once, size_t n) {
+    double *got = malloc(sizeof(double) * (n ? n : 1)), *want = malloc(sizeof(double) * (n ? n : 1));
+    for (size_t i = 0; i < n; i++) got[i] = twice[i], want[i] = 2 * once[i];
+    char w[200];
+    snprintf(w, sizeof w, "%s accumulates", what);
+    tu_assert_close(w, got, want, n, TOL_FWD);
+    free(got), free(want);
+}
+
+/* Central-difference gradient of loss(ctx) with respect to p[0..n). */
+typedef double (*loss_fn)(void *ctx);
+static void fd_grad(loss_fn f, void *ctx, double *p, size_t n, double *g) {
+    for (size_t i = 0; i < n; i++) {
+        double s = p[i], h = 1e-5 * (1 + fabs(s));
+        p[i] = s + h;
+        double lp = f(ctx);
+        p[i] = s - h;
+        double lm = f(ctx);
+        p[i] = s;
+        g[i] = (lp - lm) / (2 * h);
+    }
+}
+
+static const struct ops *O(void) { return ops_cpu(); }
+
+/* ---------- gemm ---------- */
+
+struct gemm_case {
+    enum op_trans ta, tb;
+    int M, N, K, batch, pad;
+    double alpha, beta;
+    bool share_b; /* stride_b = 0: one B for every batch entry */
+};
+
+struct gemm_mats {
+    int lda, ldb, ldc;
+    size_t sa, sb, sc, na, nb, nc; /* strides and total sizes */
+    double *A, *B, *C;
+};
+
+static struct gemm_mats gemm_mats(const struct gemm_case *g) {
+    struct gemm_mats m;
+    int ra = g->ta ? g->K : g->M, ca = g->ta ? g->M : g->K;
+    int rb = g->tb ? g->N : g->K, cb = g->tb ? g->K : g->N;
+    m.lda = ca + g->pad, m.ldb = cb + g->pad, m.ldc = g->N + g->pad;
+    m.sa = (size_t)ra * m.lda + 3;
+    m.sb = g->share_b ? 0 : (size_t)rb * m.ldb + 7;
+    m.sc = (size_t)g->M * m.ldc + 5;
+    m.na = m.sa * g->batch, m.nb = g->share_b ? (size_t)rb * m.ldb : m.sb * g->batch, m.nc = m.sc * g->batch;
+    m.A = dvec(m.na, -1, 1), m.B = dvec(m.nb, -1, 1), m.C = dvec(m.nc, -1, 1);
+    return m;
+}
+
+static double opA(const struct gemm_case *g, const struct gemm_mats *m, const double *A, int i, int k) {
+    return g->ta ? A[(size_t)k * m->lda + i] : A[(size_t)i * m->lda + k];
+}
+static double opB(const struct gemm_case *g, const struct gemm_mats *m, const double *B, int k, int j) {
+    return g->tb ? B[(size_t)j * m->ldb + k] : B[(size_t)k * m->ldb + j];
+}
+
+/* C (whole buffer, gaps included) after the gemm, by the op or naively. */
+static void run_gemm(const struct gemm_case *g, const struct gemm_mats *m, double *C, bool use_op) {
+    memcpy(C, m->C, sizeof(double) * m->nc);
+    if (!use_op) {
+        for (int b = 0; b < g->batch; b++)
+            for (int i = 0; i < g->M; i++)
+                for (int j = 0; j < g->N; j++) {
+                    double s = 0;
+                    for (int k = 0; k < g->K; k++)
+                        s += opA(g, m, m->A + b * m->sa, i, k) * opB(g, m, m->B + b * m->sb, k, j);
+                    double *c = C + b * m->sc + (size_t)i * m->ldc + j;
+                    *c = g->alpha * s + g->beta * *c;
+                }
+        return;
+    }
+    real *A = to_real(m->A, m->na), *B = to_real(m->B, m->nb), *Cr = to_real(C, m->nc);
+    struct gemm_args a = {
+        .ta = g->ta, .tb = g->tb, .M = g->M, .N = g->N, .K = g->K,
+        .alpha = (real)g->alpha, .beta = (real)g->beta,
+        .A = A, .lda = m->lda, .stride_a = m->sa,
+        .B = B, .ldb = m->ldb, .stride_b = m->sb,
+        .C = Cr, .ldc = m->ldc, .stride_c = m->sc, .batch = g->batch,
+    };
+    O()->gemm(&a);
+    to_double(Cr, C, m->nc);
+    free(A), free(B), free(Cr);
+}
+
+static const struct gemm_case gemm_cases[] = {
+    {OP_N, OP_N, 1, 1, 1, 1, 0, 1, 0, false},
+    {OP_N, OP_T, 31, 37, 33, 1, 0, 1, 0, false},
+    {OP_T, OP_N, 37, 31, 1, 1, 2, 0.7, -0.4, false},
+    {OP_T, OP_T, 5, 3, 17, 1, 1, -1.3, 0.5, false},
+    {OP_N, OP_T, 992, 32, 32, 1, 0, 1, 0, false},   /* x W^T */
+    {OP_N, OP_N, 704, 64, 96, 1, 0, 1, 1, false},   /* dX = dY W, accumulating */
+    {OP_T, OP_N, 32, 96, 992, 1, 0, 1, 1, false},   /* dW += dY^T X */
+    {OP_N, OP_T, 31, 31, 32, 12, 0, 0.17, 0, false}, /* attention scores per (b, head) */
+    {OP_N, OP_N, 31, 32, 31, 6, 3, 1, 0.25, false},
+    {OP_T, OP_T, 9, 11, 13, 4, 2, 0.5, 2, true},
+    {OP_N, OP_T, 40, 128, 64, 3, 0, 1, 0, true},
+};
+#define N_GEMM_CASES ((int)(sizeof gemm_cases / sizeof gemm_cases[0]))
+
+START_TEST(test_gemm) {
+    const struct gemm_case *g = &gemm_cases[_i];
+    struct gemm_mats m = gemm_mats(g);
+    double *got = dzeros(m.nc), *want = dzeros(m.nc);
+    run_gemm(g, &m, got, true);
+    run_gemm(g, &m, want, false);
+    char what[96];
+    snprintf(what, sizeof what, "gemm case %d (%c%c M%d N%d K%d batch %d)", _i, g->ta ? 'T' : 'N',
+             g->tb ? 'T' : 'N', g->M, g->N, g->K, g->batch);
+    tu_assert_close(what, got, want, m.nc, TOL_FWD);
+    free(got), free(want), free(m.A), free(m.B), free(m.C);
+}
+END_TEST
+
+START_TEST(test_ops_gemm_wrapper) {
+    struct gemm_case g = {OP_T, OP_N, 7, 5, 3, 1, 1, 0.5, -2, false};
+    struct gemm_mats m = gemm_mats(&g);
+    double *want = dzeros(m.nc), *got = dzeros(m.nc);
+    run_gemm(&g, &m, want, false);
+    real *A = to_real(m.A, m.na), *B = to_real(m.B, m.nb), *C = to_real(m.C, m.nc);
+    ops_gemm(O(), g.ta, g.tb, g.M, g.N, g.K, (real)g.alpha, A, m.lda, B, m.ldb, (real)g.beta, C, m.ldc);
+    to_double(C, got, m.nc);
+    tu_assert_close("ops_gemm", got, want, m.nc, TOL_FWD);
+    ck_assert_ptr_nonnull(O()->gemm_name);
+    free(A), free(B), free(C), free(got), free(want), free(m.A), free(m.B), free(m.C);
+}
+END_TEST
+
+/* The backward gemms a linear layer writes (dA = alpha W op(B)^T, dB = alpha
+ * op(A)^T W, stored transposed where op transposes) against differences of
+ * loss = <W, C>; this checks that transposes compose as the layers assume. */
+struct gemm_fd {
+    const struct gemm_case *g;
+    struct gemm_mats *m;
+    const double *W;
+    double *C;
+};
+static double gemm_loss(void *p) {
+    struct gemm_fd *c = p;
+    run_gemm(c->g, c->m, c->C, FD_THROUGH_OP);
+    return dot(c->W, c->C, c->m->nc);
+}
+
+START_TEST(test_gemm_grad) {
+    struct gemm_case g = {_i & 1 ? OP_T : OP_N, _i & 2 ? OP_T : OP_N, 5, 4, 3, 1, 1, 0.8, 0.6, false};
+    struct gemm_mats m = gemm_mats(&g);
+    double *W = dvec(m.nc, -1, 1), *C = dzeros(m.nc);
+    for (int i = 0; i < g.M; i++) /* the pad columns do not enter the loss */
+        for (int j = g.N; j < m.ldc; j++) W[(size_t)i * m.ldc + j] = 0;
+    for (size_t i = (size_t)g.M * m.ldc; i < m.nc; i++) W[i] = 0;
+    struct gemm_fd ctx = {&g, &m, W, C};
+    double *fa = dzeros(m.na), *fb = dzeros(m.nb);
+    fd_grad(gemm_loss, &ctx, m.A, m.na, fa);
+    fd_grad(gemm_loss, &ctx, m.B, m.nb, fb);
+    real *A = to_real(m.A, m.na), *B = to_real(m.B, m.nb), *Wr = to_real(W, m.nc);
+    real *dA = calloc(m.na, sizeof(real)), *dB = calloc(m.nb, sizeof(real));
+    real al = (real)g.alpha;
+    if (g.ta == OP_N) /* dA (M,K) = alpha W op(B)^T */
+        ops_gemm(O(), OP_N, g.tb == OP_N ? OP_T : OP_N, g.M, g.K, g.N, al, Wr, m.ldc, B, m.ldb, 0, dA, m.lda);
+    else /* dA stored (K,M) = alpha op(B) W^T */
+        ops_gemm(O(), g.tb, OP_T, g.K, g.M, g.N, al, B, m.ldb, Wr, m.ldc, 0, dA, m.lda);
+    if (g.tb == OP_N) /* dB (K,N) = alpha op(A)^T W */
+        ops_gemm(O(), g.ta == OP_N ? OP_T : OP_N, OP_N, g.K, g.N, g.M, al, A, m.lda, Wr, m.ldc, 0, dB, m.ldb);
+    else /* dB stored (N,K) = alpha W^T op(A) */
+        ops_gemm(O(), OP_T, g.ta, g.N, g.K, g.M, al, Wr, m.ldc, A, m.lda, 0, dB, m.ldb);
+    double *ga = dzeros(m.na), *gb = dzeros(m.nb);
+    to_double(dA, ga, m.na);
+    to_double(dB, gb, m.nb);
+    assert_grad("gemm dA", ga, fa, m.na);
+    assert_grad("gemm dB", gb, fb, m.nb);
+    free(A), free(B), free(Wr), free(dA), free(dB), free(ga), free(gb), free(fa), free(fb);
+    free(W), free(C), free(m.A), free(m.B), free(m.C);
+}
+END_TEST
+
+/* ---------- long convolution ---------- */
+
+enum conv_path { PATH_OP, PATH_DIRECT, PATH_FFT };
+
+struct conv_case {
+    int B, L, H, Lk, group;
+    enum conv_layout layout;
+    bool has_D;
+    enum conv_path path;
+};
+
+struct conv_data {
+    const struct conv_case *c;
+    double *u, *k, *D, *dy; /* (B,L,H)/(B,H,L), (H/g, Lk), (H/g), like u */
+    double *y;
+};
+
+static size_t conv_at(const struct conv_case *c, int b, int ch, int t) {
+    return c->layout == CONV_BLH ? ((size_t)b * c->L + t) * c->H + ch : ((size_t)b * c->H + ch) * c->L + t;
+}
+static size_t conv_n(const struct conv_case *c) { return (size_t)c->B * c->L * c->H; }
+static size_t conv_nk(const struct conv_case *c) { return (size_t)(c->H / c->group) * c->Lk; }
+
+static struct conv_data conv_data(const struct conv_case *c) {
+    struct conv_data d = {c, dvec(conv_n(c), -1, 1), dvec(conv_nk(c), -1, 1),
+                          c->has_D ? dvec(c->H / c->group, -1, 1) : NULL, dvec(conv_n(c), -1, 1),
+                          dzeros(conv_n(c))};
+    return d;
+}
+static void conv_data_free(struct conv_data *d) { free(d->u), free(d->k), free(d->D), free(d->dy), free(d->y); }
+
+static struct conv_args conv_args_of(const struct conv_case *c, const real *u, const real *k, const real *D,
+                                     real *y) {
+    struct conv_args a = {.B = c->B, .L = c->L, .H = c->H, .Lk = c->Lk, .group = c->group,
+                          .layout = c->layout, .u = u, .k = k, .D = D, .y = y};
+    return a;
+}
+
+static void run_conv(struct conv_data *d, bool use_op) {
+    const struct conv_case *c = d->c;
+    if (!use_op) {
+        for (int b = 0; b < c->B; b++)
+            for (int ch = 0; ch < c->H; ch++) {
+                int r = ch / c->group;
+                for (int t = 0; t < c->L; t++) {
+                    double s = d->D ? d->D[r] * d->u[conv_at(c, b, ch, t)] : 0;
+                    for (int j = 0; j <= t && j < c->Lk; j++) s += d->k[r * c->Lk + j] * d->u[conv_at(c, b, ch, t - j)];
+                    d->y[conv_at(c, b, ch, t)] = s;
+                }
+            }
+        return;
+    }
+    size_t n = conv_n(c);
+    real *u = to_real(d->u, n), *k = to_real(d->k, conv_nk(c)), *D = to_real(d->D, c->H / c->group);
+    real *y = malloc(sizeof(real) * n);
+    struct conv_args a = conv_args_of(c, u, k, D, y);
+    if (c->path == PATH_OP) O()->conv(&a);
+    else if (c->path == PATH_DIRECT) cpu_conv_direct(&a);
+    else cpu_conv_fft(&a);
+    to_double(y, d->y, n);
+    free(u), free(k), free(D), free(y);
+}
+
+/* du (=), dk and dD; the op's += is checked by a second call. */
+static void run_conv_bwd(struct conv_data *d, double *du, double *dk, double *dD, bool use_op) {
+    const struct conv_case *c = d->c;
+    size_t n = conv_n(c), nk = conv_nk(c);
+    int rows = c->H / c->group;
+    if (!use_op) {
+        memset(dk, 0, sizeof(double) * nk);
+        memset(dD, 0, sizeof(double) * rows);
+        for (int b = 0; b < c->B; b++)
+            for (int ch = 0; ch < c->H; ch++) {
+                int r = ch / c->group;
+                for (int s = 0; s < c->L; s++) {
+                    double dys = d->dy[conv_at(c, b, ch, s)], g = d->D ? d->D[r] * dys : 0;
+                    for (int j = 0; j < c->Lk && s + j < c->L; j++)
+                        g += d->k[r * c->Lk + j] * d->dy[conv_at(c, b, ch, s + j)];
+                    du[conv_at(c, b, ch, s)] = g;
+                    dD[r] += dys * d->u[conv_at(c, b, ch, s)];
+                    for (int j = 0; j <= s && j < c->Lk; j++)
+                        dk[r * c->Lk + j] += dys * d->u[conv_at(c, b, ch, s - j)];
+                }
+            }
+        return;
+    }
+    real *u = to_real(d->u, n), *k = to_real(d->k, nk), *D = to_real(d->D, rows), *dy = to_real(d->dy, n);
+    real *rdu = malloc(sizeof(real) * n), *rdk = malloc(sizeof(real) * nk), *rdD = malloc(sizeof(real) * rows);
+    memset(rdk, 0, sizeof(real) * nk);
+    memset(rdD, 0, sizeof(real) * rows);
+    struct conv_bwd_args g = {.f = conv_args_of(c, u, k, D, NULL), .dy = dy, .du = rdu, .dk = rdk, .dD = rdD};
+    if (c->path == PATH_OP) O()->conv_bwd(&g);
+    else if (c->path == PATH_DIRECT) cpu_conv_direct_bwd(&g);
+    else cpu_conv_fft_bwd(&g);
+    to_double(rdu, du, n);
+    to_double(rdk, dk, nk);
+    to_double(rdD, dD, rows);
+    g.du = NULL;
+    if (c->path == PATH_OP) O()->conv_bwd(&g);
+    else if (c->path == PATH_DIRECT) cpu_conv_direct_bwd(&g);
+    else cpu_conv_fft_bwd(&g);
+    check_accumulated("conv dk", rdk, dk, nk);
+    check_accumulated("conv dD", rdD, dD, rows);
+    free(u), free(k), free(D), free(dy), free(rdu), free(rdk), free(rdD);
+}
+
+static const char *path_name[] = {"op", "direct", "fft"};
+
+static void conv_case_name(const struct conv_case *c, char *s, size_t n) {
+    snprintf(s, n, "conv B%d L%d H%d Lk%d g%d %s D%d path %s", c->B, c->L, c->H, c->Lk, c->group,
+             c->layout == CONV_BLH ? "BLH" : "BHL", c->has_D, path_name[c->path]);
+}
+
+/* Forward and backward of one case against the naive sums. */
+static void conv_check(const struct conv_case *c, double tol) {
+    struct conv_data d = conv_data(c);
+    size_t n = conv_n(c), nk = conv_nk(c);
+    int rows = c->H / c->group;
+    double *want = dzeros(n);
+    run_conv(&d, false);
+    memcpy(want, d.y, sizeof(double) * n);
+    run_conv(&d, true);
+    char what[160], name[128];
+    conv_case_name(c, name, sizeof name);
+    snprintf(what, sizeof what, "%s: y", name);
+    tu_assert_close(what, d.y, want, n, tol);
+
+    double *du = dzeros(n), *dk = dzeros(nk), *dD = dzeros(rows);
+    double *wdu = dzeros(n), *wdk = dzeros(nk), *wdD = dzeros(rows);
+    run_conv_bwd(&d, wdu, wdk, wdD, false);
+    run_conv_bwd(&d, du, dk, dD, true);
+    snprintf(what, sizeof what, "%s: du", name);
+    tu_assert_close(what, du, wdu, n, tol);
+    snprintf(what, sizeof what, "%s: dk", name);
+    tu_assert_close(what, dk, wdk, nk, tol);
+    if (c->has_D) {
+        snprintf(what, sizeof what, "%s: dD", name);
+        tu_assert_close(what, dD, wdD, rows, tol);
+    }
+    free(want), free(du), free(dk), free(dD), free(wdu), free(wdk), free(wdD);
+    conv_data_free(&d);
+}
+
+/* Short shapes: every path, both layouts, groups, with and without D, Lk < L, L = 1. */
+static const struct {
+    int B, L, H, Lk, group;
+} conv_shapes[] = {
+    {1, 1, 1, 1, 1}, {2, 31, 5, 31, 1}, {3, 37, 12, 7, 4}, {1, 31, 16, 31, 16},
+    {2, 22, 13, 22, 1}, {4, 40, 64, 40, 64}, {2, 33, 9, 1, 3}, {32, 31, 32, 31, 1},
+};
+#define N_CONV_SHAPES ((int)(sizeof conv_shapes / sizeof conv_shapes[0]))
+
+START_TEST(test_conv_short) {
+    for (int layout = 0; layout < 2; layout++)
+        for (int path = 0; path < 3; path++)
+            for (int hasD = 0; hasD < 2; hasD++) {
+                struct conv_case c = {conv_shapes[_i].B, conv_shapes[_i].L, conv_shapes[_i].H,
+                                      conv_shapes[_i].Lk, conv_shapes[_i].group,
+                                      (enum conv_layout)layout, hasD, (enum conv_path)path};
+                conv_check(&c, TOL_FWD);
+            }
+}
+END_TEST
+
+/* Long L, where the op takes the FFT path; also each path explicitly. */
+START_TEST(test_conv_long) {
+    static const int Ls[] = {300, 1000, 2049};
+    int L = Ls[_i];
+    for (int layout = 0; layout < 2; layout++)
+        for (int path = 0; path < 3; path++) {
+            struct conv_case full = {1, L, 3, L, 1, (enum conv_layout)layout, true, (enum conv_path)path};
+            struct conv_case part = {2, L, 4, L / 3 + 1, 2, (enum conv_layout)layout, layout == 0,
+                                     (enum conv_path)path};
+            conv_check(&full, 4 * TOL_FWD);
+            conv_check(&part, 4 * TOL_FWD);
+        }
+}
+END_TEST
+
+/* The dispatch must actually reach the FFT path at long L with a long kernel
+ * and the direct path for the paper's short sequences. */
+START_TEST(test_conv_dispatch) {
+    ck_assert(cpu_conv_use_fft(2049, 2049));
+    ck_assert(!cpu_conv_use_fft(31, 31));
+    ck_assert(!cpu_conv_use_fft(40, 40));
+}
+END_TEST
+
+struct conv_fd {
+    struct conv_data *d;
+};
+static double conv_loss(void *p) {
+    struct conv_data *d = p;
+    run_conv(d, FD_THROUGH_OP);
+    return dot(d->dy, d->y, conv_n(d->c));
+}
+
+START_TEST(test_conv_grad) {
+    struct conv_case c = {2, 9, 6, 5, 2, _i & 1 ? CONV_BHL : CONV_BLH, true, (enum conv_path)(_i >> 1)};
+    struct conv_data d = conv_data(&c);
+    size_t n = conv_n(&c), nk = conv_nk(&c);
+    int rows = c.H / c.group;
+    double *du = dzeros(n), *dk = dzeros(nk), *dD = dzeros(rows);
+    double *fu = dzeros(n), *fk = dzeros(nk), *fD = dzeros(rows);
+    run_conv_bwd(&d, du, dk, dD, true);
+    fd_grad(conv_loss, &d, d.u, n, fu);
+    fd_grad(conv_loss, &d, d.k, nk, fk);
+    fd_grad(conv_loss, &d, d.D, rows, fD);
+    char name[128], what[160];
+    conv_case_name(&c, name, sizeof name);
+    snprintf(what, sizeof what, "%s: du vs FD", name);
+    assert_grad(what, du, fu, n);
+    snprintf(what, sizeof what, "%s: dk vs FD", name);
+    assert_grad(what, dk, fk, nk);
+    snprintf(what, sizeof what, "%s: dD vs FD", name);
+    assert_grad(what, dD, fD, rows);
+    free(du), free(dk), free(dD), free(fu), free(fk), free(fD);
+    conv_data_free(&d);
+}
+END_TEST
+
+/* ---------- SSM kernel ---------- */
+
+struct ssm_case {
+    int H, N2, L;
+    enum ssm_disc disc;
+    int a_rows;
+    bool has_B, inv_A; /* inv_A: S4D-Inv imaginary parts (up to ~N^2/pi) */
+};
+
+struct ssm_data {
+    const struct ssm_case *c;
+    double *log_dt, *A_re, *A_im, *B, *C, *dK, *K;
+};
+
+static struct ssm_data ssm_data(const struct ssm_case *c) {
+    struct ssm_data d = {.c = c};
+    size_t na = (size_t)c->a_rows * c->N2, nc = (size_t)c->H * c->N2 * 2;
+    d.log_dt = dvec(c->H, log(1e-3), log(1e-1));
+    d.A_re = dvec(na, -1.0, -0.1);
+    d.A_im = dvec(na, -0.3, 0.3);
+    for (int r = 0; r < c->a_rows; r++)
+        for (int n = 0; n < c->N2; n++) {
+            double N = 2.0 * c->N2;
+            d.A_im[r * c->N2 + n] += c->inv_A ? (N / M_PI) * (N / (2 * n + 1) - 1) : M_PI * n;
+        }
+    d.B = c->has_B ? dvec(nc, -1, 1) : NULL;
+    d.C = dvec(nc, -1, 1);
+    d.dK = dvec((size_t)c->H * c->L, -1, 1);
+    d.K = dzeros((size_t)c->H * c->L);
+    return d;
+}
+static void ssm_data_free(struct ssm_data *d) {
+    free(d->log_dt), free(d->A_re), free(d->A_im), free(d->B), free(d->C), free(d->dK), free(d->K);
+}
+
+static struct ssm_kernel_args ssm_args_of(const struct ssm_case *c, real *const p[5], real *K) {
+    struct ssm_kernel_args a = {.H = c->H, .N2 = c->N2, .L = c->L, .disc = c->disc, .a_rows = c->a_rows,
+                                .log_dt = p[0], .A_re = p[1], .A_im = p[2], .B = p[3], .C = p[4], .K = K};
+    return a;
+}
+
+static void run_ssm(struct ssm_data *d, bool use_op) {
+    const struct ssm_case *c = d->c;
+    size_t na = (size_t)c->a_rows * c->N2, nc = (size_t)c->H * c->N2 * 2, nK = (size_t)c->H * c->L;
+    if (!use_op) { /* the contract's formulas, powers by exp(l log Abar) at every l */
+        for (int h = 0; h < c->H; h++) {
+            double dt = exp(d->log_dt[h]);
+            for (int l = 0; l < c->L; l++) d->K[h * c->L + l] = 0;
+            for (int n = 0; n < c->N2; n++) {
+                int ai = (c->a_rows == 1 ? 0 : h) * c->N2 + n;
+                size_t o = ((size_t)h * c->N2 + n) * 2;
+                double complex A = d->A_re[ai] + I * d->A_im[ai], x = dt * A, z, ct;
+                double complex BC = (d->B ? d->B[o] + I * d->B[o + 1] : 1.0) * (d->C[o] + I * d->C[o + 1]);
+                if (c->disc == SSM_BILINEAR) {
+                    z = (1 + x / 2) / (1 - x / 2);
+                    ct = BC * dt / (1 - x / 2);
+                } else {
+                    z = cexp(x);
+                    ct = BC * (cexp(x) - 1) / A;
+                }
+                for (int l = 0; l < c->L; l++) d->K[h * c->L + l] += 2 * creal(ct * cexp(l * clog(z)));
+            }
+        }
+        return;
+    }
+    real *p[5] = {to_real(d->log_dt, c->H), to_real(d->A_re, na), to_real(d->A_im, na), to_real(d->B, nc),
+                  to_real(d->C, nc)};
+    real *K = malloc(sizeof(real) * nK);
+    struct ssm_kernel_args a = ssm_args_of(c, p, K);
+    O()->ssm_kernel(&a);
+    to_double(K, d->K, nK);
+    for (int i = 0; i < 5; i++) free(p[i]);
+    free(K);
+}
+
+static double ssm_loss(void *p) {
+    struct ssm_data *d = p;
+    run_ssm(d, FD_THROUGH_OP);
+    return dot(d->dK, d->K, (size_t)d->c->H * d->c->L);
+}
+
+static const struct ssm_case ssm_cases[] = {
+    {3, 4, 31, SSM_BILINEAR, 3, true, false},  {3, 4, 31, SSM_BILINEAR, 1, false, false},
+    {4, 3, 37, SSM_ZOH, 1, false, true},       {4, 3, 37, SSM_ZOH, 4, true, false},
+    {2, 5, 1, SSM_BILINEAR, 2, false, false},  {2, 2, 1, SSM_ZOH, 1, true, true},
+    {5, 6, 200, SSM_ZOH, 1, false, true},      {3, 4, 150, SSM_BILINEAR, 3, true, false},
+};
+#define N_SSM_CASES ((int)(sizeof ssm_cases / sizeof ssm_cases[0]))
+
+static void ssm_case_name(const struct ssm_case *c, char *s, size_t n) {
+    snprintf(s, n, "ssm H%d N2 %d L%d %s a_rows %d B%d invA %d", c->H, c->N2, c->L,
+             c->disc == SSM_BILINEAR ? "bilinear" : "zoh", c->a_rows, c->has_B, c->inv_A);
+}
+
+START_TEST(test_ssm_kernel) {
+    const struct ssm_case *c = &ssm_cases[_i];
+    struct ssm_data d = ssm_data(c);
+    size_t nK = (size_t)c->H * c->L;
+    double *want = dzeros(nK);
+    run_ssm(&d, false);
+    memcpy(want, d.K, sizeof(double) * nK);
+    run_ssm(&d, true);
+    char name[128];
+    ssm_case_name(c, name, sizeof name);
+    tu_assert_close(name, d.K, want, nK, TOL_FWD);
+    free(want);
+    ssm_data_free(&d);
+}
+END_TEST
+
+/* The paper-size kernel at long L (H3: H = 32, N2 = 32) — powers far out. */
+START_TEST(test_ssm_kernel_long) {
+    struct ssm_case c = {32, 32, 2049, _i ? SSM_ZOH : SSM_BILINEAR, _i ? 1 : 32, !_i, _i};
+    struct ssm_data d = ssm_data(&c);
+    size_t nK = (size_t)c.H * c.L;
+    double *want = dzeros(nK);
+    run_ssm(&d, false);
+    memcpy(want, d.K, sizeof(double) * nK);
+    run_ssm(&d, true);
+    char name[128];
+    ssm_case_name(&c, name, sizeof name);
+    tu_assert_close(name, d.K, want, nK, TOL_FWD);
+    free(want);
+    ssm_data_free(&d);
+}
+END_TEST
+
+START_TEST(test_ssm_kernel_grad) {
+    const struct ssm_case *c = &ssm_cases[_i];
+    if (c->L > 60) return; /* FD cost; the long cases are covered by the forward tests */
+    struct ssm_data d = ssm_data(c);
+    size_t na = (size_t)c->a_rows * c->N2, nc = (size_t)c->H * c->N2 * 2;
+    real *p[5] = {to_real(d.log_dt, c->H), to_real(d.A_re, na), to_real(d.A_im, na), to_real(d.B, nc),
+                  to_real(d.C, nc)};
+    real *dK = to_real(d.dK, (size_t)c->H * c->L);
+    real *g[5] = {calloc(c->H, sizeof(real)), calloc(na, sizeof(real)), calloc(na, sizeof(real)),
+                  c->has_B ? calloc(nc, sizeof(real)) : NULL, calloc(nc, sizeof(real))};
+    size_t sizes[5] = {c->H, na, na, nc, nc};
+    struct ssm_kernel_bwd_args a = {.f = ssm_args_of(c, p, NULL), .dK = dK, .dlog_dt = g[0], .dA_re = g[1],
+                                    .dA_im = g[2], .dB = g[3], .dC = g[4]};
+    O()->ssm_kernel_bwd(&a);
+    double *once[5];
+    for (int i = 0; i < 5; i++) {
+        once[i] = dzeros(sizes[i]);
+        if (g[i]) to_double(g[i], once[i], sizes[i]);
+    }
+    O()->ssm_kernel_bwd(&a);
+    double *vals[5] = {d.log_dt, d.A_re, d.A_im, d.B, d.C};
+    static const char *names[5] = {"dlog_dt", "dA_re", "dA_im", "dB", "dC"};
+    char name[128], what[200];
+    ssm_case_name(c, name, sizeof name);
+    for (int i = 0; i < 5; i++) {
+        if (!vals[i]) continue;
+        double *fd = dzeros(sizes[i]);
+        fd_grad(ssm_loss, &d, vals[i], sizes[i], fd);
+        snprintf(what, sizeof what, "%s: %s vs FD", name, names[i]);
+        assert_grad(what, once[i], fd, sizes[i]);
+        check_accumulated(what, g[i], once[i], sizes[i]);
+        free(fd);
+    }
+    for (int i = 0; i < 5; i++) free(p[i]), free(g[i]), free(once[i]);
+    free(dK);
+    ssm_data_free(&d);
+}
+END_TEST
+
+/* ---------- softmax ---------- */
+
+struct sm_case {
+    int R, C, causal_L;
+    double scale;
+};
+struct sm_data {
+    const struct sm_case *c;
+    double *x, *y, *w;
+};
+
+static void run_softmax(struct sm_data *d, bool use_op) {
+    const struct sm_case *c = d->c;
+    size_t n = (size_t)c->R * c->C;
+    if (!use_op) {
+        for (int r = 0; r < c->R; r++) {
+            int lim = c->causal_L ? r % c->causal_L + 1 : c->C;
+            const double *x = d->x + (size_t)r * c->C;
+            double *y = d->y + (size_t)r * c->C, m = -INFINITY, s = 0;
+            for (int j = 0; j < lim; j++) m = fmax(m, c->scale * x[j]);
+            for (int j = 0; j < lim; j++) s += exp(c->scale * x[j] - m);
+            for (int j = 0; j < c->C; j++) y[j] = j < lim ? exp(c->scale * x[j] - m) / s : 0;
+        }
+        return;
+    }
+    real *x = to_real(d->x, n), *y = malloc(sizeof(real) * n);
+    struct softmax_args a = {.R = c->R, .C = c->C, .causal_L = c->causal_L, .scale = (real)c->scale, .x = x, .y = y};
+    O()->softmax(&a);
+    to_double(y, d->y, n);
+    free(x), free(y);
+}
+static double softmax_loss(void *p) {
+    struct sm_data *d = p;
+    run_softmax(d, FD_THROUGH_OP);
+    return dot(d->w, d->y, (size_t)d->c->R * d->c->C);
+}
+
+static const struct sm_case sm_cases[] = {
+    {1, 1, 0, 1.0}, {7, 13, 0, 0.5}, {3 * 31, 31, 31, 1 / sqrt(32.0)}, {2 * 5, 5, 5, 2.5}, {4, 40, 0, -1.0},
+};
+#define N_SM_CASES ((int)(sizeof sm_cases / sizeof sm_cases[0]))
+
+START_TEST(test_softmax) {
+    const struct sm_case *c = &sm_cases[_i];
+    size_t n = (size_t)c->R * c->C;
+    struct sm_data d = {c, dvec(n, -4, 4), dzeros(n), dvec(n, -1, 1)};
+    double *want = dzeros(n), *fd = dzeros(n), *got = dzeros(n);
+    run_softmax(&d, false);
+    memcpy(want, d.y, sizeof(double) * n);
+    run_softmax(&d, true);
+    char what[96];
+    snprintf(what, sizeof what, "softmax R%d C%d causal %d: y", c->R, c->C, c->causal_L);
+    tu_assert_close(what, d.y, want, n, TOL_FWD);
+    /* backward, from the op's own forward output */
+    real *x = to_real(d.x, n), *y = to_real(d.y, n), *dy = to_real(d.w, n), *dx = malloc(sizeof(real) * n);
+    struct softmax_bwd_args b = {
+        .f = {.R = c->R, .C = c->C, .causal_L = c->causal_L, .scale = (real)c->scale, .x = x, .y = NULL},
+        .y = y, .dy = dy, .dx = dx};
+    O()->softmax_bwd(&b);
+    to_double(dx, got, n);
+    fd_grad(softmax_loss, &d, d.x, n, fd);
+    snprintf(what, sizeof what, "softmax R%d C%d causal %d: dx vs FD", c->R, c->C, c->causal_L);
+    assert_grad(what, got, fd, n);
+    free(x), free(y), free(dy), free(dx), free(want), free(fd), free(got), free(d.x), free(d.y), free(d.w);
+}
+END_TEST
+
+/* ---------- layernorm ---------- */
+
+struct ln_data {
+    int R, D;
+    double eps;
+    double *x, *w, *b, *y, *mean, *rstd, *wy;
+};
+
+static void run_layernorm(struct ln_data *d, bool use_op) {
+    size_t n = (size_t)d->R * d->D;
+    if (!use_op) {
+        for (int r = 0; r < d->R; r++) {
+            const double *x = d->x + (size_t)r * d->D;
+            double mu = 0, var = 0;
+            for (int i = 0; i < d->D; i++) mu += x[i] / d->D;
+            for (int i = 0; i < d->D; i++) var += (x[i] - mu) * (x[i] - mu) / d->D;
+            d->mean[r] = mu, d->rstd[r] = 1 / sqrt(var + d->eps);
+            for (int i = 0; i < d->D; i++) d->y[(size_t)r * d->D + i] = (x[i] - mu) * d->rstd[r] * d->w[i] + d->b[i];
+        }
+        return;
+    }
+    real *x = to_real(d->x, n), *w = to_real(d->w, d->D), *b = to_real(d->b, d->D);
+    real *y = malloc(sizeof(real) * n), *mean = malloc(sizeof(real) * d->R), *rstd = malloc(sizeof(real) * d->R);
+    struct layernorm_args a = {.R = d->R, .D = d->D, .eps = (real)d->eps, .x = x, .w = w, .b = b,
+                               .y = y, .mean = mean, .rstd = rstd};
+    O()->layernorm(&a);
+    to_double(y, d->y, n), to_double(mean, d->mean, d->R), to_double(rstd, d->rstd, d->R);
+    free(x), free(w), free(b), free(y), free(mean), free(rstd);
+}
+static double ln_loss(void *p) {
+    struct ln_data *d = p;
+    run_layernorm(d, FD_THROUGH_OP);
+    return dot(d->wy, d->y, (size_t)d->R * d->D);
+}
+
+START_TEST(test_layernorm) {
+    static const int shapes[][2] = {{1, 1}, {37, 31}, {5, 3}, {64, 32}, {3, 128}};
+    int R = shapes[_i][0], D = shapes[_i][1];
+    size_t n = (size_t)R * D;
+    struct ln_data d = {R, D, 1e-5, dvec(n, 4, 6), dvec(D, 0.5, 1.5), dvec(D, -1, 1), dzeros(n), dzeros(R),
+                        dzeros(R), dvec(n, -1, 1)};
+    double *y = dzeros(n), *mean = dzeros(R), *rstd = dzeros(R);
+    run_layernorm(&d, false);
+    memcpy(y, d.y, sizeof(double) * n), memcpy(mean, d.mean, sizeof(double) * R), memcpy(rstd, d.rstd, sizeof(double) * R);
+    run_layernorm(&d, true);
+    char what[96];
+    snprintf(what, sizeof what, "layernorm R%d D%d: y", R, D);
+    tu_assert_close(what, d.y, y, n, TOL_FWD);
+    tu_assert_close("layernorm mean", d.mean, mean, R, TOL_FWD);
+    tu_assert_close("layernorm rstd", d.rstd, rstd, R, TOL_FWD);
+    /* backward against differences */
+    real *x = to_real(d.x, n), *w = to_real(d.w, D), *b = to_real(d.b, D), *dy = to_real(d.wy, n);
+    real *rmean = to_real(d.mean, R), *rrstd = to_real(d.rstd, R), *dx = malloc(sizeof(real) * n);
+    real *dw = malloc(sizeof(real) * D), *db = malloc(sizeof(real) * D);
+    for (int i = 0; i < D; i++) dw[i] = db[i] = 0;
+    struct layernorm_bwd_args g = {
+        .f = {.R = R, .D = D, .eps = (real)d.eps, .x = x, .w = w, .b = b, .mean = rmean, .rstd = rrstd},
+        .dy = dy, .dx = dx, .dw = dw, .db = db};
+    O()->layernorm_bwd(&g);
+    double *gx = dzeros(n), *gw = dzeros(D), *gb = dzeros(D), *fx = dzeros(n), *fw = dzeros(D), *fb = dzeros(D);
+    to_double(dx, gx, n);
+    to_double(dw, gw, D);
+    to_double(db, gb, D);
+    g.dx = NULL; /* dx is optional */
+    O()->layernorm_bwd(&g);
+    check_accumulated("layernorm dw", dw, gw, D);
+    check_accumulated("layernorm db", db, gb, D);
+    fd_grad(ln_loss, &d, d.x, n, fx);
+    fd_grad(ln_loss, &d, d.w, D, fw);
+    fd_grad(ln_loss, &d, d.b, D, fb);
+    /* D = 1: y = b whatever x is, so dx is 0 exactly and only w's FD is noise-level */
+    snprintf(what, sizeof what, "layernorm R%d D%d: dx vs FD", R, D);
+    if (D > 1) assert_grad(what, gx, fx, n);
+    snprintf(what, sizeof what, "layernorm R%d D%d: dw vs FD", R, D);
+    if (D > 1) assert_grad(what, gw, fw, D);
+    snprintf(what, sizeof what, "layernorm R%d D%d: db vs FD", R, D);
+    assert_grad(what, gb, fb, D);
+    free(x), free(w), free(b), free(dy), free(rmean), free(rrstd), free(dx), free(dw), free(db);
+    free(gx), free(gw), free(gb), free(fx), free(fw), free(fb), free(y), free(mean), free(rstd);
+    free(d.x), free(d.w), free(d.b), free(d.y), free(d.mean), free(d.rstd), free(d.wy);
+}
+END_TEST
+
+/* ---------- GELU ---------- */
+
+static double ref_gelu(double x, enum gelu_kind k) {
+    if (k == GELU_TANH) return 0.5 * x * (1 + tanh(sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
+    return 0.5 * x * (1 + erf(x / sqrt(2.0)));
+}
+
+static void run_gelu(const double *x, double *y, size_t n, enum gelu_kind k, bool use_op) {
+    if (!use_op) {
+        for (size_t i = 0; i < n; i++) y[i] = ref_gelu(x[i], k);
+        return;
+    }
+    real *rx = to_real(x, n), *ry = malloc(sizeof(real) * n);
+    struct gelu_args a = {.n = n, .kind = k, .x = rx, .y = ry};
+    O()->gelu(&a);
+    to_double(ry, y, n);
+    free(rx), free(ry);
+}
+
+START_TEST(test_gelu) {
+    enum gelu_kind k = _i ? GELU_ERF : GELU_TANH;
+    size_t n = 1001;
+    double *x = dvec(n, -6, 6), *y = dzeros(n), *want = dzeros(n), *yp = dzeros(n), *ym = dzeros(n), *fd = dzeros(n);
+    x[0] = 1.0, x[1] = 0.0, x[2] = -30, x[3] = 30;
+    run_gelu(x, want, n, k, false);
+    run_gelu(x, y, n, k, true);
+    tu_assert_close(k ? "gelu erf" : "gelu tanh", y, want, n, TOL_FWD);
+    /* published values at x = 1: 0.5(1 + erf(1/sqrt 2)) and the tanh form */
+    double at1 = k ? 0.8413447460685429 : 0.8411919906082768;
+    ck_assert_msg(fabs(y[0] - at1) < 2 * TOL_FWD, "gelu(1) = %.12g, want %.12g", y[0], at1);
+    /* elementwise, so one pair of shifted evaluations gives every difference */
+    double h = 1e-5, *xp = dzeros(n), *xm = dzeros(n);
+    for (size_t i = 0; i < n; i++) xp[i] = x[i] + h, xm[i] = x[i] - h;
+    run_gelu(xp, yp, n, k, FD_THROUGH_OP);
+    run_gelu(xm, ym, n, k, FD_THROUGH_OP);
+    double *dyd = dvec(n, -1, 1), *got = dzeros(n);
+    for (size_t i = 0; i < n; i++) fd[i] = dyd[i] * (yp[i] - ym[i]) / (2 * h);
+    real *rx = to_real(x, n), *dy = to_real(dyd, n), *dx = malloc(sizeof(real) * n);
+    struct gelu_bwd_args g = {.f = {.n = n, .kind = k, .x = rx}, .dy = dy, .dx = dx};
+    O()->gelu_bwd(&g);
+    to_double(dx, got, n);
+    assert_grad(k ? "gelu erf dx vs FD" : "gelu tanh dx vs FD", got, fd, n);
+    free(x), free(y), free(want), free(yp), free(ym), free(fd), free(xp), free(xm), free(dyd), free(got);
+    free(rx), free(dy), free(dx);
+}
+END_TEST
+
+/* ---------- cross-entropy ---------- */
+
+struct xent_data {
+    int R, V;
+    double *logits, *probs, scale;
+    int32_t *t;
+    double loss;
+    int count;
+};
+
+static void run_xent(struct xent_data *d, bool use_op) {
+    size_t n = (size_t)d->R * d->V;
+    if (!use_op) {
+        double tot = 0;
+        d->count = 0;
+        for (int r = 0; r < d->R; r++) {
+            const double *x = d->logits + (size_t)r * d->V;
+            double m = -INFINITY, s = 0;
+            for (int v = 0; v < d->V; v++) m = fmax(m, x[v]);
+            for (int v = 0; v < d->V; v++) s += exp(x[v] - m);
+            for (int v = 0; v < d->V; v++) d->probs[(size_t)r * d->V + v] = exp(x[v] - m) / s;
+            if (d->t[r] < 0) continue;
+            tot += m + log(s) - x[d->t[r]];
+            d->count++;
+        }
+        d->loss = d->count ? tot / d->count : 0;
+        return;
+    }
+    real *x = to_real(d->logits, n), *p = malloc(sizeof(real) * n);
+    struct xent_args a = {.R = d->R, .V = d->V, .logits = x, .targets = d->t, .loss = &d->loss,
+                          .count = &d->count, .probs = p};
+    O()->xent(&a);
+    to_double(p, d->probs, n);
+    free(x), free(p);
+}
+static double xent_loss(void *p) {
+    struct xent_data *d = p;
+    run_xent(d, FD_THROUGH_OP);
+    return d->scale * d->loss;
+}
+
+START_TEST(test_xent) {
+    static const int shapes[][2] = {{1, 1}, {37, 20}, {31, 7}, {8, 3}};
+    int R = shapes[_i][0], V = shapes[_i][1];
+    size_t n = (size_t)R * V;
+    struct xent_data d = {R, V, dvec(n, -5, 5), dzeros(n), 0.7, malloc(sizeof(int32_t) * R), 0, 0};
+    for (int r = 0; r < R; r++) d.t[r] = (r % 3 == 1) ? -1 : (int32_t)(urand() * V);
+    if (R > 1) d.logits[V + 0] = 80; /* a large logit on an ignored row: must not matter */
+    double *probs = dzeros(n);
+    run_xent(&d, false);
+    double loss = d.loss;
+    int count = d.count;
+    memcpy(probs, d.probs, sizeof(double) * n);
+    run_xent(&d, true);
+    ck_assert_int_eq(d.count, count);
+    ck_assert_msg(fabs(d.loss - loss) <= TOL_FWD * fmax(1, fabs(loss)), "xent loss %.12g want %.12g", d.loss, loss);
+    tu_assert_close("xent probs", d.probs, probs, n, TOL_FWD);
+    real *x = to_real(d.logits, n), *p = to_real(d.probs, n), *dl = malloc(sizeof(real) * n);
+    struct xent_bwd_args g = {.f = {.R = R, .V = V, .logits = x, .targets = d.t}, .probs = p,
+                              .scale = (real)d.scale, .dlogits = dl};
+    O()->xent_bwd(&g);
+    double *got = dzeros(n), *fd = dzeros(n);
+    to_double(dl, got, n);
+    fd_grad(xent_loss, &d, d.logits, n, fd);
+    char what[64];
+    snprintf(what, sizeof what, "xent R%d V%d: dlogits vs FD", R, V);
+    assert_grad(what, got, fd, n);
+    for (int r = 0; r < R; r++)
+        if (d.t[r] < 0)
+            for (int v = 0; v < V; v++) ck_assert(dl[(size_t)r * V + v] == 0);
+    free(x), free(p), free(dl), free(got), free(fd), free(probs), free(d.logits), free(d.probs), free(d.t);
+}
+END_TEST
+
+START_TEST(test_xent_all_ignored) {
+    real x[6] = {1, 2, 3, 4, 5, 6}, p[6], dl[6];
+    int32_t t[2] = {-1, -1};
+    double loss = 99;
+    int count = 99;
+    struct xent_args a = {.R = 2, .V = 3, .logits = x, .targets = t, .loss = &loss, .count = &count, .probs = p};
+    O()->xent(&a);
+    ck_assert_int_eq(count, 0);
+    ck_assert(loss == 0);
+    struct xent_bwd_args g = {.f = a, .probs = p, .scale = 1, .dlogits = dl};
+    O()->xent_bwd(&g);
+    for (int i = 0; i < 6; i++) ck_assert(dl[i] == 0);
+}
+END_TEST
+
+/* ---------- determinism ---------- */
+
+/* Same inputs, same thread count: bit-identical gradients (no atomics, fixed
+ * reduction order), at a size where the ops open parallel regions. */
+START_TEST(test_deterministic) {
+    struct conv_case c = {32, 40, 64, 40, 1, CONV_BLH, true, PATH_OP};
+    struct conv_data d = conv_data(&c);
+    size_t n = conv_n(&c), nk = conv_nk(&c);
+    double *du1 = dzeros(n), *dk1 = dzeros(nk), *dD1 = dzeros(64), *du2 = dzeros(n), *dk2 = dzeros(nk),
+           *dD2 = dzeros(64);
+    run_conv_bwd(&d, du1, dk1, dD1, true);
+    run_conv_bwd(&d, du2, dk2, dD2, true);
+    ck_assert(memcmp(du1, du2, sizeof(double) * n) == 0);
+    ck_assert(memcmp(dk1, dk2, sizeof(double) * nk) == 0);
+    ck_assert(memcmp(dD1, dD2, sizeof(double) * 64) == 0);
+    free(du1), free(dk1), free(dD1), free(du2), free(dk2), free(dD2);
+    conv_data_free(&d);
+}
+END_TEST
+
+static Suite *ops_suite(void) {
+    Suite *s = suite_create("ops_" REAL_NAME);
+    TCase *tc = tcase_create("ops");
+    tcase_set_timeout(tc, 120);
+    tcase_add_loop_test(tc, test_gemm, 0, N_GEMM_CASES);
+    tcase_add_test(tc, test_ops_gemm_wrapper);
+    tcase_add_loop_test(tc, test_gemm_grad, 0, 4);
+    tcase_add_loop_test(tc, test_conv_short, 0, N_CONV_SHAPES);
+    tcase_add_loop_test(tc, test_conv_long, 0, 3);
+    tcase_add_test(tc, test_conv_dispatch);
+    tcase_add_loop_test(tc, test_conv_grad, 0, 6);
+    tcase_add_loop_test(tc, test_ssm_kernel, 0, N_SSM_CASES);
+    tcase_add_loop_test(tc, test_ssm_kernel_long, 0, 2);
+    tcase_add_loop_test(tc, test_ssm_kernel_grad, 0, N_SSM_CASES);
+    tcase_add_loop_test(tc, test_softmax, 0, N_SM_CASES);
+    tcase_add_loop_test(tc, test_layernorm, 0, 5);
+    tcase_add_loop_test(tc, test_gelu, 0, 2);
+    tcase_add_loop_test(tc, test_xent, 0, 4);
+    tcase_add_test(tc, test_xent_all_ignored);
+    tcase_add_test(tc, test_deterministic);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void) {
+    SRunner *sr = srunner_create(ops_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
