@@ -186,10 +186,13 @@ static void *h3_create(const struct knob_values *kv, const struct layer_dims *di
     return s;
 }
 
-/* Im A for mode n: S4D-Lin pi n, or S4D-Inv (N/pi)(N/(2n+1) - 1). */
-static double a_imag_init(const struct h3 *s, int n) {
-    if (s->measure == MEASURE_DIAG_LIN) return M_PI * n;
-    return (s->N / M_PI) * (s->N / (2.0 * n + 1) - 1);
+/* Im A for mode n, S4D-Lin pi n or S4D-Inv (N/pi)(N/(2n+1) - 1), evaluated in
+ * float32 step by step as the authors' init does, so that the initial values
+ * equal theirs bit for bit in either build (README §5.1: pi n "computed in float32"). */
+static float a_imag_init(const struct h3 *s, int n) {
+    if (s->measure == MEASURE_DIAG_LIN) return (float)M_PI * (float)n;
+    float scale = 1.0f / (float)M_PI * (float)s->N;
+    return scale * ((float)s->N / (float)(2 * n + 1) - 1.0f);
 }
 
 static void h3_init(const void *self, real *p, uint64_t seed) {
@@ -203,7 +206,7 @@ static void h3_init(const void *self, real *p, uint64_t seed) {
     for (int h = 0; h < s->H; h++)
         for (int n = 0; n < s->N2; n++) {
             size_t i = (size_t)h * s->N2 + n;
-            p[s->inv_A + i] = (real)log(0.5); /* Re A = -0.5 */
+            p[s->inv_A + i] = (float)log(0.5); /* Re A = -0.5, a float32 value as the authors' */
             p[s->A_im + i] = (real)a_imag_init(s, n);
             p[s->kB + 2 * i] = 1;
             p[s->kB + 2 * i + 1] = 0;
