@@ -31,6 +31,10 @@ BIN := $(B)/hippodrome
 
 .PHONY: all deps test run bench-train features clean
 all: deps features $(BIN)
+# The git commit named in reports: only harness/version.c sees it, rebuilt whenever HEAD moves.
+HIPPO_VERSION_O := $(B)/f32/harness/version.o $(B)/f64/harness/version.o
+$(HIPPO_VERSION_O): CFLAGS += -DHIPPO_COMMIT='"$(shell git rev-parse --short HEAD 2>/dev/null)"'
+$(HIPPO_VERSION_O): $(wildcard .git/logs/HEAD)
 
 deps:
 	@./scripts/deps

@@ -1,0 +1,43 @@
+/* cli.h — the `hippodrome` command line: a table of verbs, each with its flags.
+ *
+ * Exit status: 0 success, 1 the run failed (diverged, I/O, a failed run in a
+ * suite), 2 usage or config error (the message names the problem). */
+#ifndef HIPPO_CLI_H
+#define HIPPO_CLI_H
+
+#include "args.h"
+
+enum { EXIT_SUCCESS_ = 0, EXIT_RUN_FAILED = 1, EXIT_USAGE = 2 };
+
+struct verb {
+    const char *name;
+    const char *usage;   /* after "hippodrome NAME " */
+    const char *summary; /* one line */
+    const struct flag_spec *flags;
+    int n_flags;
+    int min_pos, max_pos; /* positional arguments */
+    int (*run)(const struct args *a);
+};
+
+extern const struct verb verb_train, verb_suite, verb_list, verb_show, verb_predict, verb_bench_train;
+
+int cli_main(int argc, char **argv);
+/* Print "hippodrome VERB: message" and a pointer to --help; returns EXIT_USAGE. */
+int cli_usage_error(const char *verb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+
+/* Shared by train and suite: run one resolved config, write its report to
+ * `out` (and a checkpoint to `save` when non-NULL). Returns the exit status
+ * (0 ok, 1 diverged/failed/unwritable); r is left filled for the caller. */
+struct run_config;
+struct train_result;
+struct train_opts;
+int cli_run_config(const struct run_config *c, const struct train_opts *o, const char *out, const char *save,
+                   struct train_result *r);
+/* --quiet / --log-every into train options; -1 with a usage message printed. */
+int cli_train_opts(const struct args *a, const char *verb, struct train_opts *o);
+
+/* Sorted "DIR/x.json" paths (malloc'd, at most max); -1 when DIR cannot be read. */
+int cli_list_configs(const char *dir, char **paths, int max);
+
+#endif

@@ -1,0 +1,69 @@
+/* report.h — the one writer of hippodrome's JSON (cJSON), one versioned schema.
+ *
+ * Run report (schema_version 1): name, status, message, config (fully
+ * resolved), config_hash, task, data {train_hash, test_hash, n_train, n_test,
+ * overlap, seq_len, vocab}, chance_accuracy, model {layer, parameters,
+ * state_size}, seed, git_commit, backend, gemm, precision, threads,
+ * epochs_run, steps, early_stopped, train_loss[], test_accuracy[],
+ * final_accuracy, best_accuracy, best_epoch, diverged {step, epoch} (only
+ * when diverged), and "timing" {wall_seconds, train_seconds,
+ * tokens_per_second, ms_per_step}. Everything outside "timing" is a function
+ * of config + seed + threads + build, so it is byte-identical across reruns.
+ *
+ * Suite summary, bench table and predict output go through here as well; the
+ * console tables are a second renderer of the same records.
+ * Files are written atomically: temp file, fsync, rename. */
+#ifndef HIPPO_REPORT_H
+#define HIPPO_REPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "config.h"
+#include "train.h"
+
+#define REPORT_SCHEMA_VERSION 1
+
+struct cJSON;
+
+struct cJSON *report_run(const struct run_config *c, const struct train_result *r);
+
+/* One suite cell: one config's run (task x layer). */
+struct suite_cell {
+    char name[CONFIG_NAME];
+    char task[48], layer[48];
+    enum run_status status;
+    double accuracy;      /* final test accuracy, fraction */
+    double best_accuracy;
+    double paper;         /* fraction, NAN when the paper has no number */
+    double chance;
+    double seconds;
+    int epochs_run;
+};
+struct cJSON *report_suite(const char *dir, const struct suite_cell *cells, int n, const char *paper_source);
+void report_suite_table(FILE *out, const struct suite_cell *cells, int n);
+
+/* One bench-train row: ms per training step of one config at one thread count. */
+struct bench_row {
+    char name[CONFIG_NAME];
+    char task[48], layer[48];
+    int threads, B, L, steps, warmup;
+    double ms_median, ms_min, tokens_per_second; /* tokens/s at the median */
+};
+struct cJSON *report_bench(const struct bench_row *rows, int n, const char *gemm_name);
+void report_bench_table(FILE *out, const struct bench_row *rows, int n);
+
+/* `predict`: next-token probabilities (L, V) after each input token. */
+struct cJSON *report_predict(const struct run_config *c, const char *checkpoint, const int32_t *tokens, int L,
+                             const double *probs);
+
+/* "0123456789abcdef" */
+void report_hex64(unsigned long long h, char out[17]);
+
+/* Write JSON atomically (parents created). 0 or -1 with err. */
+int report_write(const char *path, const struct cJSON *j, char *err, size_t errlen);
+/* Pretty-print to a stream with a trailing newline. */
+void report_print(FILE *out, const struct cJSON *j);
+
+#endif

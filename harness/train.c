@@ -1,0 +1,317 @@
+/* train.c — the training loop (see train.h). */
+#include "train.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/base.h"
+#include "../core/rng.h"
+#include "../models/adamw.h"
+#include "schedule.h"
+
+const char *run_status_name(enum run_status s) {
+    switch (s) {
+    case RUN_OK: return "ok";
+    case RUN_DIVERGED: return "diverged";
+    case RUN_FAILED: return "failed";
+    }
+    return "failed";
+}
+
+struct model *train_model_create(const struct run_config *c, char *err, size_t errlen) {
+    int max_L = c->task->example_len(&c->task_kv) - 1;
+    /* Position rows as the reference's l_max = seq_len + 2, so checkpoints load there. */
+    int n_pos = max_L;
+    if (knob_find(c->task_kv.knobs, c->task_kv.n, "seq_len") >= 0) {
+        int ref = knob_int(&c->task_kv, "seq_len") + 2;
+        if (ref > n_pos) n_pos = ref;
+    }
+    struct model_cfg mc = {
+        .vocab = c->task->vocab_size(&c->task_kv),
+        .d_model = cfg_model_int(c, "d_model"),
+        .n_layer = cfg_model_int(c, "n_layer"),
+        .d_inner = cfg_model_int(c, "d_inner"),
+        .max_L = max_L,
+        .n_pos = n_pos,
+        .embed_dropout = cfg_model_real(c, "embed_dropout"),
+        .ln_eps = cfg_model_real(c, "ln_eps"),
+        .kind = c->layer,
+        .layer_knobs = c->layer_kv,
+    };
+    return model_create(&mc, err, errlen);
+}
+
+void train_fill_batch(const struct task_split *s, const int *rows, int B, int32_t *tokens, int32_t *targets) {
+    int L = s->L;
+    for (int b = 0; b < B; b++) {
+        size_t src = (size_t)rows[b] * (size_t)L, dst = (size_t)b * (size_t)L;
+        memcpy(tokens + dst, s->x + src, (size_t)L * sizeof *tokens);
+        for (int l = 0; l < L; l++) targets[dst + l] = s->loss_mask[src + l] ? s->y[src + l] : -1;
+    }
+}
+
+void train_permutation(uint64_t seed, int epoch, int n, int *perm) {
+    struct hp_rng r = hp_rng_make(hp_hash(seed, HP_STREAM_SHUFFLE, (uint64_t)epoch), HP_STREAM_SHUFFLE);
+    for (int i = 0; i < n; i++) perm[i] = i;
+    for (int i = n - 1; i > 0; i--) {
+        int j = (int)hp_rng_below(&r, (uint64_t)i + 1);
+        int t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
+    }
+}
+
+static int argmax_row(const real *v, int V) {
+    int best = 0;
+    for (int i = 1; i < V; i++)
+        if (v[i] > v[best]) best = i;
+    return best;
+}
+
+double train_evaluate(struct model *m, const struct ops *ops, const struct task_split *s, int batch) {
+    int L = s->L, V = model_config(m)->vocab;
+    long correct = 0, total = 0;
+    for (int start = 0; start < s->n; start += batch) {
+        int B = s->n - start < batch ? s->n - start : batch;
+        struct model_batch mb = {.B = B, .L = L, .tokens = s->x + (size_t)start * L, .targets = NULL,
+                                 .training = false};
+        model_forward(m, ops, &mb);
+        const real *logits = model_tap(m, TAP_LOGITS, 0); /* (B, L, V) */
+        for (size_t i = 0; i < (size_t)B * L; i++) {
+            size_t at = (size_t)start * L + i;
+            if (!s->answer_mask[at]) continue;
+            total++;
+            correct += argmax_row(logits + i * V, V) == s->y[at];
+        }
+    }
+    return total ? (double)correct / (double)total : 0.0;
+}
+
+static void fail(struct train_result *r, const char *what, const char *err) {
+    r->status = RUN_FAILED;
+    snprintf(r->message, sizeof r->message, "%s: %s", what, err);
+}
+
+struct trainer {
+    const struct run_config *c;
+    const struct ops *ops;
+    struct task_split train, test;
+    struct adamw opt;
+    struct schedule sched;
+    double lr, lr_ssm;   /* group base lrs */
+    int B, epochs, steps_per_epoch;
+    uint64_t seed;
+    int *perm;           /* (n_train) */
+    int32_t *tokens;     /* (B, L) */
+    int32_t *targets;    /* (B, L) */
+    double tokens_seen;  /* input tokens of every finished step */
+};
+
+static int setup_data(struct trainer *st, struct train_result *r) {
+    const struct run_config *c = st->c;
+    char err[400];
+    if (task_generate(c->task, &c->task_kv, SPLIT_TRAIN, &st->train, err, sizeof err) != 0) {
+        fail(r, "train split", err);
+        return -1;
+    }
+    if (task_generate(c->task, &c->task_kv, SPLIT_TEST, &st->test, err, sizeof err) != 0) {
+        fail(r, "test split", err);
+        return -1;
+    }
+    r->train_hash = st->train.hash;
+    r->test_hash = st->test.hash;
+    r->n_train = st->train.n;
+    r->n_test = st->test.n;
+    r->L = st->train.L;
+    r->overlap = task_overlap(&st->test, &st->train);
+    r->chance = c->task->chance(&c->task_kv);
+    r->vocab = c->task->vocab_size(&c->task_kv);
+    return 0;
+}
+
+static int setup_model(struct trainer *st, struct train_result *r) {
+    const struct run_config *c = st->c;
+    char err[400];
+    r->model = train_model_create(c, err, sizeof err);
+    if (!r->model) {
+        fail(r, "model", err);
+        return -1;
+    }
+    model_init(r->model, st->seed);
+    r->n_params = model_params(r->model)->total;
+    r->state_size = model_state_size(r->model, r->L);
+    struct adamw_cfg ac = {.weight_decay = cfg_train_real(c, "weight_decay"),
+                           .beta1 = cfg_train_real(c, "beta1"),
+                           .beta2 = cfg_train_real(c, "beta2"),
+                           .eps = cfg_train_real(c, "eps")};
+    adamw_init(&st->opt, &ac, r->n_params);
+    return 0;
+}
+
+static void setup_schedule(struct trainer *st) {
+    const struct run_config *c = st->c;
+    st->B = cfg_train_int(c, "batch_size");
+    st->epochs = cfg_train_int(c, "epochs");
+    st->steps_per_epoch = (st->train.n + st->B - 1) / st->B;
+    st->lr = cfg_train_real(c, "lr");
+    double ssm = cfg_train_real(c, "ssm_lr");
+    st->lr_ssm = ssm < st->lr ? ssm : st->lr; /* h3.md §1.8 */
+    st->sched = (struct schedule){
+        .kind = (enum sched_kind)schedule_kind(cfg_train_str(c, "schedule")),
+        .warmup_steps = (long)st->steps_per_epoch * cfg_train_int(c, "warmup_epochs"),
+        .total_steps = (long)st->steps_per_epoch * st->epochs,
+        .warmup_lr_init = cfg_train_real(c, "warmup_lr_init"),
+        .min_lr_ratio = cfg_train_real(c, "min_lr_ratio"),
+    };
+    st->perm = xmalloc((size_t)st->train.n * sizeof *st->perm);
+    st->tokens = xmalloc((size_t)st->B * st->train.L * sizeof *st->tokens);
+    st->targets = xmalloc((size_t)st->B * st->train.L * sizeof *st->targets);
+}
+
+/* One optimizer step; returns the batch loss. */
+static double train_step(struct trainer *st, struct model *m, const int *rows, int B, long step) {
+    train_fill_batch(&st->train, rows, B, st->tokens, st->targets);
+    struct model_batch mb = {.B = B, .L = st->train.L, .tokens = st->tokens, .targets = st->targets,
+                             .training = true, .seed = st->seed, .step = (uint64_t)step};
+    double loss = model_forward(m, st->ops, &mb);
+    if (!isfinite(loss)) return loss;
+    model_zero_grad(m);
+    model_backward(m, st->ops);
+    adamw_step(&st->opt, model_params(m), model_param_data(m), model_grad_data(m),
+               schedule_lr(&st->sched, st->lr, step), schedule_lr(&st->sched, st->lr_ssm, step));
+    return loss;
+}
+
+/* One epoch; returns the row-weighted mean loss, or NaN at the diverged step. */
+static double train_epoch(struct trainer *st, struct train_result *r, int epoch) {
+    train_permutation(st->seed, epoch, st->train.n, st->perm);
+    double sum = 0;
+    double t0 = hp_now();
+    for (int s = 0; s < st->steps_per_epoch; s++) {
+        int start = s * st->B;
+        int B = st->train.n - start < st->B ? st->train.n - start : st->B;
+        double loss = train_step(st, r->model, st->perm + start, B, r->steps);
+        if (!isfinite(loss)) {
+            r->diverged_step = r->steps;
+            r->train_seconds += hp_now() - t0;
+            return NAN;
+        }
+        sum += loss * B;
+        r->steps++;
+        st->tokens_seen += (double)B * st->train.L;
+    }
+    r->train_seconds += hp_now() - t0;
+    return sum / st->train.n;
+}
+
+static void log_epoch(const struct trainer *st, const struct train_result *r, const struct train_opts *o,
+                      double t_start) {
+    int e = r->epochs_run;
+    if (!o || o->log_every <= 0) return;
+    if (e % o->log_every != 0 && e != st->epochs && !r->early_stopped) return;
+    fprintf(o->log ? o->log : stderr,
+            "%s  epoch %4d/%d  loss %.4f  test acc %.4f  best %.4f (epoch %d)  lr %.3g  %.1f s\n", st->c->name, e,
+            st->epochs, r->train_loss[e - 1], r->test_acc[e - 1], r->best_acc, r->best_epoch,
+            schedule_lr(&st->sched, st->lr, r->steps > 0 ? r->steps - 1 : 0), hp_now() - t_start);
+}
+
+static void run_epochs(struct trainer *st, struct train_result *r, const struct train_opts *o, double t_start) {
+    double stop_at = cfg_train_real(st->c, "early_stop_acc");
+    for (int epoch = 0; epoch < st->epochs; epoch++) {
+        double loss = train_epoch(st, r, epoch);
+        if (isnan(loss)) {
+            r->status = RUN_DIVERGED;
+            r->diverged_epoch = epoch + 1;
+            snprintf(r->message, sizeof r->message, "loss not finite at step %ld (epoch %d)", r->diverged_step,
+                     epoch + 1);
+            return;
+        }
+        double acc = train_evaluate(r->model, st->ops, &st->test, st->B);
+        r->train_loss[epoch] = loss;
+        r->test_acc[epoch] = acc;
+        r->epochs_run = epoch + 1;
+        r->final_acc = acc;
+        if (acc > r->best_acc || r->best_epoch == 0) {
+            r->best_acc = acc;
+            r->best_epoch = epoch + 1;
+        }
+        r->early_stopped = stop_at > 0 && acc >= stop_at;
+        log_epoch(st, r, o, t_start);
+        if (r->early_stopped) return;
+    }
+}
+
+static void free_state(struct trainer *st) {
+    task_split_free(&st->train);
+    task_split_free(&st->test);
+    adamw_free(&st->opt);
+    free(st->perm);
+    free(st->tokens);
+    free(st->targets);
+}
+
+static void result_begin(const struct run_config *c, struct train_result *r, const struct ops *ops) {
+    memset(r, 0, sizeof *r);
+    r->diverged_step = -1;
+    r->threads = cfg_train_int(c, "threads");
+    r->gemm_name = ops->gemm_name;
+    r->epochs_cap = cfg_train_int(c, "epochs");
+    r->train_loss = xcalloc((size_t)r->epochs_cap, sizeof *r->train_loss);
+    r->test_acc = xcalloc((size_t)r->epochs_cap, sizeof *r->test_acc);
+}
+
+struct trainer *trainer_create(const struct run_config *c, struct train_result *r) {
+    struct trainer *st = xcalloc(1, sizeof *st);
+    st->c = c;
+    st->ops = ops_cpu();
+    st->seed = (uint64_t)cfg_train_real(c, "seed");
+    result_begin(c, r, st->ops);
+    omp_set_num_threads(r->threads);
+    if (setup_data(st, r) != 0 || setup_model(st, r) != 0) {
+        trainer_free(st);
+        return NULL;
+    }
+    setup_schedule(st);
+    return st;
+}
+
+void trainer_free(struct trainer *st) {
+    if (!st) return;
+    free_state(st);
+    free(st);
+}
+
+int trainer_steps_per_epoch(const struct trainer *st) { return st->steps_per_epoch; }
+
+double trainer_step(struct trainer *st, struct train_result *r, int epoch, int batch, long step) {
+    if (batch == 0) train_permutation(st->seed, epoch, st->train.n, st->perm);
+    int start = batch * st->B;
+    int B = st->train.n - start < st->B ? st->train.n - start : st->B;
+    return train_step(st, r->model, st->perm + start, B, step);
+}
+
+int train_run(const struct run_config *c, const struct train_opts *o, struct train_result *r) {
+    double t_start = hp_now();
+    struct trainer *st = trainer_create(c, r);
+    if (!st) {
+        r->wall_seconds = hp_now() - t_start;
+        return -1;
+    }
+    run_epochs(st, r, o, t_start);
+    r->wall_seconds = hp_now() - t_start;
+    if (r->steps > 0) {
+        r->ms_per_step = 1e3 * r->train_seconds / (double)r->steps;
+        r->tokens_per_second = st->tokens_seen / r->train_seconds;
+    }
+    trainer_free(st);
+    return 0;
+}
+
+void train_result_free(struct train_result *r) {
+    free(r->train_loss);
+    free(r->test_acc);
+    if (r->model) model_free(r->model);
+    memset(r, 0, sizeof *r);
+}

@@ -1,0 +1,78 @@
+/* train.h — one training run: data, model, AdamW, schedule, per-epoch eval.
+ *
+ * Data flows config -> task splits -> batches -> model -> loss -> backward ->
+ * AdamW -> eval. Everything random is counter-based and keyed by the config's
+ * seeds (shuffle: HP_STREAM_SHUFFLE keyed by (seed, epoch); dropout: (seed,
+ * step)), so the same config, seed and thread count give the same numbers. */
+#ifndef HIPPO_TRAIN_H
+#define HIPPO_TRAIN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "../kernels/ops.h"
+#include "../models/model.h"
+#include "../tasks/task.h"
+#include "config.h"
+
+enum run_status { RUN_OK, RUN_DIVERGED, RUN_FAILED };
+const char *run_status_name(enum run_status s);
+
+struct train_opts {
+    int log_every; /* progress line every k epochs on `log`; 0 = quiet */
+    FILE *log;     /* NULL = stderr */
+};
+
+struct train_result {
+    enum run_status status;
+    char message[512];     /* why it failed or diverged; "" when ok */
+    /* data */
+    uint64_t train_hash, test_hash;
+    int n_train, n_test, overlap, L, vocab;
+    double chance;
+    /* model */
+    size_t n_params, state_size;
+    const char *gemm_name;
+    int threads;
+    /* curves (epochs_cap entries allocated, epochs_run filled) */
+    int epochs_cap, epochs_run;
+    double *train_loss, *test_acc;
+    double final_acc, best_acc;
+    int best_epoch;        /* 1-based; 0 when no epoch finished */
+    bool early_stopped;
+    long diverged_step;    /* global step (0-based) whose loss was not finite; -1 if none */
+    int diverged_epoch;    /* 1-based */
+    long steps;
+    /* timing (not part of the deterministic record) */
+    double wall_seconds, train_seconds, tokens_per_second, ms_per_step;
+    struct model *model;   /* the trained model (owned) */
+};
+
+/* Build the model a config describes (vocabulary and lengths from its task). */
+struct model *train_model_create(const struct run_config *c, char *err, size_t errlen);
+/* One batch of rows `rows[0..B)` of a split: tokens and loss targets (y where
+ * loss_mask, else -1). tokens/targets are (B, L). */
+void train_fill_batch(const struct task_split *s, const int *rows, int B, int32_t *tokens, int32_t *targets);
+/* Shuffled row order of epoch `epoch` (n entries): Fisher-Yates on the
+ * counter-based stream keyed by (seed, epoch). */
+void train_permutation(uint64_t seed, int epoch, int n, int *perm);
+/* Test accuracy: argmax over the vocabulary at answer positions, eval mode. */
+double train_evaluate(struct model *m, const struct ops *ops, const struct task_split *s, int batch);
+
+/* A prepared run (data, model, optimizer, schedule), for train_run and the
+ * step benchmark. NULL on failure with r->status = RUN_FAILED and a message. */
+struct trainer;
+struct trainer *trainer_create(const struct run_config *c, struct train_result *r);
+void trainer_free(struct trainer *t);
+int trainer_steps_per_epoch(const struct trainer *t);
+/* One optimizer step on batch `batch` of epoch `epoch`'s shuffle (batch 0
+ * draws the shuffle); returns the batch loss. */
+double trainer_step(struct trainer *t, struct train_result *r, int epoch, int batch, long step);
+
+/* Run the config. Returns 0 when the run happened (status ok or diverged),
+ * -1 when it could not (status failed, message set). */
+int train_run(const struct run_config *c, const struct train_opts *o, struct train_result *r);
+void train_result_free(struct train_result *r);
+
+#endif
