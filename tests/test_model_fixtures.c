@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "../core/safetensors.h"
+#include "../models/adamw.h"
 #include "../models/model.h"
 #include "testutil.h"
 
@@ -50,6 +51,7 @@ static const struct fixture fixtures[] = {
     {"ours/h3_big.safetensors", "h3", "", 0},
     {"ours/attention_2heads.safetensors", "attention", "n_heads=2,dropout=0", 0},
     {"ours/s4d_v10.safetensors", "s4d", "", 0},
+    {"ours/h3_n16.safetensors", "h3", "d_state=16", 0},
 };
 enum { N_FIX = sizeof fixtures / sizeof fixtures[0] };
 
@@ -188,11 +190,64 @@ START_TEST(test_fixture) {
 }
 END_TEST
 
+/* One AdamW step with the reference's two parameter groups against
+ * torch.optim.AdamW (tests/fixtures/ours/optim_h3). The step is compared as a
+ * delta (after - before): it is ~lr, far smaller than the parameters, so a
+ * wrong group (weight decay on an SSM tensor) shows plainly. */
+START_TEST(test_adamw_step) {
+    static const struct fixture fx = {"ours/optim_h3.safetensors", "h3", "", 0};
+    char path[512], err[512];
+    snprintf(path, sizeof path, "%s/%s", FIXTURE_DIR, fx.file);
+    struct st_file f;
+    ck_assert_msg(st_read(path, &f, err, sizeof err) == 0, "%s", err);
+    int B, L;
+    struct model *m = build(&fx, &f, &B, &L);
+    load_params(m, &f, fx.file);
+    const struct param_table *pt = model_params(m);
+    real *p = model_param_data(m), *g = model_grad_data(m);
+    real *before = xmalloc(pt->total * sizeof(real));
+    for (int i = 0; i < pt->n; i++) {
+        char name[PARAM_NAME + 16];
+        snprintf(name, sizeof name, "grad/%s", pt->v[i].name);
+        double *v = load64(&f, name, NULL);
+        for (size_t j = 0; j < pt->v[i].numel; j++) g[pt->v[i].offset + j] = (real)v[j];
+        free(v);
+    }
+    memcpy(before, p, pt->total * sizeof(real));
+    struct adamw opt;
+    struct adamw_cfg cfg = {0.1, 0.9, 0.999, 1e-8};
+    adamw_init(&opt, &cfg, pt->total);
+    adamw_step(&opt, pt, p, g, 5e-4, 5e-4);
+    for (int i = 0; i < pt->n; i++) {
+        const struct param_spec *s = &pt->v[i];
+        char name[PARAM_NAME + 16];
+        size_t n;
+        snprintf(name, sizeof name, "param/%s", s->name);
+        double *ref0 = load64(&f, name, &n);
+        snprintf(name, sizeof name, "param_after/%s", s->name);
+        double *ref1 = load64(&f, name, NULL), *ours = xmalloc(n * sizeof(double));
+        for (size_t j = 0; j < n; j++) ours[j] = (double)p[s->offset + j] - (double)before[s->offset + j], ref1[j] -= ref0[j];
+        /* The stored parameter is rounded to half an ulp of |p|; relative to a
+         * step of ~lr that allows (4 ulp of max|p|) / max|step| on top. */
+        double maxp = 0, maxd = 0;
+        for (size_t j = 0; j < n; j++) maxp = fmax(maxp, fabs(ref0[j])), maxd = fmax(maxd, fabs(ref1[j]));
+        double ulp = sizeof(real) == 4 ? 1.2e-7 : 2.2e-16;
+        tu_assert_close(name, ours, ref1, n, TOL_GRAD + 4 * ulp * maxp / fmax(maxd, 1e-30));
+        free(ref0), free(ref1), free(ours);
+    }
+    adamw_free(&opt);
+    free(before);
+    model_free(m);
+    st_free(&f);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("model_fixtures_" REAL_NAME);
     TCase *tc = tcase_create("fixtures");
     tcase_set_timeout(tc, 60);
     tcase_add_loop_test(tc, test_fixture, 0, N_FIX);
+    tcase_add_test(tc, test_adamw_step);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
