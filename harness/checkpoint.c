@@ -92,9 +92,12 @@ static int load_weights(const struct st_file *f, struct model *m, char *err, siz
 
 struct model *checkpoint_load(const char *path, struct run_config *c, char *err, size_t errlen) {
     struct st_file f;
-    if (st_read(path, &f, err, errlen) != 0) return NULL;
-    struct model *m = NULL;
     char inner[512];
+    if (st_read(path, &f, inner, sizeof inner) != 0) {
+        snprintf(err, errlen, "cannot load checkpoint: %s", inner);
+        return NULL;
+    }
+    struct model *m = NULL;
     if (config_from_meta(&f, path, c, err, errlen) == 0) {
         m = train_model_create(c, inner, sizeof inner);
         if (!m) snprintf(err, errlen, "checkpoint '%s': %s", path, inner);

@@ -35,3 +35,5 @@ double schedule_lr(const struct schedule *s, double base_lr, long t) {
     }
     return base_lr;
 }
+
+double schedule_ssm_base(double lr, double ssm_lr) { return ssm_lr < lr ? ssm_lr : lr; }

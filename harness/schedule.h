@@ -26,5 +26,7 @@ struct schedule {
 /* Kind from its config name ("cosine", "linear", "constant"); -1 if unknown. */
 int schedule_kind(const char *name);
 double schedule_lr(const struct schedule *s, double base_lr, long t);
+/* Base lr of the SSM group: min(ssm_lr, lr) (h3.md §1.8). */
+double schedule_ssm_base(double lr, double ssm_lr);
 
 #endif

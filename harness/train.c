@@ -156,8 +156,7 @@ static void setup_schedule(struct trainer *st) {
     st->epochs = cfg_train_int(c, "epochs");
     st->steps_per_epoch = (st->train.n + st->B - 1) / st->B;
     st->lr = cfg_train_real(c, "lr");
-    double ssm = cfg_train_real(c, "ssm_lr");
-    st->lr_ssm = ssm < st->lr ? ssm : st->lr; /* h3.md §1.8 */
+    st->lr_ssm = schedule_ssm_base(st->lr, cfg_train_real(c, "ssm_lr"));
     st->sched = (struct schedule){
         .kind = (enum sched_kind)schedule_kind(cfg_train_str(c, "schedule")),
         .warmup_steps = (long)st->steps_per_epoch * cfg_train_int(c, "warmup_epochs"),

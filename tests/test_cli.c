@@ -1,0 +1,206 @@
+/* test_cli.c — the hippodrome binary end to end: exit status 2 with a message
+ * naming the problem for usage and config errors, 0 for help/list/show, and a
+ * tiny train -> report -> checkpoint -> predict and suite -> summary round trip.
+ * Runs build/hippodrome from the repo root (make test builds it first). */
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+#define BIN "build/hippodrome"
+#define TINY                                                                                                        \
+    "{\"name\": \"%s\", \"task\": {\"name\": \"assoc_recall\", \"vocab_size\": 10, \"seq_len\": 8, \"num_train\": 96, " \
+    "\"num_test\": 40}, \"model\": {\"layer\": \"%s\", \"d_model\": 16, \"n_layer\": 1, \"d_inner\": 32}, "           \
+    "\"train\": {\"epochs\": 2, \"batch_size\": 16, \"warmup_epochs\": 1, \"lr\": 1e-3}}"
+
+static char out[1 << 16];
+static char dir[64];
+
+/* Run a command line (stderr merged); returns the exit status, output in `out`. */
+static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int run(const char *fmt, ...) {
+    char cmd[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd - 8, fmt, ap);
+    va_end(ap);
+    strcat(cmd, " 2>&1");
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    size_t n = fread(out, 1, sizeof out - 1, p);
+    out[n] = '\0';
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+#define expect(status, needle, ...)                                                                        \
+    do {                                                                                                   \
+        int rc_ = run(__VA_ARGS__);                                                                        \
+        ck_assert_msg(rc_ == (status), "exit %d, expected %d; output:\n%s", rc_, (status), out);           \
+        if (needle) ck_assert_msg(strstr(out, (const char *)(needle)), "output lacks '%s':\n%s", (const char *)(needle), out); \
+    } while (0)
+
+static void setup(void) {
+    snprintf(dir, sizeof dir, "/tmp/hippo_test_cli_XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+}
+
+static void teardown(void) {
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+static void write_config(const char *path, const char *name, const char *layer) {
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, TINY, name, layer);
+    fclose(f);
+}
+
+START_TEST(test_usage_errors) {
+    expect(2, "usage", BIN);
+    expect(2, "unknown verb 'frobnicate'", BIN " frobnicate");
+    expect(2, "unknown flag '--bogus'", BIN " train --bogus");
+    expect(2, "--config", BIN " train --bogus");             /* the valid flags are listed */
+    expect(2, "--config FILE is required", BIN " train");
+    expect(2, "needs a value", BIN " train --config");
+    expect(2, "cannot open config", BIN " train --config %s/missing.json", dir);
+    expect(2, "unknown task 'nope'", BIN " show nope");
+    expect(2, "missing argument", BIN " show");
+    expect(2, "cannot read directory", BIN " suite %s/none --out %s/o", dir, dir);
+    expect(2, "--out OUTDIR is required", BIN " suite %s", dir);
+    expect(2, "must be an integer", BIN " show assoc_recall --n x");
+    expect(2, "--checkpoint", BIN " predict --tokens '1 2'");
+}
+END_TEST
+
+START_TEST(test_config_errors) {
+    char cfg[128];
+    snprintf(cfg, sizeof cfg, "%s/tiny.json", dir);
+    write_config(cfg, "tiny", "h3");
+    expect(2, "unknown key 'lrr'", BIN " train --config %s --set train.lrr=1", cfg);
+    expect(2, "'lr' must be a number", BIN " train --config %s --set train.lr=fast", cfg);
+    expect(2, "out of range", BIN " train --config %s --set train.batch_size=0", cfg);
+    expect(2, "unknown layer 'mamba'", BIN " train --config %s --set model.layer=mamba", cfg);
+    expect(2, "expected section.key=value", BIN " train --config %s --set lr", cfg);
+    char bad[128];
+    snprintf(bad, sizeof bad, "%s/bad.json", dir);
+    FILE *f = fopen(bad, "w");
+    fputs("{\"task\": {\"name\": \"assoc_recall\"}, \"model\": {\"layer\": \"h3\", \"widht\": 3}}", f);
+    fclose(f);
+    expect(2, "unknown key 'widht'", BIN " train --config %s", bad);
+    expect(2, "d_model", BIN " train --config %s", bad); /* valid keys listed */
+    unlink(bad);
+    expect(2, "unknown key 'lrr'", BIN " suite %s --out %s/o --set train.lrr=1", dir, dir); /* all checked first */
+}
+END_TEST
+
+START_TEST(test_help_and_list) {
+    expect(0, "verbs:", BIN " --help");
+    expect(0, "--config", BIN " train --help");
+    expect(0, "--tokens", BIN " predict --help");
+    expect(0, "head_dim", BIN " list");
+    expect(0, "induction_head", BIN " list");
+    expect(0, "warmup_epochs", BIN " list");
+    expect(0, "=>", BIN " show assoc_recall --n 2 --set seq_len=10");
+}
+END_TEST
+
+static cJSON *read_json(const char *path) {
+    FILE *f = fopen(path, "r");
+    ck_assert_msg(f != NULL, "%s not written", path);
+    static char buf[1 << 20];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    cJSON *j = cJSON_Parse(buf);
+    ck_assert_msg(j != NULL, "%s is not JSON", path);
+    return j;
+}
+
+START_TEST(test_train_save_predict) {
+    char cfg[128], rep[128], ck[128];
+    snprintf(cfg, sizeof cfg, "%s/tiny.json", dir);
+    snprintf(rep, sizeof rep, "%s/r/tiny.json", dir);
+    snprintf(ck, sizeof ck, "%s/tiny.safetensors", dir);
+    write_config(cfg, "tiny", "h3");
+    expect(0, "tiny: ok", BIN " train --config %s --out %s --save %s --quiet", cfg, rep, ck);
+    cJSON *r = read_json(rep);
+    ck_assert_str_eq(cJSON_GetObjectItem(r, "status")->valuestring, "ok");
+    cJSON_Delete(r);
+    expect(0, "\"positions\"", BIN " predict --checkpoint %s --tokens '1 5 2 6 9 1'", ck);
+    cJSON *p = cJSON_Parse(out);
+    ck_assert_ptr_nonnull(p);
+    const cJSON *pos = cJSON_GetObjectItem(p, "positions");
+    ck_assert_int_eq(cJSON_GetArraySize(pos), 6);
+    for (int i = 0; i < 6; i++) {
+        const cJSON *probs = cJSON_GetObjectItem(cJSON_GetArrayItem(pos, i), "probs");
+        ck_assert_int_eq(cJSON_GetArraySize(probs), 10);
+        double sum = 0;
+        for (int v = 0; v < 10; v++) sum += cJSON_GetArrayItem(probs, v)->valuedouble;
+        ck_assert_double_eq_tol(sum, 1.0, 1e-9);
+    }
+    cJSON_Delete(p);
+    expect(2, "not a token id", BIN " predict --checkpoint %s --tokens '1 99'", ck);
+    expect(2, "longest input", BIN " predict --checkpoint %s --tokens '1 1 1 1 1 1 1 1 1 1 1 1'", ck);
+    expect(2, "checkpoint", BIN " predict --checkpoint %s --tokens '1'", cfg); /* not a safetensors file */
+}
+END_TEST
+
+START_TEST(test_suite_summary) {
+    char cdir[128], odir[128], path[160];
+    snprintf(cdir, sizeof cdir, "%s/configs", dir);
+    snprintf(odir, sizeof odir, "%s/out", dir);
+    ck_assert_int_eq(mkdir(cdir, 0777), 0);
+    snprintf(path, sizeof path, "%s/b.json", cdir);
+    write_config(path, "assoc_recall_h3", "h3");
+    snprintf(path, sizeof path, "%s/a.json", cdir);
+    write_config(path, "assoc_recall_s4d", "s4d");
+    expect(0, "paper %", BIN " suite %s --out %s --quiet", cdir, odir);
+    snprintf(path, sizeof path, "%s/summary.json", odir);
+    cJSON *s = read_json(path);
+    const cJSON *cells = cJSON_GetObjectItem(s, "cells");
+    ck_assert_int_eq(cJSON_GetArraySize(cells), 2);
+    const cJSON *first = cJSON_GetArrayItem(cells, 0); /* a.json sorts first */
+    ck_assert_str_eq(cJSON_GetObjectItem(first, "layer")->valuestring, "s4d");
+    ck_assert_str_eq(cJSON_GetObjectItem(first, "task")->valuestring, "assoc_recall");
+    /* The paper's S4D associative-recall number, as a fraction. */
+    ck_assert_double_eq_tol(cJSON_GetObjectItem(first, "paper")->valuedouble, 0.86, 1e-12);
+    ck_assert_double_eq_tol(cJSON_GetObjectItem(first, "chance")->valuedouble, 0.25, 1e-12);
+    const char *need[] = {"accuracy", "best_accuracy", "seconds"};
+    for (int i = 0; i < 3; i++) ck_assert_ptr_nonnull(cJSON_GetObjectItem(first, need[i]));
+    cJSON_Delete(s);
+    snprintf(path, sizeof path, "%s/assoc_recall_h3.json", odir);
+    cJSON_Delete(read_json(path));
+}
+END_TEST
+
+int main(void) {
+    if (access(BIN, X_OK) != 0) {
+        fprintf(stderr, "test_cli: %s not built (run make)\n", BIN);
+        return EXIT_FAILURE;
+    }
+    Suite *s = suite_create("cli");
+    TCase *tc = tcase_create("cli");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_usage_errors);
+    tcase_add_test(tc, test_config_errors);
+    tcase_add_test(tc, test_help_and_list);
+    tcase_add_test(tc, test_train_save_predict);
+    tcase_add_test(tc, test_suite_summary);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
