@@ -31,6 +31,14 @@ void cpu_conv_fft_bwd(const struct conv_bwd_args *a);
 /* True when cpu_conv takes the FFT path for this shape. */
 bool cpu_conv_use_fft(int L, int Lk);
 
+/* The gemm engines cpu_gemm can run: our own kernel and CBLAS, both split
+ * over OpenMP threads the same way. The own kernel computes rows m0..m1 of
+ * batch entry bi, using `scratch` of cpu_gemm_own_scratch(N) bytes. */
+void cpu_gemm_own(const struct gemm_args *g);
+void cpu_gemm_blas(const struct gemm_args *g);
+size_t cpu_gemm_own_scratch(int N);
+void cpu_gemm_own_rows(const struct gemm_args *g, int bi, int m0, int m1, void *scratch);
+
 /* Name of the gemm path cpu_gemm takes (for ops->gemm_name). */
 const char *cpu_gemm_name(void);
 
