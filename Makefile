@@ -29,7 +29,7 @@ TESTS32 := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/test_*.c))
 TESTS64 := $(patsubst tests/f64/%.c,$(B)/tests/f64_%,$(wildcard tests/f64/test_*.c))
 BIN := $(B)/hippodrome
 
-.PHONY: all deps test run bench-train features clean
+.PHONY: all deps test run bench-train bench-ops features clean
 all: deps features $(BIN)
 # The git commit named in reports: only harness/version.c sees it, rebuilt whenever HEAD moves.
 HIPPO_VERSION_O := $(B)/f32/harness/version.o $(B)/f64/harness/version.o
@@ -83,6 +83,16 @@ run: deps $(BIN)
 
 bench-train: deps $(BIN)
 	./$(BIN) bench-train --out results/bench/train.json
+
+# CPU op benchmarks (kernels/lab): gemm candidates incl. BLIS, conv paths.
+BLIS_INC := /usr/include/x86_64-linux-gnu/blis-openmp
+BLIS_LIB := /usr/lib/x86_64-linux-gnu/blis-openmp
+bench-ops: $(B)/libhippo32.a
+	@mkdir -p $(B)/lab results/bench
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -isystem $(BLIS_INC) -o $(B)/lab/bench_gemm kernels/lab/bench_gemm.c $(B)/libhippo32.a $(LDLIBS) -L$(BLIS_LIB) -lblis
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $(B)/lab/bench_conv kernels/lab/bench_conv.c $(B)/libhippo32.a $(LDLIBS)
+	./$(B)/lab/bench_gemm results/bench/gemm.json
+	./$(B)/lab/bench_conv results/bench/conv.json
 
 clean:
 	rm -rf $(B)

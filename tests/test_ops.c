@@ -406,6 +406,7 @@ static const struct {
 } conv_shapes[] = {
     {1, 1, 1, 1, 1}, {2, 31, 5, 31, 1}, {3, 37, 12, 7, 4}, {1, 31, 16, 31, 16},
     {2, 22, 13, 22, 1}, {4, 40, 64, 40, 64}, {2, 33, 9, 1, 3}, {32, 31, 32, 31, 1},
+    {2, 16, 5, 16, 1}, {3, 8, 6, 8, 2}, /* FFT sizes 32 and 16, several kernel rows */
 };
 #define N_CONV_SHAPES ((int)(sizeof conv_shapes / sizeof conv_shapes[0]))
 
@@ -439,9 +440,15 @@ END_TEST
 /* The dispatch must actually reach the FFT path at long L with a long kernel
  * and the direct path for the paper's short sequences. */
 START_TEST(test_conv_dispatch) {
-    ck_assert(cpu_conv_use_fft(2049, 2049));
-    ck_assert(!cpu_conv_use_fft(31, 31));
-    ck_assert(!cpu_conv_use_fft(40, 40));
+    for (int lay = 0; lay < 2; lay++) {
+        struct conv_args a = {.B = 1, .H = 1, .group = 1, .layout = (enum conv_layout)lay};
+        a.L = a.Lk = 2049;
+        ck_assert(cpu_conv_use_fft(&a));
+        a.L = 300, a.Lk = 300;
+        ck_assert(cpu_conv_use_fft(&a));
+        a.L = a.Lk = 31; /* the paper's length */
+        ck_assert(!cpu_conv_use_fft(&a));
+    }
 }
 END_TEST
 

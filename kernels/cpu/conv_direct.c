@@ -34,10 +34,12 @@ static void fwd_blh(const struct conv_args *a) {
         for (int t = 0; t < L; t++) {
             const real *u0 = a->u + ((size_t)b * L + t) * H;
             real *y = a->y + ((size_t)b * L + t) * H;
+#pragma omp simd
             for (int c = 0; c < H; c++) y[c] = dexp[c] * u0[c];
             int jn = t + 1 < Lk ? t + 1 : Lk;
             for (int j = 0; j < jn; j++) {
                 const real *u = u0 - (size_t)j * H, *k = kt + (size_t)j * H;
+#pragma omp simd
                 for (int c = 0; c < H; c++) y[c] += k[c] * u[c];
             }
         }
@@ -54,6 +56,7 @@ static void fwd_bhl(const struct conv_args *a) {
         real d = a->D ? a->D[c / g] : 0;
         for (int t = 0; t < L; t++) y[t] = d * u[t];
         for (int j = 0; j < Lk; j++)
+#pragma omp simd
             for (int t = j; t < L; t++) y[t] += k[j] * u[t - j];
     }
 }
@@ -73,10 +76,12 @@ static void du_blh(const struct conv_bwd_args *g, const real *kt, const real *de
         for (int s = 0; s < L; s++) {
             const real *dy0 = g->dy + ((size_t)b * L + s) * H;
             real *du = g->du + ((size_t)b * L + s) * H;
+#pragma omp simd
             for (int c = 0; c < H; c++) du[c] = dexp[c] * dy0[c];
             int jn = L - s < Lk ? L - s : Lk;
             for (int j = 0; j < jn; j++) {
                 const real *dy = dy0 + (size_t)j * H, *k = kt + (size_t)j * H;
+#pragma omp simd
                 for (int c = 0; c < H; c++) du[c] += k[c] * dy[c];
             }
         }
@@ -98,11 +103,13 @@ static void dk_blh(const struct conv_bwd_args *g, real *dkt, real *dd) {
         for (int b = B * t0 / n; b < B * (t0 + 1) / n; b++)
             for (int t = 0; t < L; t++) {
                 const real *dy = g->dy + ((size_t)b * L + t) * H, *u0 = a->u + ((size_t)b * L + t) * H;
+#pragma omp simd
                 for (int c = 0; c < H; c++) md[c] += dy[c] * u0[c];
                 int jn = t + 1 < Lk ? t + 1 : Lk;
                 for (int j = 0; j < jn; j++) {
                     const real *u = u0 - (size_t)j * H;
                     real *k = mk + (size_t)j * H;
+#pragma omp simd
                     for (int c = 0; c < H; c++) k[c] += dy[c] * u[c];
                 }
             }
@@ -150,12 +157,14 @@ static void bwd_bhl(const struct conv_bwd_args *g) {
                     real *du = g->du + o;
                     for (int s = 0; s < L; s++) du[s] = d * dy[s];
                     for (int j = 0; j < Lk; j++)
-                        for (int s = 0; s + j < L; s++) du[s] += k[j] * dy[s + j];
+#pragma omp simd
+                        for (int s = 0; s < L - j; s++) du[s] += k[j] * dy[s + j];
                 }
                 for (int t = 0; t < L; t++) dd += dy[t] * u[t];
                 if (dk)
                     for (int j = 0; j < Lk; j++) {
                         real s = 0;
+#pragma omp simd reduction(+ : s)
                         for (int t = j; t < L; t++) s += dy[t] * u[t - j];
                         dk[j] += s;
                     }
@@ -170,19 +179,24 @@ void cpu_conv_direct_bwd(const struct conv_bwd_args *g) {
     else bwd_bhl(g);
 }
 
-/* Direct costs ~2*L*Lk flops per channel; the FFT path ~ a fixed multiple of
- * n log n with n ~ L + Lk. The crossover constants are measured in
- * kernels/lab/bench_conv.c and recorded in kernels/cpu/CONV.md. */
-bool cpu_conv_use_fft(int L, int Lk) {
-    return Lk > 64 && L >= 256;
+/* Direct costs ~L*Lk multiply-adds per channel, the FFT path ~ n log n with
+ * n ~ L + Lk; the crossover in L*Lk depends on the layout (the direct BLH
+ * kernel is vectorised over channels, BHL is a per-channel loop). Constants
+ * from kernels/lab/bench_conv.c, recorded in kernels/cpu/CONV.md. */
+#define FFT_MIN_LLK_BLH 12288.0
+#define FFT_MIN_LLK_BHL 1600.0
+
+bool cpu_conv_use_fft(const struct conv_args *a) {
+    double llk = (double)a->L * a->Lk;
+    return llk >= (a->layout == CONV_BLH ? FFT_MIN_LLK_BLH : FFT_MIN_LLK_BHL);
 }
 
 void cpu_conv(const struct conv_args *a) {
-    if (cpu_conv_use_fft(a->L, a->Lk)) cpu_conv_fft(a);
+    if (cpu_conv_use_fft(a)) cpu_conv_fft(a);
     else cpu_conv_direct(a);
 }
 
 void cpu_conv_bwd(const struct conv_bwd_args *g) {
-    if (cpu_conv_use_fft(g->f.L, g->f.Lk)) cpu_conv_fft_bwd(g);
+    if (cpu_conv_use_fft(&g->f)) cpu_conv_fft_bwd(g);
     else cpu_conv_direct_bwd(g);
 }

@@ -58,15 +58,13 @@ static struct fft_plans plans_for(int n) {
     return p;
 }
 
-/* Smallest n >= m of the form 2^a 3^b 5^c (sizes FFTW handles fastest). */
+/* Smallest n >= m of the form 2^a or 3 * 2^a: with ESTIMATE plans, sizes
+ * with factors of 5 or 9 measured up to 2x slower than the next power of
+ * two (kernels/cpu/CONV.md). */
 static int fft_size(int m) {
-    for (int n = m;; n++) {
-        int r = n;
-        while (r % 2 == 0) r /= 2;
-        while (r % 3 == 0) r /= 3;
-        while (r % 5 == 0) r /= 5;
-        if (r == 1) return n;
-    }
+    int n = 1;
+    while (n < m) n *= 2;
+    return n / 4 * 3 >= m && n >= 4 ? n / 4 * 3 : n;
 }
 
 /* Element t of channel c in batch b, per layout. */
@@ -103,15 +101,20 @@ static void load_spectrum(const struct conv_args *a, const real *v, int b, int c
     FFTW(execute_dft_r2c)(p.r2c, x, X);
 }
 
-/* Kf[r] = rfft(zero-padded k[r]) / n for every kernel row: (rows, n/2+1). */
+/* Row stride of the kernel spectra: n/2+1 rounded up to 8 complex values
+ * (64 bytes or more), so every row keeps the alignment the plans were made
+ * with — new-array execute requires it (a misaligned row crashed at n = 32). */
+static int spec_stride(int n) { return (n / 2 + 1 + 7) / 8 * 8; }
+
+/* Kf[r] = rfft(zero-padded k[r]) / n for every kernel row: (rows, spec_stride). */
 static cpx *kernel_spectra(const struct conv_args *a, struct fft_plans p) {
-    int rows = a->H / a->group, nf = p.n / 2 + 1;
-    cpx *Kf = xmalloc(sizeof(cpx) * (size_t)rows * nf);
+    int rows = a->H / a->group, nf = p.n / 2 + 1, ns = spec_stride(p.n);
+    cpx *Kf = xmalloc(sizeof(cpx) * (size_t)rows * ns);
     real *x = xmalloc(sizeof(real) * p.n);
     for (int r = 0; r < rows; r++) {
         memcpy(x, a->k + (size_t)r * a->Lk, sizeof(real) * a->Lk);
         memset(x + a->Lk, 0, sizeof(real) * (p.n - a->Lk));
-        cpx *K = Kf + (size_t)r * nf;
+        cpx *K = Kf + (size_t)r * ns;
         FFTW(execute_dft_r2c)(p.r2c, x, K);
         for (int f = 0; f < nf; f++) {
             K[f][0] /= p.n;
@@ -139,7 +142,7 @@ void cpu_conv_fft(const struct conv_args *a) {
         struct scratch s = scratch_new(p.n);
 #pragma omp for schedule(static)
         for (int r = 0; r < rows; r++) {
-            const cpx *K = Kf + (size_t)r * nf;
+            const cpx *K = Kf + (size_t)r * spec_stride(p.n);
             real d = a->D ? a->D[r] : 0;
             for (int b = 0; b < a->B; b++)
                 for (int c = r * a->group; c < (r + 1) * a->group; c++) {
@@ -209,7 +212,7 @@ void cpu_conv_fft_bwd(const struct conv_bwd_args *g) {
             if (G) memset(G, 0, sizeof(cpx) * nf);
             for (int b = 0; b < a->B; b++)
                 for (int c = r * a->group; c < (r + 1) * a->group; c++)
-                    channel_bwd(g, b, c, p, Kf + (size_t)r * nf, d, &s, G, &dd);
+                    channel_bwd(g, b, c, p, Kf + (size_t)r * spec_stride(p.n), d, &s, G, &dd);
             if (G) {
                 FFTW(execute_dft_c2r)(p.c2r, G, s.x);
                 for (int j = 0; j < a->Lk; j++) g->dk[(size_t)r * a->Lk + j] += s.x[j] / p.n;

@@ -28,8 +28,8 @@ void cpu_conv_direct(const struct conv_args *a);
 void cpu_conv_direct_bwd(const struct conv_bwd_args *a);
 void cpu_conv_fft(const struct conv_args *a);
 void cpu_conv_fft_bwd(const struct conv_bwd_args *a);
-/* True when cpu_conv takes the FFT path for this shape. */
-bool cpu_conv_use_fft(int L, int Lk);
+/* True when cpu_conv takes the FFT path for this shape and layout. */
+bool cpu_conv_use_fft(const struct conv_args *a);
 
 /* The gemm engines cpu_gemm can run: our own kernel and CBLAS, both split
  * over OpenMP threads the same way. The own kernel computes rows m0..m1 of
