@@ -444,9 +444,11 @@ START_TEST(test_conv_dispatch) {
         struct conv_args a = {.B = 1, .H = 1, .group = 1, .layout = (enum conv_layout)lay};
         a.L = a.Lk = 2049;
         ck_assert(cpu_conv_use_fft(&a));
-        a.L = 300, a.Lk = 300;
+        a.L = 300, a.Lk = 300; /* H = 1: the plain loops, FFT from L ~ 100 */
         ck_assert(cpu_conv_use_fft(&a));
-        a.L = a.Lk = 31; /* the paper's length */
+        a.H = 32, a.Lk = 64; /* register-blocked kernel, H3's shift kernel: direct */
+        ck_assert(!cpu_conv_use_fft(&a));
+        a.L = a.Lk = 31; /* the paper's length and width */
         ck_assert(!cpu_conv_use_fft(&a));
     }
 }
@@ -463,6 +465,8 @@ static double conv_loss(void *p) {
 
 START_TEST(test_conv_grad) {
     struct conv_case c = {2, 9, 6, 5, 2, _i & 1 ? CONV_BHL : CONV_BLH, true, (enum conv_path)(_i >> 1)};
+    if (_i >= 6) /* H a multiple of the vector width: the register-blocked BLH kernel */
+        c = (struct conv_case){2, 11, 16, _i == 6 ? 7 : 11, 4, CONV_BLH, true, PATH_DIRECT};
     struct conv_data d = conv_data(&c);
     size_t n = conv_n(&c), nk = conv_nk(&c);
     int rows = c.H / c.group;
@@ -967,7 +971,7 @@ static Suite *ops_suite(void) {
     tcase_add_loop_test(tc, test_conv_short, 0, N_CONV_SHAPES);
     tcase_add_loop_test(tc, test_conv_long, 0, 3);
     tcase_add_test(tc, test_conv_dispatch);
-    tcase_add_loop_test(tc, test_conv_grad, 0, 6);
+    tcase_add_loop_test(tc, test_conv_grad, 0, 8);
     tcase_add_loop_test(tc, test_ssm_kernel, 0, N_SSM_CASES);
     tcase_add_loop_test(tc, test_ssm_kernel_long, 0, 2);
     tcase_add_loop_test(tc, test_ssm_kernel_grad, 0, N_SSM_CASES);

@@ -1,9 +1,11 @@
 /* conv_direct.c — causal long convolution in the time domain, O(L * Lk) per
  * channel: the fast path for short sequences and short (shift) kernels.
- * BLH runs vectorised over channels (kernel taps transposed to (Lk, H));
- * BHL is a per-channel loop. */
+ * BLH with H a multiple of the vector width goes to the register-blocked
+ * kernel in conv_blh.c; other BLH shapes run the loops here, vectorised over
+ * channels (kernel taps transposed to (Lk, H)); BHL is a per-channel loop. */
 #include "cpu.h"
 
+#include <math.h>
 #include <string.h>
 
 /* Taps transposed and expanded per channel: kt[j*H + c] = k[c/group, j];
@@ -61,9 +63,54 @@ static void fwd_bhl(const struct conv_args *a) {
     }
 }
 
+/* (B, X, Y) -> (B, Y, X) */
+static real *transpose_new(const real *x, int B, int X, int Y) {
+    real *t = xmalloc(sizeof(real) * (size_t)B * X * Y);
+    for (int b = 0; b < B; b++)
+        for (int i = 0; i < X; i++)
+            for (int j = 0; j < Y; j++) t[((size_t)b * Y + j) * X + i] = x[((size_t)b * X + i) * Y + j];
+    return t;
+}
+static void transpose_into(const real *x, int B, int X, int Y, real *t) {
+    for (int b = 0; b < B; b++)
+        for (int i = 0; i < X; i++)
+            for (int j = 0; j < Y; j++) t[((size_t)b * Y + j) * X + i] = x[((size_t)b * X + i) * Y + j];
+}
+
+/* BHL whose H fits the register-blocked kernel: transpose to BLH, run it,
+ * transpose back (the copies cost O(B*L*H), the conv O(B*L*H*Lk)). */
+static bool bhl_via_blh(const struct conv_args *a) {
+    struct conv_args t = *a;
+    t.layout = CONV_BLH;
+    return a->layout == CONV_BHL && cpu_conv_blh_fits(&t);
+}
+
+static void fwd_bhl_via_blh(const struct conv_args *a) {
+    struct conv_args t = *a;
+    t.layout = CONV_BLH;
+    t.u = transpose_new(a->u, a->B, a->H, a->L);
+    t.y = xmalloc(sizeof(real) * (size_t)a->B * a->L * a->H);
+    cpu_conv_blh(&t);
+    transpose_into(t.y, a->B, a->L, a->H, a->y);
+    free((void *)t.u), free(t.y);
+}
+
+static void bwd_bhl_via_blh(const struct conv_bwd_args *g) {
+    struct conv_bwd_args t = *g;
+    t.f.layout = CONV_BLH;
+    t.f.u = transpose_new(g->f.u, g->f.B, g->f.H, g->f.L);
+    t.dy = transpose_new(g->dy, g->f.B, g->f.H, g->f.L);
+    t.du = g->du ? xmalloc(sizeof(real) * (size_t)g->f.B * g->f.L * g->f.H) : NULL;
+    cpu_conv_blh_bwd(&t);
+    if (g->du) transpose_into(t.du, g->f.B, g->f.L, g->f.H, g->du);
+    free((void *)t.f.u), free((void *)t.dy), free(t.du);
+}
+
 void cpu_conv_direct(const struct conv_args *a) {
     check_args(a);
-    if (a->layout == CONV_BLH) fwd_blh(a);
+    if (cpu_conv_blh_fits(a)) cpu_conv_blh(a);
+    else if (bhl_via_blh(a)) fwd_bhl_via_blh(a);
+    else if (a->layout == CONV_BLH) fwd_blh(a);
     else fwd_bhl(a);
 }
 
@@ -175,20 +222,21 @@ static void bwd_bhl(const struct conv_bwd_args *g) {
 
 void cpu_conv_direct_bwd(const struct conv_bwd_args *g) {
     check_args(&g->f);
-    if (g->f.layout == CONV_BLH) bwd_blh(g);
+    if (cpu_conv_blh_fits(&g->f)) cpu_conv_blh_bwd(g);
+    else if (bhl_via_blh(&g->f)) bwd_bhl_via_blh(g);
+    else if (g->f.layout == CONV_BLH) bwd_blh(g);
     else bwd_bhl(g);
 }
 
-/* Direct costs ~L*Lk multiply-adds per channel, the FFT path ~ n log n with
- * n ~ L + Lk; the crossover in L*Lk depends on the layout (the direct BLH
- * kernel is vectorised over channels, BHL is a per-channel loop). Constants
- * from kernels/lab/bench_conv.c, recorded in kernels/cpu/CONV.md. */
-#define FFT_MIN_LLK_BLH 12288.0
-#define FFT_MIN_LLK_BHL 1600.0
-
+/* Cost model: direct ~ c_d * L * Lk, FFT ~ c_f * n log2 n (n = FFT size).
+ * The ratio c_f / c_d, measured with kernels/lab/bench_conv.c (CONV.md), is
+ * about 33 for the register-blocked kernel (BLH, or BHL through a transpose,
+ * H a multiple of the vector width), 6 for the plain BLH loops and 2.5 for
+ * the plain per-channel BHL loop. */
 bool cpu_conv_use_fft(const struct conv_args *a) {
-    double llk = (double)a->L * a->Lk;
-    return llk >= (a->layout == CONV_BLH ? FFT_MIN_LLK_BLH : FFT_MIN_LLK_BHL);
+    int n = cpu_conv_fft_size(a->L + a->Lk - 1);
+    double ratio = cpu_conv_blh_fits(a) || bhl_via_blh(a) ? 33.0 : a->layout == CONV_BLH ? 6.0 : 2.5;
+    return (double)a->L * a->Lk > ratio * n * log2((double)n);
 }
 
 void cpu_conv(const struct conv_args *a) {

@@ -61,7 +61,7 @@ static struct fft_plans plans_for(int n) {
 /* Smallest n >= m of the form 2^a or 3 * 2^a: with ESTIMATE plans, sizes
  * with factors of 5 or 9 measured up to 2x slower than the next power of
  * two (kernels/cpu/CONV.md). */
-static int fft_size(int m) {
+int cpu_conv_fft_size(int m) {
     int n = 1;
     while (n < m) n *= 2;
     return n / 4 * 3 >= m && n >= 4 ? n / 4 * 3 : n;
@@ -134,7 +134,7 @@ static double fft_work(const struct conv_args *a, int n) { return 10.0 * a->B * 
 
 void cpu_conv_fft(const struct conv_args *a) {
     check_args(a);
-    struct fft_plans p = plans_for(fft_size(a->L + a->Lk - 1));
+    struct fft_plans p = plans_for(cpu_conv_fft_size(a->L + a->Lk - 1));
     int rows = a->H / a->group, nf = p.n / 2 + 1;
     cpx *Kf = kernel_spectra(a, p);
 #pragma omp parallel if (cpu_par(fft_work(a, p.n)))
@@ -199,7 +199,7 @@ static void channel_bwd(const struct conv_bwd_args *g, int b, int c, struct fft_
 void cpu_conv_fft_bwd(const struct conv_bwd_args *g) {
     const struct conv_args *a = &g->f;
     check_args(a);
-    struct fft_plans p = plans_for(fft_size(a->L + a->Lk - 1));
+    struct fft_plans p = plans_for(cpu_conv_fft_size(a->L + a->Lk - 1));
     int rows = a->H / a->group, nf = p.n / 2 + 1;
     cpx *Kf = kernel_spectra(a, p);
 #pragma omp parallel if (cpu_par(2 * fft_work(a, p.n)))

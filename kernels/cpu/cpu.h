@@ -28,6 +28,13 @@ void cpu_conv_direct(const struct conv_args *a);
 void cpu_conv_direct_bwd(const struct conv_bwd_args *a);
 void cpu_conv_fft(const struct conv_args *a);
 void cpu_conv_fft_bwd(const struct conv_bwd_args *a);
+/* The register-blocked direct kernel for BLH with H a multiple of the vector
+ * width (conv_blh.c); cpu_conv_direct uses it whenever it fits. */
+bool cpu_conv_blh_fits(const struct conv_args *a);
+void cpu_conv_blh(const struct conv_args *a);
+void cpu_conv_blh_bwd(const struct conv_bwd_args *g);
+/* FFT length the FFT path uses for a linear convolution of m outputs. */
+int cpu_conv_fft_size(int m);
 /* True when cpu_conv takes the FFT path for this shape and layout. */
 bool cpu_conv_use_fft(const struct conv_args *a);
 
