@@ -139,6 +139,9 @@ static double opB(const struct gemm_case *g, const struct gemm_mats *m, const do
     return g->tb ? B[(size_t)j * m->ldb + k] : B[(size_t)k * m->ldb + j];
 }
 
+/* Which gemm run_gemm calls: the table's (default) or one engine directly. */
+static void (*gemm_engine)(const struct gemm_args *);
+
 /* C (whole buffer, gaps included) after the gemm, by the op or naively. */
 static void run_gemm(const struct gemm_case *g, const struct gemm_mats *m, double *C, bool use_op) {
     memcpy(C, m->C, sizeof(double) * m->nc);
@@ -162,7 +165,7 @@ static void run_gemm(const struct gemm_case *g, const struct gemm_mats *m, doubl
         .B = B, .ldb = m->ldb, .stride_b = m->sb,
         .C = Cr, .ldc = m->ldc, .stride_c = m->sc, .batch = g->batch,
     };
-    O()->gemm(&a);
+    (gemm_engine ? gemm_engine : O()->gemm)(&a);
     to_double(Cr, C, m->nc);
     free(A), free(B), free(Cr);
 }
@@ -179,6 +182,8 @@ static const struct gemm_case gemm_cases[] = {
     {OP_N, OP_N, 31, 32, 31, 6, 3, 1, 0.25, false},
     {OP_T, OP_T, 9, 11, 13, 4, 2, 0.5, 2, true},
     {OP_N, OP_T, 40, 128, 64, 3, 0, 1, 0, true},
+    {OP_T, OP_N, 13, 70, 600, 2, 1, 1, 0.5, false}, /* K spans several K blocks */
+    {OP_N, OP_N, 4, 5, 0, 1, 0, 1, 0.5, false},     /* K = 0: C = beta C */
 };
 #define N_GEMM_CASES ((int)(sizeof gemm_cases / sizeof gemm_cases[0]))
 
@@ -186,12 +191,18 @@ START_TEST(test_gemm) {
     const struct gemm_case *g = &gemm_cases[_i];
     struct gemm_mats m = gemm_mats(g);
     double *got = dzeros(m.nc), *want = dzeros(m.nc);
-    run_gemm(g, &m, got, true);
     run_gemm(g, &m, want, false);
-    char what[96];
-    snprintf(what, sizeof what, "gemm case %d (%c%c M%d N%d K%d batch %d)", _i, g->ta ? 'T' : 'N',
-             g->tb ? 'T' : 'N', g->M, g->N, g->K, g->batch);
-    tu_assert_close(what, got, want, m.nc, TOL_FWD);
+    static void (*const engines[])(const struct gemm_args *) = {NULL, cpu_gemm_own, cpu_gemm_blas};
+    static const char *names[] = {"ops table", "own", "cblas"};
+    for (int e = 0; e < 3; e++) {
+        gemm_engine = engines[e];
+        run_gemm(g, &m, got, true);
+        char what[128];
+        snprintf(what, sizeof what, "gemm (%s) case %d (%c%c M%d N%d K%d batch %d)", names[e], _i,
+                 g->ta ? 'T' : 'N', g->tb ? 'T' : 'N', g->M, g->N, g->K, g->batch);
+        tu_assert_close(what, got, want, m.nc, TOL_FWD);
+    }
+    gemm_engine = NULL;
     free(got), free(want), free(m.A), free(m.B), free(m.C);
 }
 END_TEST
