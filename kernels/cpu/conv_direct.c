@@ -230,12 +230,12 @@ void cpu_conv_direct_bwd(const struct conv_bwd_args *g) {
 
 /* Cost model: direct ~ c_d * L * Lk, FFT ~ c_f * n log2 n (n = FFT size).
  * The ratio c_f / c_d, measured with kernels/lab/bench_conv.c (CONV.md), is
- * about 33 for the register-blocked kernel (BLH, or BHL through a transpose,
- * H a multiple of the vector width), 6 for the plain BLH loops and 2.5 for
- * the plain per-channel BHL loop. */
+ * about 33 for the register-blocked kernel in BLH, 20 for BHL through the
+ * transposes (H a multiple of the vector width), 6 for the plain BLH loops
+ * and 2.5 for the plain per-channel BHL loop. */
 bool cpu_conv_use_fft(const struct conv_args *a) {
     int n = cpu_conv_fft_size(a->L + a->Lk - 1);
-    double ratio = cpu_conv_blh_fits(a) || bhl_via_blh(a) ? 33.0 : a->layout == CONV_BLH ? 6.0 : 2.5;
+    double ratio = cpu_conv_blh_fits(a) ? 33.0 : bhl_via_blh(a) ? 20.0 : a->layout == CONV_BLH ? 6.0 : 2.5;
     return (double)a->L * a->Lk > ratio * n * log2((double)n);
 }
 
