@@ -50,51 +50,92 @@ static double complex zpow(double complex z, int l) {
     return cexp(l * clog(z));
 }
 
-static void kernel_row(const struct ssm_kernel_args *s, int h, double *acc) {
-    int L = s->L;
-    memset(acc, 0, sizeof(double) * L);
+/* Modes of one channel in split re/im arrays so the loops over n vectorise
+ * (plain complex multiplies compile to scalar code with NaN fix-ups). */
+enum { SSM_NMAX = 1024 };
+
+struct modes {
+    double zr[SSM_NMAX], zi[SSM_NMAX]; /* Abar */
+    double wr[SSM_NMAX], wi[SSM_NMAX]; /* running Ct * Abar^l */
+};
+
+static void modes_anchor(const struct ssm_kernel_args *s, int h, int l, struct modes *ms) {
     for (int n = 0; n < s->N2; n++) {
         struct mode m = mode_at(s, h, n);
-        double complex p = 1.0;
-        for (int l = 0; l < L; l++) {
-            if (l % SSM_ANCHOR == 0) p = zpow(m.z, l);
-            acc[l] += 2.0 * creal(m.ct * p);
-            p *= m.z;
-        }
+        double complex w = m.ct * zpow(m.z, l);
+        ms->zr[n] = creal(m.z), ms->zi[n] = cimag(m.z);
+        ms->wr[n] = creal(w), ms->wi[n] = cimag(w);
     }
-    for (int l = 0; l < L; l++) s->K[(size_t)h * L + l] = (real)acc[l];
+}
+
+static void kernel_row(const struct ssm_kernel_args *s, int h, struct modes *ms) {
+    const int L = s->L, N2 = s->N2;
+    double *restrict zr = ms->zr, *restrict zi = ms->zi, *restrict wr = ms->wr, *restrict wi = ms->wi;
+    for (int l = 0; l < L; l++) {
+        if (l % SSM_ANCHOR == 0) modes_anchor(s, h, l, ms);
+        double acc = 0;
+#pragma omp simd reduction(+ : acc)
+        for (int n = 0; n < N2; n++) {
+            acc += wr[n];
+            double r = wr[n] * zr[n] - wi[n] * zi[n];
+            wi[n] = wr[n] * zi[n] + wi[n] * zr[n];
+            wr[n] = r;
+        }
+        s->K[(size_t)h * L + l] = (real)(2.0 * acc);
+    }
 }
 
 void cpu_ssm_kernel(const struct ssm_kernel_args *s) {
-    HP_CHECK(s->H > 0 && s->N2 > 0 && s->L > 0 && (s->a_rows == 1 || s->a_rows == s->H));
+    HP_CHECK(s->H > 0 && s->N2 > 0 && s->N2 <= SSM_NMAX && s->L > 0 && (s->a_rows == 1 || s->a_rows == s->H));
 #pragma omp parallel if (cpu_par(8.0 * s->H * s->N2 * s->L))
     {
-        double *acc = xmalloc(sizeof(double) * s->L);
+        struct modes *ms = xmalloc(sizeof *ms);
 #pragma omp for schedule(static)
-        for (int h = 0; h < s->H; h++) kernel_row(s, h, acc);
-        free(acc);
+        for (int h = 0; h < s->H; h++) kernel_row(s, h, ms);
+        free(ms);
     }
 }
 
-/* Gradients of one (h, n) mode; writes the A gradient to *ga and adds dlog_dt,
- * dB, dC. Complex gradients are g = dL/dRe + i dL/dIm; through a holomorphic
- * w = f(v), g_v = g_w * conj(f'(v)); for a real r, dL/dr = Re(g_w * conj(dw/dr)). */
-static double complex mode_bwd(const struct ssm_kernel_bwd_args *g, int h, int n, double *gdt) {
+/* S0[n] = sum_l dK_l z_n^l and S1[n] = sum_l dK_l l z_n^(l-1) for every mode
+ * of channel h, vectorised over n like the forward. */
+static void power_sums(const struct ssm_kernel_bwd_args *g, int h, struct modes *ms, double complex *S0,
+                       double complex *S1) {
+    const struct ssm_kernel_args *s = &g->f;
+    const int N2 = s->N2;
+    const real *dK = g->dK + (size_t)h * s->L;
+    double *restrict zr = ms->zr, *restrict zi = ms->zi, *restrict pr = ms->wr, *restrict pi = ms->wi;
+    double s0r[SSM_NMAX], s0i[SSM_NMAX], s1r[SSM_NMAX], s1i[SSM_NMAX], qr[SSM_NMAX], qi[SSM_NMAX];
+    for (int n = 0; n < N2; n++) s0r[n] = s0i[n] = s1r[n] = s1i[n] = 0;
+    for (int l = 0; l < s->L; l++) {
+        if (l % SSM_ANCHOR == 0)
+            for (int n = 0; n < N2; n++) { /* p = z^l, q = z^(l-1) */
+                struct mode m = mode_at(s, h, n);
+                double complex p = zpow(m.z, l), q = l ? zpow(m.z, l - 1) : 0;
+                zr[n] = creal(m.z), zi[n] = cimag(m.z), pr[n] = creal(p), pi[n] = cimag(p);
+                qr[n] = creal(q), qi[n] = cimag(q);
+            }
+        const double d = dK[l], dl = d * l;
+#pragma omp simd
+        for (int n = 0; n < N2; n++) {
+            s0r[n] += d * pr[n], s0i[n] += d * pi[n];
+            s1r[n] += dl * qr[n], s1i[n] += dl * qi[n];
+            qr[n] = pr[n], qi[n] = pi[n];
+            double r = pr[n] * zr[n] - pi[n] * zi[n];
+            pi[n] = pr[n] * zi[n] + pi[n] * zr[n];
+            pr[n] = r;
+        }
+    }
+    for (int n = 0; n < N2; n++) S0[n] = s0r[n] + I * s0i[n], S1[n] = s1r[n] + I * s1i[n];
+}
+
+/* Gradients of one (h, n) mode from its power sums; returns the A gradient and
+ * adds dlog_dt (into *gdt), dB, dC. Complex gradients are g = dL/dRe + i dL/dIm;
+ * through a holomorphic w = f(v), g_v = g_w * conj(f'(v)); for a real r,
+ * dL/dr = Re(g_w * conj(dw/dr)). */
+static double complex mode_bwd(const struct ssm_kernel_bwd_args *g, int h, int n, double complex S0,
+                               double complex S1, double *gdt) {
     const struct ssm_kernel_args *s = &g->f;
     struct mode m = mode_at(s, h, n);
-    const real *dK = g->dK + (size_t)h * s->L;
-    /* S0 = sum_l dK_l z^l, S1 = sum_l dK_l l z^(l-1). */
-    double complex S0 = 0, S1 = 0, p = 1.0, pm1 = 0;
-    for (int l = 0; l < s->L; l++) {
-        if (l % SSM_ANCHOR == 0) {
-            p = zpow(m.z, l);
-            pm1 = l ? zpow(m.z, l - 1) : 0;
-        }
-        S0 += dK[l] * p;
-        S1 += (double)dK[l] * l * pm1;
-        pm1 = p;
-        p *= m.z;
-    }
     double complex g_ct = 2.0 * conj(S0);     /* K = 2 Re(ct * z^l) */
     double complex g_z = conj(2.0 * m.ct * S1);
     double complex g_q = g_ct * conj(m.bc);
@@ -134,12 +175,21 @@ void cpu_ssm_kernel_bwd(const struct ssm_kernel_bwd_args *g) {
     const struct ssm_kernel_args *s = &g->f;
     int H = s->H, N2 = s->N2;
     HP_CHECK(H > 0 && N2 > 0 && s->L > 0 && (s->a_rows == 1 || s->a_rows == H));
+    HP_CHECK(N2 <= SSM_NMAX);
     double complex *ga = xmalloc(sizeof(double complex) * H * N2);
-#pragma omp parallel for schedule(static) if (cpu_par(12.0 * H * N2 * s->L))
-    for (int h = 0; h < H; h++) {
-        double gdt = 0;
-        for (int n = 0; n < N2; n++) ga[(size_t)h * N2 + n] = mode_bwd(g, h, n, &gdt);
-        if (g->dlog_dt) g->dlog_dt[h] += (real)(gdt * exp((double)s->log_dt[h]));
+#pragma omp parallel if (cpu_par(12.0 * H * N2 * s->L))
+    {
+        struct modes *ms = xmalloc(sizeof *ms);
+        double complex *S = xmalloc(sizeof(double complex) * 2 * N2);
+#pragma omp for schedule(static)
+        for (int h = 0; h < H; h++) {
+            double gdt = 0;
+            power_sums(g, h, ms, S, S + N2);
+            for (int n = 0; n < N2; n++) ga[(size_t)h * N2 + n] = mode_bwd(g, h, n, S[n], S[N2 + n], &gdt);
+            if (g->dlog_dt) g->dlog_dt[h] += (real)(gdt * exp((double)s->log_dt[h]));
+        }
+        free(ms);
+        free(S);
     }
     int rows = s->a_rows;
     for (int r = 0; r < rows; r++)
