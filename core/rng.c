@@ -3,25 +3,6 @@
 
 #include <math.h>
 
-#define GOLDEN 0x9E3779B97F4A7C15ULL
-
-static uint64_t mix(uint64_t z) {
-    z ^= z >> 30;
-    z *= 0xBF58476D1CE4E5B9ULL;
-    z ^= z >> 27;
-    z *= 0x94D049BB133111EBULL;
-    z ^= z >> 31;
-    return z;
-}
-
-uint64_t hp_hash(uint64_t seed, uint64_t stream, uint64_t index) {
-    return mix(mix(seed ^ mix(stream + GOLDEN)) + index * GOLDEN);
-}
-
-double hp_uniform_at(uint64_t seed, uint64_t stream, uint64_t index) {
-    return (double)(hp_hash(seed, stream, index) >> 11) * 0x1.0p-53;
-}
-
 struct hp_rng hp_rng_make(uint64_t seed, uint64_t stream) {
     struct hp_rng r = {seed, stream, 0};
     return r;

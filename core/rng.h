@@ -14,9 +14,24 @@
 
 #include <stdint.h>
 
-uint64_t hp_hash(uint64_t seed, uint64_t stream, uint64_t index);
+/* Inline so per-element loops (dropout masks) vectorise. */
+static inline uint64_t hp_mix64(uint64_t z) {
+    z ^= z >> 30;
+    z *= 0xBF58476D1CE4E5B9ULL;
+    z ^= z >> 27;
+    z *= 0x94D049BB133111EBULL;
+    z ^= z >> 31;
+    return z;
+}
+
+static inline uint64_t hp_hash(uint64_t seed, uint64_t stream, uint64_t index) {
+    return hp_mix64(hp_mix64(seed ^ hp_mix64(stream + 0x9E3779B97F4A7C15ULL)) + index * 0x9E3779B97F4A7C15ULL);
+}
+
 /* Uniform in [0, 1) with 53 bits. */
-double hp_uniform_at(uint64_t seed, uint64_t stream, uint64_t index);
+static inline double hp_uniform_at(uint64_t seed, uint64_t stream, uint64_t index) {
+    return (double)(hp_hash(seed, stream, index) >> 11) * 0x1.0p-53;
+}
 
 struct hp_rng {
     uint64_t seed, stream, index;
