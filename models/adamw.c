@@ -23,13 +23,16 @@ struct adam_coef {
     real lr, decay, b1, b2, c1, c2, eps;
 };
 
-static void update(const struct adam_coef *k, real *p, const real *g, real *m, real *v, size_t n) {
+static void update(const struct adam_coef *k, real *restrict p, const real *restrict g, real *restrict m,
+                   real *restrict v, size_t n) {
+    const real decay = k->decay, b1 = k->b1, b2 = k->b2, c1 = k->c1, c2 = k->c2, lr = k->lr, eps = k->eps;
+#pragma omp simd
     for (size_t i = 0; i < n; i++) {
-        p[i] *= k->decay;
-        m[i] = k->b1 * m[i] + (1 - k->b1) * g[i];
-        v[i] = k->b2 * v[i] + (1 - k->b2) * g[i] * g[i];
-        real mh = m[i] / k->c1, vh = v[i] / k->c2;
-        p[i] -= k->lr * mh / (sqrt(vh) + k->eps);
+        p[i] *= decay;
+        m[i] = b1 * m[i] + (1 - b1) * g[i];
+        v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
+        real mh = m[i] / c1, vh = v[i] / c2;
+        p[i] -= lr * mh / (sqrt(vh) + eps);
     }
 }
 

@@ -221,6 +221,27 @@ static void ensure_arena(struct model *m, int B, int L) {
 
 /* ---- forward ---- */
 
+/* out = a + b over n elements (the residual adds). */
+static void add2(real *restrict out, const real *restrict a, const real *restrict b, size_t n) {
+#pragma omp simd
+    for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
+}
+
+/* out += a */
+static void acc(real *restrict out, const real *restrict a, size_t n) {
+#pragma omp simd
+    for (size_t i = 0; i < n; i++) out[i] += a[i];
+}
+
+/* y = x * mask / (1 - p) with the counter-based mask of (seed, stream): element
+ * i is kept iff its uniform draw is >= p. Used forward and backward alike. */
+static void dropout(real *restrict y, const real *restrict x, size_t n, double p, uint64_t seed,
+                    uint64_t stream) {
+    const real keep = (real)(1.0 / (1.0 - p));
+#pragma omp simd
+    for (size_t i = 0; i < n; i++) y[i] = hp_uniform_at(seed, stream, i) >= p ? x[i] * keep : 0;
+}
+
 static void embed_fwd(struct model *m, const struct model_batch *b) {
     const int D = m->cfg.d_model;
     const real *E = m->p + m->emb, *P = m->p + m->pos;
@@ -239,10 +260,7 @@ static void embed_fwd(struct model *m, const struct model_batch *b) {
         memcpy(m->x[0], m->embed, n * sizeof(real));
         return;
     }
-    uint64_t s = dropout_stream(b->step, 0);
-    real keep = (real)(1.0 / (1.0 - p));
-    for (size_t i = 0; i < n; i++)
-        m->x[0][i] = hp_uniform_at(b->seed, s, i) >= p ? m->embed[i] * keep : 0;
+    dropout(m->x[0], m->embed, n, p, b->seed, dropout_stream(b->step, 0));
 }
 
 static void layernorm(const struct ops *ops, int R, int D, double eps, const real *x, const real *w, const real *bb,
@@ -260,7 +278,7 @@ static void block_fwd(struct model *m, const struct ops *ops, int i, const struc
     struct layer_fwd lf = {b->B, b->L, a->ln1, a->mix, m->p, a->layer, m->scratch, b->training,
                            b->seed, dropout_stream(b->step, 1 + i)};
     m->cfg.kind->forward(m->layer[i], ops, &lf);
-    for (size_t k = 0; k < (size_t)R * D; k++) a->r[k] = x[k] + a->mix[k];
+    add2(a->r, x, a->mix, (size_t)R * D);
     layernorm(ops, R, D, m->cfg.ln_eps, a->r, m->p + o->n2w, m->p + o->n2b, a->ln2, a->ln2_mean, a->ln2_rstd);
     struct linear_args fc1 = {R, D, F, m->p + o->fc1w, m->p + o->fc1b};
     struct linear_args fc2 = {R, F, D, m->p + o->fc2w, m->p + o->fc2b};
@@ -268,8 +286,7 @@ static void block_fwd(struct model *m, const struct ops *ops, int i, const struc
     struct gelu_args g = {(size_t)R * F, GELU_TANH, a->h1, a->h2};
     ops->gelu(&g);
     linear_fwd(ops, &fc2, a->h2, a->mlp);
-    real *xn = m->x[i + 1];
-    for (size_t k = 0; k < (size_t)R * D; k++) xn[k] = a->r[k] + a->mlp[k];
+    add2(m->x[i + 1], a->r, a->mlp, (size_t)R * D);
 }
 
 double model_forward(struct model *m, const struct ops *ops, const struct model_batch *b) {
@@ -318,33 +335,29 @@ static void block_bwd(struct model *m, const struct ops *ops, int i, real *dx, r
     linear_bwd(ops, &fc1, a->ln2, tg, t1, g + o->fc1w, g + o->fc1b);
     layernorm_bwd(ops, R, D, m->cfg.ln_eps, a->r, m->p + o->n2w, a->ln2_mean, a->ln2_rstd, t1, t2, g + o->n2w,
                   g + o->n2b);
-    for (size_t k = 0; k < (size_t)R * D; k++) dx[k] += t2[k]; /* dL/dr */
+    acc(dx, t2, (size_t)R * D); /* dL/dr */
     struct layer_bwd lb = {m->B, m->L, a->ln1, dx, t1, m->p, g, a->layer, m->scratch, m->training,
                            m->seed, dropout_stream(m->step, 1 + i)};
     m->cfg.kind->backward(m->layer[i], ops, &lb);
     layernorm_bwd(ops, R, D, m->cfg.ln_eps, m->x[i], m->p + o->n1w, a->ln1_mean, a->ln1_rstd, t1, t2, g + o->n1w,
                   g + o->n1b);
-    for (size_t k = 0; k < (size_t)R * D; k++) dx[k] += t2[k]; /* dL/dx_i */
+    acc(dx, t2, (size_t)R * D); /* dL/dx_i */
 }
 
-static void embed_bwd(struct model *m, const real *dx) {
+/* dx is dL/dx0 after dropout; tmp is (R, D) scratch. */
+static void embed_bwd(struct model *m, const real *dx, real *tmp) {
     const int D = m->cfg.d_model;
     double p = m->cfg.embed_dropout;
-    bool drop = m->training && p > 0;
-    uint64_t s = dropout_stream(m->step, 0);
-    real keep = drop ? (real)(1.0 / (1.0 - p)) : 1;
+    if (m->training && p > 0) {
+        dropout(tmp, dx, (size_t)m->B * m->L * D, p, m->seed, dropout_stream(m->step, 0));
+        dx = tmp;
+    }
     real *dE = m->g + m->emb, *dP = m->g + m->pos;
     for (int bi = 0; bi < m->B; bi++)
         for (int t = 0; t < m->L; t++) {
             size_t r = (size_t)bi * m->L + t;
-            int tok = m->tokens[r];
-            for (int d = 0; d < D; d++) {
-                size_t i = r * D + d;
-                real v = dx[i];
-                if (drop) v = hp_uniform_at(m->seed, s, i) >= p ? v * keep : 0;
-                dE[(size_t)tok * D + d] += v;
-                if (m->has_pos) dP[(size_t)t * D + d] += v;
-            }
+            acc(dE + (size_t)m->tokens[r] * D, dx + r * D, (size_t)D);
+            if (m->has_pos) acc(dP + (size_t)t * D, dx + r * D, (size_t)D);
         }
 }
 
@@ -362,7 +375,7 @@ void model_backward(struct model *m, const struct ops *ops) {
     layernorm_bwd(ops, R, D, m->cfg.ln_eps, m->x[m->cfg.n_layer], m->p + m->lnfw, m->lnf_mean, m->lnf_rstd, t1, dx,
                   m->g + m->lnfw, m->g + m->lnfb);
     for (int i = m->cfg.n_layer - 1; i >= 0; i--) block_bwd(m, ops, i, dx, t1, t2, tf, tg);
-    embed_bwd(m, dx);
+    embed_bwd(m, dx, t1);
 }
 
 const real *model_tap(const struct model *m, enum model_tap tap, int layer) {
