@@ -37,6 +37,8 @@ const struct knob config_train_knobs[] = {
     {"seed", KNOB_INT, "0", 0, 9007199254740992.0, NULL, "init, shuffle and dropout seed"},
     {"threads", KNOB_INT, "1", 1, 256, NULL, "OpenMP threads"},
     {"early_stop_acc", KNOB_REAL, "0", 0, 1, NULL, "stop once test accuracy >= this (0 = off)"},
+    {"stop_epoch", KNOB_INT, "0", 0, 1000000, NULL,
+     "stop after this epoch while the lr schedule still spans `epochs` (0 = off): a truncated run"},
 };
 const int config_n_train_knobs = (int)(sizeof config_train_knobs / sizeof config_train_knobs[0]);
 
@@ -397,6 +399,11 @@ int config_resolve(const cJSON *doc, struct run_config *c, char *err, size_t err
     if (train && apply_section(train, &c->train_kv, "train", NULL, err, errlen)) return -1;
     if (cfg_train_int(c, "warmup_epochs") > cfg_train_int(c, "epochs")) {
         snprintf(err, errlen, "train: warmup_epochs (%d) must not exceed epochs (%d)", cfg_train_int(c, "warmup_epochs"),
+                 cfg_train_int(c, "epochs"));
+        return -1;
+    }
+    if (cfg_train_int(c, "stop_epoch") > cfg_train_int(c, "epochs")) {
+        snprintf(err, errlen, "train: stop_epoch (%d) must not exceed epochs (%d)", cfg_train_int(c, "stop_epoch"),
                  cfg_train_int(c, "epochs"));
         return -1;
     }

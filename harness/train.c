@@ -218,7 +218,9 @@ static void log_epoch(const struct trainer *st, const struct train_result *r, co
 
 static void run_epochs(struct trainer *st, struct train_result *r, const struct train_opts *o, double t_start) {
     double stop_at = cfg_train_real(st->c, "early_stop_acc");
-    for (int epoch = 0; epoch < st->epochs; epoch++) {
+    int stop_epoch = cfg_train_int(st->c, "stop_epoch");
+    int last = stop_epoch > 0 && stop_epoch < st->epochs ? stop_epoch : st->epochs;
+    for (int epoch = 0; epoch < last; epoch++) {
         double loss = train_epoch(st, r, epoch);
         if (isnan(loss)) {
             r->status = RUN_DIVERGED;

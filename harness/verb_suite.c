@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "../core/base.h"
 #include "cli.h"
@@ -76,6 +78,79 @@ static int run_all(const struct run_config *cfgs, int n, const char *outdir, con
     return status;
 }
 
+/* A cell from a run's report file, for runs done in a child process. */
+static void cell_from_report(struct suite_cell *s, const struct run_config *c, const char *path, int exit_code,
+                             const cJSON *paper) {
+    struct train_result r;
+    memset(&r, 0, sizeof r);
+    r.status = RUN_FAILED;
+    FILE *fp = fopen(path, "rb");
+    char *text = NULL;
+    if (fp && exit_code == 0) {
+        fseek(fp, 0, SEEK_END);
+        long n = ftell(fp);
+        fseek(fp, 0, SEEK_SET);
+        text = xmalloc((size_t)(n > 0 ? n : 0) + 1);
+        text[fread(text, 1, (size_t)(n > 0 ? n : 0), fp)] = '\0';
+    }
+    if (fp) fclose(fp);
+    cJSON *j = text ? cJSON_Parse(text) : NULL;
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(j, "status");
+    if (cJSON_IsString(st)) r.status = !strcmp(st->valuestring, "ok") ? RUN_OK
+                                       : !strcmp(st->valuestring, "diverged") ? RUN_DIVERGED : RUN_FAILED;
+#define NUM(obj, key) cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(obj, key))
+    r.epochs_run = j ? (int)NUM(j, "epochs_run") : 0;
+    r.final_acc = j ? NUM(j, "final_accuracy") : NAN;
+    r.best_acc = j ? NUM(j, "best_accuracy") : NAN;
+    r.chance = j ? NUM(j, "chance_accuracy") : NAN;
+    r.wall_seconds = j ? NUM(cJSON_GetObjectItemCaseSensitive(j, "timing"), "wall_seconds") : NAN;
+#undef NUM
+    fill_cell(s, c, &r, paper);
+    cJSON_Delete(j);
+    free(text);
+}
+
+/* Up to `jobs` runs at once, each in its own process (one OpenMP team each;
+ * the parent never starts one, so forking is safe). Cells are read back from
+ * the reports the children write. */
+static int run_parallel(const struct run_config *cfgs, int n, int jobs, const char *outdir,
+                        const struct train_opts *o, struct suite_cell *cells, const cJSON *paper) {
+    pid_t *pid = xcalloc((size_t)n, sizeof *pid);
+    int *code = xcalloc((size_t)n, sizeof *code);
+    int next = 0, live = 0, status = 0;
+    char out[4096];
+    while (next < n || live > 0) {
+        if (next < n && live < jobs) {
+            snprintf(out, sizeof out, "%s/%s.json", outdir, cfgs[next].name);
+            fflush(NULL);
+            pid_t p = fork();
+            if (p < 0) hp_die("fork failed");
+            if (p == 0) {
+                struct train_result r;
+                int rc = cli_run_config(&cfgs[next], o, out, NULL, &r);
+                train_result_free(&r);
+                fflush(NULL);
+                _exit(rc ? EXIT_RUN_FAILED : 0);
+            }
+            pid[next++] = p, live++;
+            continue;
+        }
+        int ws;
+        pid_t done = wait(&ws);
+        if (done < 0) hp_die("wait failed");
+        for (int i = 0; i < next; i++)
+            if (pid[i] == done) code[i] = WIFEXITED(ws) ? WEXITSTATUS(ws) : EXIT_RUN_FAILED;
+        live--;
+    }
+    for (int i = 0; i < n; i++) {
+        snprintf(out, sizeof out, "%s/%s.json", outdir, cfgs[i].name);
+        cell_from_report(&cells[i], &cfgs[i], out, code[i], paper);
+        if (code[i]) status = EXIT_RUN_FAILED;
+    }
+    free(pid), free(code);
+    return status;
+}
+
 static int write_summary(const char *dir, const char *outdir, const struct suite_cell *cells, int n,
                          const cJSON *paper) {
     char path[4096], err[512];
@@ -94,6 +169,9 @@ static int run_suite(const struct args *a) {
     if (!outdir) return cli_usage_error("suite", "--out OUTDIR is required");
     struct train_opts o;
     if (cli_train_opts(a, "suite", &o)) return EXIT_USAGE;
+    int jobs = 1;
+    char jerr[256];
+    if (args_int(a, "--jobs", 1, 1, 64, &jobs, jerr, sizeof jerr)) return cli_usage_error("suite", "%s", jerr);
     char *paths[SUITE_MAX];
     int n = cli_list_configs(dir, paths, SUITE_MAX);
     if (n < 0) return cli_usage_error("suite", "cannot read directory '%s'", dir);
@@ -105,7 +183,8 @@ static int run_suite(const struct args *a) {
         char err[512];
         cJSON *paper = paper_load(err, sizeof err);
         if (!paper) fprintf(stderr, "hippodrome suite: warning: %s; the paper column will be empty\n", err);
-        status = run_all(cfgs, n, outdir, &o, cells, paper);
+        status = jobs > 1 ? run_parallel(cfgs, n, jobs, outdir, &o, cells, paper)
+                          : run_all(cfgs, n, outdir, &o, cells, paper);
         report_suite_table(stdout, cells, n);
         int ws = write_summary(dir, outdir, cells, n, paper);
         if (status == 0) status = ws;
@@ -120,6 +199,7 @@ static int run_suite(const struct args *a) {
 static const struct flag_spec suite_flags[] = {
     {"--out", "OUTDIR", false, "where the run reports and summary.json go"},
     {"--set", "KEY=VALUE", true, "override a key in every config, e.g. train.threads=2"},
+    {"--jobs", "N", false, "runs at once, each its own process (default 1); use with train.threads=1"},
     {"--log-every", "K", false, "progress line every K epochs (default 1)"},
     {"--quiet", NULL, false, "no progress lines"},
 };
