@@ -1,12 +1,20 @@
-/* test_s4d.c — the S4D layer in the float build: the authors' float64 fixture
- * within README §8's float32 limits (kernel 3e-5, mixer output 1e-5, scaled),
- * the parameter table against the fixture's names and shapes, the
- * initialisation's values and distributions, and configuration errors. */
+/* test_s4d.c — the S4D layer against the authors' float64 fixture.
+ *
+ * Built twice: as the float suite (this file) and, included from
+ * tests/f64/test_s4d.c, as the double suite.
+ *  - both builds: kernel and mixer output of both fixture layers, within README
+ *    §8's float32 limits (kernel 3e-5, mixer output 1e-5, scaled) or to 1e-10
+ *    in double; the parameter table against the fixture's names and shapes; the
+ *    initialisation's values and distributions; configuration errors;
+ *  - double only: finite-difference gradients of dx and every parameter tensor
+ *    (at the layer's own init and at the authors' trained parameters), and
+ *    causality. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/rng.h"
 #include "../core/safetensors.h"
 #include "../models/layer.h"
 #include "../models/s4d.h"
@@ -14,125 +22,69 @@
 
 #define FIXTURE "tests/fixtures/reference/s4d.safetensors"
 
-static void *make(struct param_table *pt, int H, const char *d_state, const char *dt_min, const char *dt_max,
-                  char *err, size_t errlen) {
-    struct knob_values kv;
-    knob_defaults(&kv, layer_s4d.knobs, layer_s4d.n_knobs);
-    if (d_state && knob_set(&kv, "d_state", d_state, err, errlen)) return NULL;
-    if (dt_min && knob_set(&kv, "dt_min", dt_min, err, errlen)) return NULL;
-    if (dt_max && knob_set(&kv, "dt_max", dt_max, err, errlen)) return NULL;
-    struct layer_dims dims = {.D = H, .max_L = 31, .n_layer = 2, .layer_idx = 0};
-    return layer_s4d.create(&kv, &dims, pt, "backbone.layers.0.mixer.", err, errlen);
-}
+#ifdef HIPPO_F64
+#define TOL_OUT 1e-10
+#define TOL_KERN 1e-10
+#else
+#define TOL_OUT 1e-5  /* README §8: mixer outputs */
+#define TOL_KERN 3e-5 /* README §8: kernels */
+#endif
 
-static const struct param_spec *spec(const struct param_table *pt, const char *rel) {
-    char name[PARAM_NAME];
-    snprintf(name, sizeof name, "backbone.layers.0.mixer.%s", rel);
-    int i = param_find(pt, name);
-    ck_assert_msg(i >= 0, "no parameter %s", name);
-    return &pt->v[i];
-}
-
-static double *fixture_tensor(const struct st_file *f, const char *name, size_t numel) {
-    const struct st_tensor *t = st_get(f, name);
-    ck_assert_msg(t != NULL, "fixture lacks %s", name);
-    ck_assert_msg(t->numel == numel, "%s: %zu elements, expected %zu", name, t->numel, numel);
-    double *v = xmalloc(numel * sizeof *v);
-    st_to_f64(t, v);
-    return v;
+/* An S4D layer of width H as block `layer`; knobs over the defaults. */
+static void s4d_open(struct tu_layer *r, const char *knobs, int H, int B, int L, int layer) {
+    tu_layer_open(r, &(struct tu_layer_cfg){.k = &layer_s4d, .knobs = knobs, .D = H, .B = B, .L = L, .layer = layer});
 }
 
 /* Forward of layer _i on the fixture's mixer input, parameters loaded by name. */
 START_TEST(test_fixture) {
     enum { H = 32, B = 4, L = 31 };
     struct st_file f;
-    char err[512], name[ST_NAME];
-    ck_assert_msg(st_read(FIXTURE, &f, err, sizeof err) == 0, "%s", err);
-    struct param_table pt;
-    param_table_init(&pt);
-    struct knob_values kv;
-    knob_defaults(&kv, layer_s4d.knobs, layer_s4d.n_knobs);
-    struct layer_dims dims = {.D = H, .max_L = L, .n_layer = 2, .layer_idx = _i};
-    char prefix[64];
-    snprintf(prefix, sizeof prefix, "backbone.layers.%d.mixer.", _i);
-    void *s = layer_s4d.create(&kv, &dims, &pt, prefix, err, sizeof err);
-    ck_assert_msg(s != NULL, "%s", err);
-    real *p = xcalloc(pt.total, sizeof(real));
-    for (int i = 0; i < pt.n; i++) {
-        snprintf(name, sizeof name, "param/%s", pt.v[i].name);
-        double *v = fixture_tensor(&f, name, pt.v[i].numel);
-        for (size_t j = 0; j < pt.v[i].numel; j++) p[pt.v[i].offset + j] = (real)v[j];
-        free(v);
-    }
-    size_t n = (size_t)B * L * H;
+    char name[ST_NAME];
+    tu_st_open(FIXTURE, &f);
+    struct tu_layer r;
+    s4d_open(&r, "d_state=64", H, B, L, _i);
+    tu_layer_load(&r, &f);
     snprintf(name, sizeof name, "mixer/layer%d/in", _i);
-    double *in = fixture_tensor(&f, name, n);
-    real *x = xmalloc(n * sizeof *x), *y = xmalloc(n * sizeof *y);
-    for (size_t j = 0; j < n; j++) x[j] = (real)in[j];
-    real *act = xmalloc(layer_s4d.act_size(s, B, L) * sizeof(real));
-    real *scratch = xmalloc(layer_s4d.scratch_size(s, B, L) * sizeof(real));
-    struct layer_fwd a = {.B = B, .L = L, .x = x, .y = y, .p = p, .act = act, .scratch = scratch};
-    layer_s4d.forward(s, ops_cpu(), &a);
-
-    double *yd = xmalloc(n * sizeof *yd), *Kd = xmalloc((size_t)H * L * sizeof *Kd);
-    for (size_t j = 0; j < n; j++) yd[j] = y[j];
+    tu_load_real(&f, name, r.x, r.n);
+    tu_layer_forward(&r);
     snprintf(name, sizeof name, "mixer/layer%d/out", _i);
-    double *want = fixture_tensor(&f, name, n);
-    tu_assert_close(name, yd, want, n, 1e-5);
-    printf("  %s scaled err %.2e (limit 1e-5)\n", name, tu_scaled_err(yd, want, n, NULL));
+    double e = tu_check_tensor(&f, name, r.y, r.n, TOL_OUT);
+    printf("  %s scaled err %.2e (limit %g)\n", name, e, TOL_OUT);
 
     real *K = xmalloc((size_t)H * L * sizeof *K);
-    s4d_kernel(s, ops_cpu(), p, L, K);
-    for (size_t j = 0; j < (size_t)H * L; j++) Kd[j] = K[j];
+    s4d_kernel(r.self, ops_cpu(), r.p, L, K);
     snprintf(name, sizeof name, "kernel/layer%d/s4d", _i);
-    double *Kw = fixture_tensor(&f, name, (size_t)H * L);
-    tu_assert_close(name, Kd, Kw, (size_t)H * L, 3e-5);
-    printf("  %s scaled err %.2e (limit 3e-5)\n", name, tu_scaled_err(Kd, Kw, (size_t)H * L, NULL));
-
-    free(in), free(x), free(y), free(act), free(scratch), free(yd), free(Kd), free(want), free(K), free(Kw);
-    free(p);
-    layer_s4d.destroy(s);
-    param_table_free(&pt);
+    e = tu_check_tensor(&f, name, K, (size_t)H * L, TOL_KERN);
+    printf("  %s scaled err %.2e (limit %g)\n", name, e, TOL_KERN);
+    free(K);
+    tu_layer_close(&r);
     st_free(&f);
 }
 END_TEST
 
-/* Names, shapes, inits and optimizer groups as the authors declare them. */
+/* Names and shapes (every fixture tensor of layer 0 and no other), inits and
+ * optimizer groups as the authors declare them. */
 START_TEST(test_param_table) {
     struct st_file f;
-    char err[512], name[ST_NAME];
-    ck_assert_msg(st_read(FIXTURE, &f, err, sizeof err) == 0, "%s", err);
-    struct param_table pt;
-    param_table_init(&pt);
-    void *s = make(&pt, 32, NULL, NULL, NULL, err, sizeof err);
-    ck_assert_msg(s != NULL, "%s", err);
-    int in_fixture = 0;
-    for (int i = 0; i < f.n; i++)
-        if (strncmp(f.t[i].name, "param/backbone.layers.0.mixer.", 30) == 0) in_fixture++;
-    ck_assert_int_eq(pt.n, in_fixture);
-    for (int i = 0; i < pt.n; i++) {
-        snprintf(name, sizeof name, "param/%s", pt.v[i].name);
-        const struct st_tensor *t = st_get(&f, name);
-        ck_assert_msg(t != NULL, "%s is not in the fixture", name);
-        ck_assert_msg(t->ndim == pt.v[i].ndim, "%s: ndim %d vs %d", name, pt.v[i].ndim, t->ndim);
-        for (int d = 0; d < t->ndim; d++) ck_assert_int_eq(t->shape[d], pt.v[i].shape[d]);
-    }
+    tu_st_open(FIXTURE, &f);
+    struct tu_layer r;
+    s4d_open(&r, "", 32, 1, 31, 0);
+    tu_layer_load(&r, &f);
     const char *ssm[] = {"kernel.kernel.log_dt", "kernel.kernel.log_w_real", "kernel.kernel.w_imag"};
     for (int i = 0; i < 3; i++) {
-        ck_assert_int_eq(spec(&pt, ssm[i])->group, GROUP_SSM);
-        ck_assert_int_eq(spec(&pt, ssm[i])->init, INIT_CUSTOM);
+        ck_assert_int_eq(tu_layer_spec(&r, ssm[i])->group, GROUP_SSM);
+        ck_assert_int_eq(tu_layer_spec(&r, ssm[i])->init, INIT_CUSTOM);
     }
     const char *dflt[] = {"kernel.kernel.C", "D", "output_linear.weight", "output_linear.bias"};
-    for (int i = 0; i < 4; i++) ck_assert_int_eq(spec(&pt, dflt[i])->group, GROUP_DEFAULT);
-    ck_assert_int_eq(spec(&pt, "kernel.kernel.C")->init, INIT_CUSTOM);
-    ck_assert_int_eq(spec(&pt, "D")->init, INIT_NORMAL);
-    ck_assert_double_eq(spec(&pt, "D")->init_arg, 1.0);
-    ck_assert_int_eq(spec(&pt, "output_linear.weight")->init, INIT_NORMAL);
-    ck_assert_double_eq(spec(&pt, "output_linear.weight")->init_arg, 0.02);
-    ck_assert_int_eq(spec(&pt, "output_linear.bias")->init, INIT_ZERO);
-    ck_assert_uint_eq(layer_s4d.state_size(s, 31), 32 * 64);
-    layer_s4d.destroy(s);
-    param_table_free(&pt);
+    for (int i = 0; i < 4; i++) ck_assert_int_eq(tu_layer_spec(&r, dflt[i])->group, GROUP_DEFAULT);
+    ck_assert_int_eq(tu_layer_spec(&r, "kernel.kernel.C")->init, INIT_CUSTOM);
+    ck_assert_int_eq(tu_layer_spec(&r, "D")->init, INIT_NORMAL);
+    ck_assert_double_eq(tu_layer_spec(&r, "D")->init_arg, 1.0);
+    ck_assert_int_eq(tu_layer_spec(&r, "output_linear.weight")->init, INIT_NORMAL);
+    ck_assert_double_eq(tu_layer_spec(&r, "output_linear.weight")->init_arg, 0.02);
+    ck_assert_int_eq(tu_layer_spec(&r, "output_linear.bias")->init, INIT_ZERO);
+    ck_assert_uint_eq(layer_s4d.state_size(r.self, 31), 32 * 64);
+    tu_layer_close(&r);
     st_free(&f);
 }
 END_TEST
@@ -143,22 +95,18 @@ END_TEST
 START_TEST(test_init) {
     enum { H = 256, N2 = 32 };
     struct st_file f;
-    char err[512];
-    ck_assert_msg(st_read(FIXTURE, &f, err, sizeof err) == 0, "%s", err);
-    struct param_table pt;
-    param_table_init(&pt);
-    void *s = make(&pt, H, NULL, NULL, NULL, err, sizeof err);
-    ck_assert_msg(s != NULL, "%s", err);
-    real *p = xcalloc(pt.total, sizeof(real)), *q = xcalloc(pt.total, sizeof(real));
-    param_init_generic(&pt, p, 11);
-    layer_s4d.init(s, p, 11);
+    tu_st_open(FIXTURE, &f);
+    struct tu_layer r;
+    s4d_open(&r, "", H, 1, 31, 0);
+    real *p = r.p, *q = xcalloc(r.pt.total, sizeof(real));
+    tu_layer_init(&r, 11);
 
     /* A: against the formula, and bit for bit against the authors' stored
      * float32 values (their init evaluates the formula in float32). */
-    double *lw = fixture_tensor(&f, "param/backbone.layers.0.mixer.kernel.kernel.log_w_real", N2);
-    double *wi = fixture_tensor(&f, "param/backbone.layers.0.mixer.kernel.kernel.w_imag", N2);
-    const real *log_w_real = p + spec(&pt, "kernel.kernel.log_w_real")->offset;
-    const real *w_imag = p + spec(&pt, "kernel.kernel.w_imag")->offset;
+    double *lw = tu_load_f64_n(&f, "param/backbone.layers.0.mixer.kernel.kernel.log_w_real", N2);
+    double *wi = tu_load_f64_n(&f, "param/backbone.layers.0.mixer.kernel.kernel.w_imag", N2);
+    const real *log_w_real = tu_layer_P(&r, "kernel.kernel.log_w_real");
+    const real *w_imag = tu_layer_P(&r, "kernel.kernel.w_imag");
     for (int n = 0; n < N2; n++) {
         double formula = 64 / M_PI * (64.0 / (2 * n + 1) - 1);
         /* float32 evaluation: a few ulps of the term before the "- 1" cancels */
@@ -170,7 +118,7 @@ START_TEST(test_init) {
     }
 
     /* log_dt ~ U[log 0.001, log 0.1]: inside, spread over the range, centred. */
-    const real *log_dt = p + spec(&pt, "kernel.kernel.log_dt")->offset;
+    const real *log_dt = tu_layer_P(&r, "kernel.kernel.log_dt");
     double lo = log(0.001), hi = log(0.1), mn = INFINITY, mx = -INFINITY, mean = 0;
     for (int h = 0; h < H; h++) {
         ck_assert_msg(log_dt[h] >= lo - 1e-6 && log_dt[h] <= hi + 1e-6, "log_dt[%d] = %g", h, log_dt[h]);
@@ -183,7 +131,7 @@ START_TEST(test_init) {
     /* C = c B with c ~ CN(0, 1) per channel and B shared, normalised by
      * zeta = 2 sum |B/A|^2: then E_h[2 sum_n |C[h,n]/A_n|^2] = 1. Over 256
      * channels the statistic has sd ~0.042 (simulated); allow ~5 sd. */
-    const real *C = p + spec(&pt, "kernel.kernel.C")->offset;
+    const real *C = tu_layer_P(&r, "kernel.kernel.C");
     double stat = 0;
     for (int n = 0; n < N2; n++) {
         double m2 = 0;
@@ -195,8 +143,8 @@ START_TEST(test_init) {
     }
     ck_assert_msg(fabs(stat - 1) < 0.2, "2 sum_n E|C/A|^2 = %g, want 1", stat);
 
-    const struct param_spec *D = spec(&pt, "D"), *W = spec(&pt, "output_linear.weight"),
-                            *b = spec(&pt, "output_linear.bias");
+    const struct param_spec *D = tu_layer_spec(&r, "D"), *W = tu_layer_spec(&r, "output_linear.weight"),
+                            *b = tu_layer_spec(&r, "output_linear.bias");
     double sd = 0, sw = 0;
     for (size_t j = 0; j < D->numel; j++) sd += (double)p[D->offset + j] * p[D->offset + j] / D->numel;
     for (size_t j = 0; j < W->numel; j++) sw += (double)p[W->offset + j] * p[W->offset + j] / W->numel;
@@ -207,69 +155,163 @@ START_TEST(test_init) {
            mn, mx, stat, sqrt(sd), sqrt(sw));
 
     /* Deterministic in the seed, and the seed matters. */
-    param_init_generic(&pt, q, 11);
-    layer_s4d.init(s, q, 11);
-    ck_assert(memcmp(p, q, pt.total * sizeof(real)) == 0);
-    layer_s4d.init(s, q, 12);
+    param_init_generic(&r.pt, q, 11);
+    layer_s4d.init(r.self, q, 11);
+    ck_assert(memcmp(p, q, r.pt.total * sizeof(real)) == 0);
+    layer_s4d.init(r.self, q, 12);
     ck_assert(q[C - p] != C[0] && q[log_dt - p] != log_dt[0]);
 
-    free(lw), free(wi), free(p), free(q);
-    layer_s4d.destroy(s);
-    param_table_free(&pt);
+    free(lw), free(wi), free(q);
+    tu_layer_close(&r);
     st_free(&f);
 }
 END_TEST
 
 /* dt knobs move the log_dt range. */
 START_TEST(test_init_dt_range) {
-    struct param_table pt;
-    param_table_init(&pt);
-    char err[256];
-    void *s = make(&pt, 64, "16", "0.01", "0.02", err, sizeof err);
-    ck_assert_msg(s != NULL, "%s", err);
-    real *p = xcalloc(pt.total, sizeof(real));
-    layer_s4d.init(s, p, 5);
-    const real *log_dt = p + spec(&pt, "kernel.kernel.log_dt")->offset;
+    struct tu_layer r;
+    s4d_open(&r, "d_state=16,dt_min=0.01,dt_max=0.02", 64, 1, 31, 0);
+    layer_s4d.init(r.self, r.p, 5);
+    const real *log_dt = tu_layer_P(&r, "kernel.kernel.log_dt");
     for (int h = 0; h < 64; h++)
         ck_assert_msg(log_dt[h] >= log(0.01) - 1e-6 && log_dt[h] <= log(0.02) + 1e-6, "log_dt[%d] = %g", h,
                       log_dt[h]);
-    ck_assert_uint_eq(spec(&pt, "kernel.kernel.w_imag")->numel, 8);
-    free(p);
-    layer_s4d.destroy(s);
-    param_table_free(&pt);
+    ck_assert_uint_eq(tu_layer_spec(&r, "kernel.kernel.w_imag")->numel, 8);
+    tu_layer_close(&r);
 }
 END_TEST
+
+static void *make(struct param_table *pt, const char *knobs, char *err, size_t errlen) {
+    struct tu_layer_cfg c = {.k = &layer_s4d, .knobs = knobs, .D = 32, .B = 1, .L = 31, .layer = 0};
+    return tu_layer_create(&c, pt, "backbone.layers.0.mixer.", err, errlen);
+}
 
 /* Bad configurations are refused with a message naming the key and value. */
 START_TEST(test_config_errors) {
     struct param_table pt;
     param_table_init(&pt);
     char err[256] = "";
-    ck_assert_ptr_null(make(&pt, 32, "63", NULL, NULL, err, sizeof err));
+    ck_assert_ptr_null(make(&pt, "d_state=63", err, sizeof err));
     ck_assert_msg(strstr(err, "d_state") && strstr(err, "63"), "message: %s", err);
-    ck_assert_ptr_null(make(&pt, 32, "2048", NULL, NULL, err, sizeof err));
+    ck_assert_ptr_null(make(&pt, "d_state=2048", err, sizeof err));
     ck_assert_msg(strstr(err, "d_state") && strstr(err, "1024"), "message: %s", err);
-    ck_assert_ptr_null(make(&pt, 32, NULL, "0.1", "0.01", err, sizeof err));
+    ck_assert_ptr_null(make(&pt, "dt_min=0.1,dt_max=0.01", err, sizeof err));
     ck_assert_msg(strstr(err, "dt_min") && strstr(err, "dt_max"), "message: %s", err);
-    ck_assert_ptr_null(make(&pt, 32, NULL, "0.05", "0.05", err, sizeof err));
+    ck_assert_ptr_null(make(&pt, "dt_min=0.05,dt_max=0.05", err, sizeof err));
     ck_assert_msg(strstr(err, "dt_min"), "message: %s", err);
     ck_assert_int_eq(pt.n, 0); /* nothing declared on failure */
     param_table_free(&pt);
 }
 END_TEST
 
+#ifdef HIPPO_F64
+/* Gradients of dx and every parameter tensor against Richardson-extrapolated
+ * central differences of loss = <dy, y>: the largest-|gradient| entry and 4
+ * random ones, error relative to max(|analytic|, 1% of the tensor's largest
+ * gradient) <= 1e-6. */
+static void gradient_check(struct tu_layer *r) {
+    tu_fill_normal(r->dy, r->n, 1.0, 1234, 2);
+    tu_layer_forward(r);
+    memset(r->g, 0, r->pt.total * sizeof(real));
+    tu_layer_backward(r);
+    struct tu_fd fd = {.loss = tu_layer_loss, .ctx = r, .step = 1e-4, .richardson = true, .n_random = 4,
+                       .seed = 99, .stream = 100, .floor = 0.01, .tol = 1e-6};
+    double worst = tu_fd_check(&fd, "dx", r->x, r->dx, r->n);
+    printf("  fd %-48s worst rel err %.2e\n", "dx", worst);
+    for (int i = 0; i < r->pt.n; i++) {
+        const struct param_spec *ps = &r->pt.v[i];
+        /* Im A up to ~1e3 makes the loss oscillate fast in log_dt (README §2). */
+        fd.step = strstr(ps->name, "log_dt") ? 1e-5 : 1e-4;
+        fd.stream = 200 + (uint64_t)i;
+        worst = tu_fd_check(&fd, ps->name, r->p + ps->offset, r->g + ps->offset, ps->numel);
+        printf("  fd %-48s worst rel err %.2e\n", ps->name, worst);
+    }
+}
+
+/* Small layer at its own initialisation, random input. */
+START_TEST(test_gradients_init) {
+    struct tu_layer r;
+    s4d_open(&r, "d_state=8", 5, 2, 9, 0);
+    tu_layer_init(&r, 7);
+    tu_fill_normal(r.x, r.n, 1.0, 1234, 1);
+    gradient_check(&r);
+    tu_layer_close(&r);
+}
+END_TEST
+
+/* The authors' layer-1 parameters (N = 64, Im A up to 1283) on one fixture example. */
+START_TEST(test_gradients_fixture) {
+    struct st_file f;
+    tu_st_open(FIXTURE, &f);
+    struct tu_layer r;
+    s4d_open(&r, "d_state=64", 32, 1, 31, 1);
+    tu_layer_load(&r, &f);
+    double *in = tu_load_f64_n(&f, "mixer/layer1/in", (size_t)4 * 31 * 32);
+    for (size_t j = 0; j < r.n; j++) r.x[j] = in[j];
+    gradient_check(&r);
+    free(in);
+    tu_layer_close(&r);
+    st_free(&f);
+}
+END_TEST
+
+/* Changing x at time t (one example, all channels) leaves y before t unchanged
+ * and changes y at t. */
+START_TEST(test_causality) {
+    struct tu_layer r;
+    s4d_open(&r, "d_state=16", 6, 2, 12, 0); /* H = 6: `keep` below holds one time step */
+    tu_layer_init(&r, 3);
+    size_t n = r.n;
+    tu_fill_normal(r.x, n, 1.0, 1234, 5);
+    tu_layer_forward(&r);
+    real *y0 = xmalloc(n * sizeof *y0);
+    memcpy(y0, r.y, n * sizeof *y0);
+    double ymax = 0;
+    for (size_t j = 0; j < n; j++) ymax = fmax(ymax, fabs(y0[j]));
+    for (int t = 0; t < r.L; t++) {
+        for (int b = 0; b < r.B; b++) {
+            real *xt = r.x + ((size_t)b * r.L + t) * r.D;
+            real keep[6];
+            memcpy(keep, xt, sizeof keep);
+            for (int c = 0; c < r.D; c++) xt[c] += 1;
+            tu_layer_forward(&r);
+            memcpy(xt, keep, sizeof keep); /* restore exactly: x + 1 - 1 may differ from x */
+            double before = 0, at = 0;
+            for (int l = 0; l < r.L; l++)
+                for (int c = 0; c < r.D; c++) {
+                    size_t j = ((size_t)b * r.L + l) * r.D + c;
+                    double d = fabs(r.y[j] - y0[j]);
+                    if (l < t) before = fmax(before, d);
+                    if (l == t) at = fmax(at, d);
+                }
+            ck_assert_msg(before <= 1e-13 * ymax, "t=%d b=%d: output before t moved by %g", t, b, before);
+            ck_assert_msg(at > 1e-6 * ymax, "t=%d b=%d: output at t did not respond (%g)", t, b, at);
+            /* The other example is untouched. */
+            for (size_t j = 0; j < n; j++)
+                if ((int)(j / ((size_t)r.L * r.D)) != b)
+                    ck_assert_msg(r.y[j] == y0[j], "t=%d b=%d: example leak at %zu", t, b, j);
+        }
+    }
+    free(y0);
+    tu_layer_close(&r);
+}
+END_TEST
+#endif /* HIPPO_F64 */
+
 int main(void) {
-    Suite *s = suite_create("s4d");
+    Suite *s = suite_create("s4d_" REAL_NAME);
     TCase *tc = tcase_create("s4d");
+    tcase_set_timeout(tc, 60);
     tcase_add_loop_test(tc, test_fixture, 0, 2);
     tcase_add_test(tc, test_param_table);
     tcase_add_test(tc, test_init);
     tcase_add_test(tc, test_init_dt_range);
     tcase_add_test(tc, test_config_errors);
+#ifdef HIPPO_F64
+    tcase_add_test(tc, test_gradients_init);
+    tcase_add_test(tc, test_gradients_fixture);
+    tcase_add_test(tc, test_causality);
+#endif
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run_suite(s);
 }
