@@ -1,7 +1,16 @@
-/* test_attention.c — the attention layer in the float build: the authors'
- * float64 fixtures (README §8 tolerance 1e-5 scaled), a naive double reference
- * for several head counts with and without dropout, the dropout mask read back
- * exactly through a one-hot construction, causality, and knob validation. */
+/* test_attention.c — the attention layer.
+ *
+ * Built twice: as the float suite (this file) and, included from
+ * tests/f64/test_attention.c, as the double suite.
+ *  - both builds: the authors' float64 fixtures (README §8 tolerance 1e-5
+ *    scaled in float, ~1e-13 expected and 1e-10 allowed in double), a naive
+ *    double reference for several head counts with and without dropout, the
+ *    dropout mask read back exactly through a one-hot construction, causality,
+ *    and knob validation; act and scratch guarded against overruns;
+ *  - double only: central finite differences of loss = <R, y> for dx and every
+ *    parameter tensor (1, 2 and 4 heads, odd L, with dropout off and on; with
+ *    dropout the mask is fixed by (seed, stream), so the loss stays a smooth
+ *    function of x and the parameters). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,97 +22,43 @@
 #include "testutil.h"
 
 #define FIXTURE "tests/fixtures/reference/attention.safetensors"
-#define GUARD 64 /* reals after act and scratch that must stay untouched */
 
+#ifdef HIPPO_F64
+#define TOL_OUT 1e-10 /* README §8: ~1e-13 expected in float64 */
+#else
+#define TOL_OUT 1e-5 /* README §8: 1e-5 scaled for mixer outputs */
+#endif
+
+/* One attention layer (see tu_layer) with its head count and dropout. */
 struct rig {
-    const struct layer_kind *k;
-    struct param_table pt;
-    void *self;
-    real *p;
-    int D, NH;
+    struct tu_layer l;
+    int NH;
     double drop;
 };
 
-static void rig_make(struct rig *r, int D, int NH, double drop, int layer_idx) {
-    memset(r, 0, sizeof *r);
-    r->k = &layer_attention;
-    r->D = D, r->NH = NH, r->drop = drop;
-    struct knob_values kv;
-    knob_defaults(&kv, r->k->knobs, r->k->n_knobs);
-    char v[32], err[256];
-    snprintf(v, sizeof v, "%d", NH);
-    ck_assert_msg(knob_set(&kv, "n_heads", v, err, sizeof err) == 0, "%s", err);
-    snprintf(v, sizeof v, "%.17g", drop);
-    ck_assert_msg(knob_set(&kv, "dropout", v, err, sizeof err) == 0, "%s", err);
-    struct layer_dims dims = {.D = D, .max_L = 64, .n_layer = 2, .layer_idx = layer_idx};
-    param_table_init(&r->pt);
-    char prefix[64];
-    snprintf(prefix, sizeof prefix, "backbone.layers.%d.mixer.", layer_idx);
-    r->self = r->k->create(&kv, &dims, &r->pt, prefix, err, sizeof err);
-    ck_assert_msg(r->self != NULL, "create failed: %s", err);
-    r->p = xcalloc(r->pt.total, sizeof(real));
-}
-
-static void rig_free(struct rig *r) {
-    r->k->destroy(r->self);
-    free(r->p);
-    param_table_free(&r->pt);
-}
-
-static real *tensor(struct rig *r, const char *suffix) {
-    for (int i = 0; i < r->pt.n; i++) {
-        const char *n = r->pt.v[i].name;
-        size_t ln = strlen(n), ls = strlen(suffix);
-        if (ln >= ls && strcmp(n + ln - ls, suffix) == 0) return r->p + r->pt.v[i].offset;
-    }
-    ck_abort_msg("no parameter ending in %s", suffix);
-    return NULL;
+static void rig_make(struct rig *r, int D, int NH, double drop, int layer_idx, int B, int L) {
+    char knobs[96];
+    snprintf(knobs, sizeof knobs, "n_heads=%d,dropout=%.17g", NH, drop);
+    r->NH = NH, r->drop = drop;
+    tu_layer_open(&r->l, &(struct tu_layer_cfg){.k = &layer_attention, .knobs = knobs, .D = D, .B = B, .L = L,
+                                               .layer = layer_idx});
 }
 
 /* Every parameter N(0, sd^2) from a fixed stream, so attention is far from uniform. */
-static void rig_random(struct rig *r, double sd, uint64_t seed) {
-    struct hp_rng g = hp_rng_make(seed, 77);
-    for (size_t i = 0; i < r->pt.total; i++) r->p[i] = (real)(sd * hp_rng_normal(&g));
-}
+static void rig_random(struct rig *r, double sd, uint64_t seed) { tu_fill_normal(r->l.p, r->l.pt.total, sd, seed, 77); }
 
-static void fill_guard(real *b, size_t n) {
-    for (size_t i = 0; i < GUARD; i++) b[n + i] = (real)(1000 + i);
-}
-static void check_guard(const real *b, size_t n, const char *what) {
-    for (size_t i = 0; i < GUARD; i++)
-        ck_assert_msg(b[n + i] == (real)(1000 + i), "%s overrun at +%zu", what, i);
-}
-
-/* One forward with guarded act/scratch buffers sized by the layer. */
-static void rig_forward(struct rig *r, int B, int L, const real *x, real *y, bool training, uint64_t seed,
-                        uint64_t stream) {
-    size_t na = r->k->act_size(r->self, B, L), ns = r->k->scratch_size(r->self, B, L);
-    real *act = xmalloc((na + GUARD) * sizeof(real)), *scr = xmalloc((ns + GUARD) * sizeof(real));
-    fill_guard(act, na);
-    fill_guard(scr, ns);
-    struct layer_fwd a = {.B = B, .L = L, .x = x, .y = y, .p = r->p, .act = act, .scratch = scr,
-                          .training = training, .seed = seed, .stream = stream};
-    r->k->forward(r->self, ops_cpu(), &a);
-    check_guard(act, na, "act");
-    check_guard(scr, ns, "scratch");
-    free(act);
-    free(scr);
-}
-
-static real *random_x(int B, int L, int D, uint64_t seed) {
-    real *x = xmalloc((size_t)B * L * D * sizeof(real));
-    struct hp_rng g = hp_rng_make(seed, 5);
-    for (size_t i = 0; i < (size_t)B * L * D; i++) x[i] = (real)hp_rng_normal(&g);
-    return x;
+/* One forward of x into y with dropout drawn from (seed, stream) when training. */
+static void rig_forward(struct rig *r, const real *x, real *y, bool training, uint64_t seed, uint64_t stream) {
+    r->l.training = training, r->l.seed = seed, r->l.stream = stream;
+    tu_layer_forward_xy(&r->l, x, y);
 }
 
 /* Naive double reference straight from the formulas; the dropout mask keeps
  * flat index ((b*NH + h)*L + t)*L + s iff hp_uniform_at(seed, stream, i) >= p. */
-static void reference(struct rig *r, int B, int L, const real *x, double *y, bool drop, uint64_t seed,
-                      uint64_t stream) {
-    int D = r->D, NH = r->NH, dh = D / NH;
-    const real *W = tensor(r, "Wqkv.weight"), *bW = tensor(r, "Wqkv.bias");
-    const real *Wo = tensor(r, "out_proj.weight"), *bo = tensor(r, "out_proj.bias");
+static void reference(struct rig *r, const real *x, double *y, bool drop, uint64_t seed, uint64_t stream) {
+    int B = r->l.B, L = r->l.L, D = r->l.D, NH = r->NH, dh = D / NH;
+    const real *W = tu_layer_P(&r->l, "Wqkv.weight"), *bW = tu_layer_P(&r->l, "Wqkv.bias");
+    const real *Wo = tu_layer_P(&r->l, "out_proj.weight"), *bo = tu_layer_P(&r->l, "out_proj.bias");
     double *qkv = xmalloc((size_t)L * 3 * D * sizeof(double)), *o = xmalloc((size_t)L * D * sizeof(double));
     double *pr = xmalloc((size_t)L * sizeof(double));
     for (int b = 0; b < B; b++) {
@@ -147,52 +102,28 @@ static void reference(struct rig *r, int B, int L, const real *x, double *y, boo
     free(pr);
 }
 
-static double *to_f64(const real *a, size_t n) {
-    double *d = xmalloc(n * sizeof(double));
-    for (size_t i = 0; i < n; i++) d[i] = a[i];
-    return d;
-}
-
 /* Layer i of the authors' attention LM: mixer in -> out. */
 START_TEST(test_fixture) {
     int i = _i;
     struct st_file f;
-    char err[512], name[160];
-    ck_assert_msg(st_read(FIXTURE, &f, err, sizeof err) == 0, "%s", err);
-    struct rig r;
-    rig_make(&r, 32, 1, 0.0, i);
-    for (int j = 0; j < r.pt.n; j++) {
-        const struct param_spec *s = &r.pt.v[j];
-        snprintf(name, sizeof name, "param/%s", s->name);
-        const struct st_tensor *t = st_get(&f, name);
-        ck_assert_msg(t != NULL, "fixture lacks %s", name);
-        ck_assert_msg(t->numel == s->numel && t->ndim == s->ndim, "%s: shape mismatch", name);
-        for (int d = 0; d < s->ndim; d++) ck_assert_int_eq(t->shape[d], s->shape[d]);
-        double *v = xmalloc(t->numel * sizeof(double));
-        st_to_f64(t, v);
-        for (size_t e = 0; e < t->numel; e++) r.p[s->offset + e] = (real)v[e];
-        free(v);
-    }
+    char name[160];
+    tu_st_open(FIXTURE, &f);
     snprintf(name, sizeof name, "mixer/layer%d/in", i);
     const struct st_tensor *tin = st_get(&f, name);
     snprintf(name, sizeof name, "mixer/layer%d/out", i);
     const struct st_tensor *tout = st_get(&f, name);
     ck_assert(tin && tout && tin->ndim == 3 && tin->shape[2] == 32 && tout->numel == tin->numel);
-    int B = (int)tin->shape[0], L = (int)tin->shape[1];
-    size_t n = tin->numel;
-    double *xin = xmalloc(n * sizeof(double)), *want = xmalloc(n * sizeof(double));
-    st_to_f64(tin, xin);
-    st_to_f64(tout, want);
-    real *x = xmalloc(n * sizeof(real)), *y = xmalloc(n * sizeof(real));
-    for (size_t e = 0; e < n; e++) x[e] = (real)xin[e];
+    struct rig r;
+    rig_make(&r, 32, 1, 0.0, i, (int)tin->shape[0], (int)tin->shape[1]);
+    tu_layer_load(&r.l, &f);
+    snprintf(name, sizeof name, "mixer/layer%d/in", i);
+    tu_load_real(&f, name, r.l.x, r.l.n);
     /* The fixtures ran in training mode with dropout 0. */
-    rig_forward(&r, B, L, x, y, true, 1, 2);
-    double *got = to_f64(y, n);
+    rig_forward(&r, r.l.x, r.l.y, true, 1, 2);
     snprintf(name, sizeof name, "mixer/layer%d/out", i);
-    tu_assert_close(name, got, want, n, 1e-5); /* README §8: 1e-5 scaled for mixer outputs */
-    printf("attention fixture layer %d: scaled error %.3g\n", i, tu_scaled_err(got, want, n, NULL));
-    free(got), free(x), free(y), free(xin), free(want);
-    rig_free(&r);
+    double e = tu_check_tensor(&f, name, r.l.y, r.l.n, TOL_OUT);
+    printf("attention %s fixture layer %d: scaled error %.3g\n", REAL_NAME, i, e);
+    tu_layer_close(&r.l);
     st_free(&f);
 }
 END_TEST
@@ -202,22 +133,19 @@ static const int ref_heads[] = {1, 2, 4};
 START_TEST(test_reference) {
     int NH = ref_heads[_i % 3];
     bool drop = _i >= 3;
-    int B = 3, L = 13, D = 32;
     struct rig r;
-    rig_make(&r, D, NH, drop ? 0.25 : 0.0, 0);
+    rig_make(&r, 32, NH, drop ? 0.25 : 0.0, 0, 3, 13);
     rig_random(&r, 0.3, 11 + (uint64_t)_i);
-    real *x = random_x(B, L, D, 3);
-    real *y = xmalloc((size_t)B * L * D * sizeof(real));
-    double *want = xmalloc((size_t)B * L * D * sizeof(double));
-    rig_forward(&r, B, L, x, y, true, 42, 9);
-    reference(&r, B, L, x, want, drop, 42, 9);
-    double *got = to_f64(y, (size_t)B * L * D);
+    tu_fill_normal(r.l.x, r.l.n, 1.0, 3, 5);
+    double *want = xmalloc(r.l.n * sizeof(double));
+    rig_forward(&r, r.l.x, r.l.y, true, 42, 9);
+    reference(&r, r.l.x, want, drop, 42, 9);
     char what[64];
     snprintf(what, sizeof what, "NH=%d dropout=%d", NH, drop);
     /* float gemms of width 32 and a softmax: a few ulps of float, scaled. */
-    tu_assert_close(what, got, want, (size_t)B * L * D, 1e-5);
-    free(got), free(want), free(x), free(y);
-    rig_free(&r);
+    tu_assert_close_real(what, r.l.y, want, r.l.n, 1e-5);
+    free(want);
+    tu_layer_close(&r.l);
 }
 END_TEST
 
@@ -227,16 +155,15 @@ START_TEST(test_dropout_mask) {
     int NH = _i ? 2 : 1, D = 32, dh = D / NH, L = _i ? 16 : 31, B = 8;
     double p = 0.1;
     struct rig r;
-    rig_make(&r, D, NH, p, 0);
-    real *W = tensor(&r, "Wqkv.weight"), *Wo = tensor(&r, "out_proj.weight");
+    rig_make(&r, D, NH, p, 0, B, L);
+    real *W = tu_layer_P(&r.l, "Wqkv.weight"), *Wo = tu_layer_P(&r.l, "out_proj.weight");
     for (int d = 0; d < D; d++) W[(2 * D + d) * D + d] = 1, Wo[d * D + d] = 1;
-    size_t n = (size_t)B * L * D;
-    real *x = xcalloc(n, sizeof(real)), *y = xmalloc(n * sizeof(real));
+    real *x = r.l.x, *y = r.l.y;
     for (int b = 0; b < B; b++)
         for (int t = 0; t < L; t++)
             for (int h = 0; h < NH; h++) x[((size_t)b * L + t) * D + h * dh + t] = 1;
     uint64_t seed = 1234, stream = 5;
-    rig_forward(&r, B, L, x, y, true, seed, stream);
+    rig_forward(&r, x, y, true, seed, stream);
     long dropped = 0, total = 0;
     for (int b = 0; b < B; b++)
         for (int h = 0; h < NH; h++)
@@ -254,8 +181,7 @@ START_TEST(test_dropout_mask) {
     double frac = (double)dropped / total, sd = sqrt(p * (1 - p) / total);
     ck_assert_msg(fabs(frac - p) <= 5 * sd, "dropped fraction %.4f, expected %.2f +- %.4f", frac, p, 5 * sd);
     printf("attention dropout NH=%d: dropped %ld of %ld (%.4f, p = %.2f)\n", NH, dropped, total, frac, p);
-    free(x), free(y);
-    rig_free(&r);
+    tu_layer_close(&r.l);
 }
 END_TEST
 
@@ -263,27 +189,26 @@ END_TEST
  * Evaluation mode: equals a dropout-0 layer with the same parameters. */
 START_TEST(test_dropout_determinism) {
     int B = 2, L = 11, D = 32;
-    size_t n = (size_t)B * L * D;
     struct rig r, r0;
-    rig_make(&r, D, 2, 0.3, 0);
-    rig_make(&r0, D, 2, 0.0, 0);
+    rig_make(&r, D, 2, 0.3, 0, B, L);
+    rig_make(&r0, D, 2, 0.0, 0, B, L);
     rig_random(&r, 0.3, 8);
-    memcpy(r0.p, r.p, r.pt.total * sizeof(real));
-    real *x = random_x(B, L, D, 4);
-    real *y1 = xmalloc(n * sizeof(real)), *y2 = xmalloc(n * sizeof(real)), *y3 = xmalloc(n * sizeof(real));
-    rig_forward(&r, B, L, x, y1, true, 7, 100);
-    rig_forward(&r, B, L, x, y2, true, 7, 100);
+    memcpy(r0.l.p, r.l.p, r.l.pt.total * sizeof(real));
+    size_t n = r.l.n;
+    real *x = r.l.x, *y1 = r.l.y, *y2 = r.l.dx, *y3 = r0.l.y;
+    tu_fill_normal(x, n, 1.0, 4, 5);
+    rig_forward(&r, x, y1, true, 7, 100);
+    rig_forward(&r, x, y2, true, 7, 100);
     ck_assert_msg(memcmp(y1, y2, n * sizeof(real)) == 0, "same seed and stream gave different outputs");
-    rig_forward(&r, B, L, x, y2, true, 7, 101);
+    rig_forward(&r, x, y2, true, 7, 101);
     ck_assert_msg(memcmp(y1, y2, n * sizeof(real)) != 0, "another stream gave the same output");
-    rig_forward(&r, B, L, x, y2, true, 8, 100);
+    rig_forward(&r, x, y2, true, 8, 100);
     ck_assert_msg(memcmp(y1, y2, n * sizeof(real)) != 0, "another seed gave the same output");
-    rig_forward(&r, B, L, x, y2, false, 7, 100);
-    rig_forward(&r0, B, L, x, y3, true, 7, 100);
+    rig_forward(&r, x, y2, false, 7, 100);
+    rig_forward(&r0, x, y3, true, 7, 100);
     ck_assert_msg(memcmp(y2, y3, n * sizeof(real)) == 0, "evaluation mode applied dropout");
-    free(x), free(y1), free(y2), free(y3);
-    rig_free(&r);
-    rig_free(&r0);
+    tu_layer_close(&r.l);
+    tu_layer_close(&r0.l);
 }
 END_TEST
 
@@ -293,18 +218,18 @@ START_TEST(test_causality) {
     int NH = ref_heads[_i % 3];
     bool drop = _i >= 3;
     int B = 2, L = 17, D = 32;
-    size_t n = (size_t)B * L * D;
     struct rig r;
-    rig_make(&r, D, NH, drop ? 0.2 : 0.0, 1);
+    rig_make(&r, D, NH, drop ? 0.2 : 0.0, 1, B, L);
     rig_random(&r, 0.3, 21);
-    real *x = random_x(B, L, D, 6), *y0 = xmalloc(n * sizeof(real)), *y1 = xmalloc(n * sizeof(real));
-    rig_forward(&r, B, L, x, y0, true, 3, 4);
+    size_t n = r.l.n;
+    real *x = r.l.x, *y0 = r.l.y, *y1 = r.l.dx, *xp = r.l.dy;
+    tu_fill_normal(x, n, 1.0, 6, 5);
+    rig_forward(&r, x, y0, true, 3, 4);
     for (int t = 0; t < L; t += 4) {
-        real *xp = xmalloc(n * sizeof(real));
         memcpy(xp, x, n * sizeof(real));
         for (int b = 0; b < B; b++)
             for (int d = 0; d < D; d++) xp[((size_t)b * L + t) * D + d] += (real)(0.5 + 0.01 * d);
-        rig_forward(&r, B, L, xp, y1, true, 3, 4);
+        rig_forward(&r, xp, y1, true, 3, 4);
         for (int b = 0; b < B; b++) {
             size_t row = (size_t)b * L * D;
             ck_assert_msg(memcmp(y0 + row, y1 + row, (size_t)t * D * sizeof(real)) == 0,
@@ -312,10 +237,8 @@ START_TEST(test_causality) {
             ck_assert_msg(memcmp(y0 + row + (size_t)t * D, y1 + row + (size_t)t * D, D * sizeof(real)) != 0,
                           "NH=%d: perturbing t=%d left y at t unchanged", NH, t);
         }
-        free(xp);
     }
-    free(x), free(y0), free(y1);
-    rig_free(&r);
+    tu_layer_close(&r.l);
 }
 END_TEST
 
@@ -363,8 +286,58 @@ START_TEST(test_config) {
 }
 END_TEST
 
+#ifdef HIPPO_F64
+struct fd_case {
+    int NH, B, L;
+    double drop;
+};
+static const struct fd_case fd_cases[] = {
+    {1, 2, 7, 0.0},
+    {2, 2, 9, 0.0},
+    {4, 1, 11, 0.0},
+    {1, 2, 7, 0.3},  /* dropout on: mask fixed by (seed, stream) */
+    {2, 2, 9, 0.5},
+};
+
+/* Analytic gradients against central differences (step 1e-5) at the
+ * largest-|g| entry and 5 random ones: |fd - g| / max(|g_i|, 1e-3 max|g|) <= 1e-6. */
+START_TEST(test_fd) {
+    const struct fd_case *c = &fd_cases[_i];
+    struct rig r;
+    rig_make(&r, 16, c->NH, c->drop, 1, c->B, c->L);
+    struct tu_layer *l = &r.l;
+    l->training = true, l->seed = 99, l->stream = 3;
+    struct hp_rng g0 = hp_rng_make(1000 + (uint64_t)_i, 1);
+    /* Weights large enough that attention is far from uniform, biases nonzero. */
+    for (size_t i = 0; i < l->pt.total; i++) l->p[i] = 0.4 * hp_rng_normal(&g0);
+    for (size_t i = 0; i < l->n; i++) l->x[i] = hp_rng_normal(&g0), l->dy[i] = hp_rng_normal(&g0);
+
+    /* Backward: dx is overwritten (start from garbage); g accumulates (start from an offset). */
+    for (size_t i = 0; i < l->n; i++) l->dx[i] = NAN;
+    for (size_t i = 0; i < l->pt.total; i++) l->g[i] = 0.5;
+    tu_layer_forward(l);
+    tu_layer_backward(l);
+    for (size_t i = 0; i < l->pt.total; i++) l->g[i] -= 0.5;
+
+    struct tu_fd fd = {.loss = tu_layer_loss, .ctx = l, .step = 1e-5, .n_random = 5, .seed = 7, .stream = 31,
+                       .floor = 1e-3, .tol = 1e-6};
+    char what[160];
+    snprintf(what, sizeof what, "NH=%d p=%.1f dx", c->NH, c->drop);
+    double worst = tu_fd_check(&fd, what, l->x, l->dx, l->n);
+    for (int j = 0; j < l->pt.n; j++) {
+        const struct param_spec *s = &l->pt.v[j];
+        snprintf(what, sizeof what, "NH=%d p=%.1f %s", c->NH, c->drop, s->name);
+        fd.seed = 8 + j;
+        worst = fmax(worst, tu_fd_check(&fd, what, l->p + s->offset, l->g + s->offset, s->numel));
+    }
+    printf("attention FD NH=%d L=%d p=%.1f: worst relative error %.3g\n", c->NH, c->L, c->drop, worst);
+    tu_layer_close(l);
+}
+END_TEST
+#endif /* HIPPO_F64 */
+
 int main(void) {
-    Suite *s = suite_create("attention");
+    Suite *s = suite_create("attention_" REAL_NAME);
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 60);
     tcase_add_loop_test(tc, test_fixture, 0, 2);
@@ -373,10 +346,9 @@ int main(void) {
     tcase_add_test(tc, test_dropout_determinism);
     tcase_add_loop_test(tc, test_causality, 0, 6);
     tcase_add_test(tc, test_config);
+#ifdef HIPPO_F64
+    tcase_add_loop_test(tc, test_fd, 0, (int)(sizeof fd_cases / sizeof fd_cases[0]));
+#endif
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run_suite(s);
 }
