@@ -55,36 +55,11 @@ static const struct fixture fixtures[] = {
 };
 enum { N_FIX = sizeof fixtures / sizeof fixtures[0] };
 
-static void set_knobs(const char *spec, struct knob_values *kv) {
-    char buf[256], err[256];
-    snprintf(buf, sizeof buf, "%s", spec);
-    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        char *eq = strchr(tok, '=');
-        ck_assert(eq != NULL);
-        *eq = '\0';
-        ck_assert_msg(knob_set(kv, tok, eq + 1, err, sizeof err) == 0, "%s", err);
-    }
-}
-
-static const struct st_tensor *need(const struct st_file *f, const char *name) {
-    const struct st_tensor *t = st_get(f, name);
-    ck_assert_msg(t != NULL, "fixture has no tensor '%s'", name);
-    return t;
-}
-
-static double *load64(const struct st_file *f, const char *name, size_t *n) {
-    const struct st_tensor *t = need(f, name);
-    double *v = xmalloc((t->numel + 1) * sizeof(double));
-    st_to_f64(t, v);
-    if (n) *n = t->numel;
-    return v;
-}
-
 /* Vocabulary from the tied embedding; longest input from the ids. */
 static struct model *build(const struct fixture *fx, const struct st_file *f, int *B, int *L) {
-    const struct st_tensor *ids = need(f, "input/ids");
-    const struct st_tensor *emb = need(f, "param/backbone.embeddings.word_embeddings.weight");
-    const struct st_tensor *fc1 = need(f, "param/backbone.layers.0.mlp.fc1.weight");
+    const struct st_tensor *ids = tu_st_need(f, "input/ids");
+    const struct st_tensor *emb = tu_st_need(f, "param/backbone.embeddings.word_embeddings.weight");
+    const struct st_tensor *fc1 = tu_st_need(f, "param/backbone.layers.0.mlp.fc1.weight");
     *B = (int)ids->shape[0], *L = (int)ids->shape[1];
     struct model_cfg c = {.vocab = (int)emb->shape[0], .d_model = (int)emb->shape[1], .n_layer = 0,
                           .d_inner = (int)fc1->shape[0], .max_L = *L, .n_pos = fx->n_pos, .embed_dropout = 0,
@@ -95,8 +70,7 @@ static struct model *build(const struct fixture *fx, const struct st_file *f, in
     const struct st_tensor *pos = st_get(f, "param/backbone.embeddings.position_embeddings.weight");
     if (pos) c.n_pos = (int)pos->shape[0];
     ck_assert(c.kind != NULL);
-    knob_defaults(&c.layer_knobs, c.kind->knobs, c.kind->n_knobs);
-    set_knobs(fx->knobs, &c.layer_knobs);
+    tu_knobs(&c.layer_knobs, c.kind, fx->knobs);
     char err[256] = "";
     struct model *m = model_create(&c, err, sizeof err);
     ck_assert_msg(m != NULL, "%s: %s", fx->file, err);
@@ -113,21 +87,13 @@ static void load_params(struct model *m, const struct st_file *f, const char *fi
     for (int i = 0; i < pt->n; i++) {
         char name[PARAM_NAME + 8];
         snprintf(name, sizeof name, "param/%s", pt->v[i].name);
-        size_t n;
-        double *v = load64(f, name, &n);
-        ck_assert_msg(n == pt->v[i].numel, "%s: %s has %zu elements, model expects %zu", file, name, n,
-                      pt->v[i].numel);
-        for (size_t j = 0; j < n; j++) p[pt->v[i].offset + j] = (real)v[j];
-        free(v);
+        tu_load_real(f, name, p + pt->v[i].offset, pt->v[i].numel);
     }
 }
 
+/* A tensor of ours against the file's, over the file's length. */
 static void compare(const struct st_file *f, const char *name, const real *ours, double tol) {
-    size_t n;
-    double *ref = load64(f, name, &n), *c = xmalloc(n * sizeof(double));
-    for (size_t i = 0; i < n; i++) c[i] = ours[i];
-    tu_assert_close(name, c, ref, n, tol);
-    free(ref), free(c);
+    tu_check_tensor(f, name, ours, tu_st_need(f, name)->numel, tol);
 }
 
 static void compare_forward(const struct model *m, const struct st_file *f, int n_layer) {
@@ -155,29 +121,35 @@ static void compare_grads(struct model *m, const struct st_file *f) {
 
 static int32_t *load_ids(const struct st_file *f, const char *name) {
     size_t n;
-    double *v = load64(f, name, &n);
+    double *v = tu_load_f64(f, name, &n);
     int32_t *ids = xmalloc(n * sizeof(int32_t));
     for (size_t i = 0; i < n; i++) ids[i] = (int32_t)v[i];
     free(v);
     return ids;
 }
 
-START_TEST(test_fixture) {
-    const struct fixture *fx = &fixtures[_i];
-    char path[512], err[512];
+/* Open the fixture file into *f and build its model with every stored parameter. */
+static struct model *open_model(const struct fixture *fx, struct st_file *f, int *B, int *L) {
+    char path[512];
     snprintf(path, sizeof path, "%s/%s", FIXTURE_DIR, fx->file);
     if (strncmp(fx->file, "ours/", 5) == 0 && access(path, R_OK) != 0)
         ck_abort_msg("%s: missing; regenerate with tools/make_fixtures.py", path);
+    tu_st_open(path, f);
+    struct model *m = build(fx, f, B, L);
+    load_params(m, f, fx->file);
+    return m;
+}
+
+START_TEST(test_fixture) {
+    const struct fixture *fx = &fixtures[_i];
     struct st_file f;
-    ck_assert_msg(st_read(path, &f, err, sizeof err) == 0, "%s", err);
     int B, L;
-    struct model *m = build(fx, &f, &B, &L);
-    load_params(m, &f, fx->file);
+    struct model *m = open_model(fx, &f, &B, &L);
     int32_t *ids = load_ids(&f, "input/ids"), *tgt = load_ids(&f, "input/targets");
     /* Training mode with every dropout at 0, as the fixtures were made. */
     struct model_batch b = {B, L, ids, tgt, true, 0, 0};
     double loss = model_forward(m, ops_cpu(), &b);
-    double *ref_loss = load64(&f, "output/loss", NULL);
+    double *ref_loss = tu_load_f64(&f, "output/loss", NULL);
     ck_assert_msg(fabs(loss - ref_loss[0]) <= TOL_LOSS, "%s: loss %.12g, reference %.12g", fx->file, loss,
                   ref_loss[0]);
     compare_forward(m, &f, model_config(m)->n_layer);
@@ -196,22 +168,16 @@ END_TEST
  * wrong group (weight decay on an SSM tensor) shows plainly. */
 START_TEST(test_adamw_step) {
     static const struct fixture fx = {"ours/optim_h3.safetensors", "h3", "", 0};
-    char path[512], err[512];
-    snprintf(path, sizeof path, "%s/%s", FIXTURE_DIR, fx.file);
     struct st_file f;
-    ck_assert_msg(st_read(path, &f, err, sizeof err) == 0, "%s", err);
     int B, L;
-    struct model *m = build(&fx, &f, &B, &L);
-    load_params(m, &f, fx.file);
+    struct model *m = open_model(&fx, &f, &B, &L);
     const struct param_table *pt = model_params(m);
     real *p = model_param_data(m), *g = model_grad_data(m);
     real *before = xmalloc(pt->total * sizeof(real));
     for (int i = 0; i < pt->n; i++) {
         char name[PARAM_NAME + 16];
         snprintf(name, sizeof name, "grad/%s", pt->v[i].name);
-        double *v = load64(&f, name, NULL);
-        for (size_t j = 0; j < pt->v[i].numel; j++) g[pt->v[i].offset + j] = (real)v[j];
-        free(v);
+        tu_load_real(&f, name, g + pt->v[i].offset, pt->v[i].numel);
     }
     memcpy(before, p, pt->total * sizeof(real));
     struct adamw opt;
@@ -223,9 +189,9 @@ START_TEST(test_adamw_step) {
         char name[PARAM_NAME + 16];
         size_t n;
         snprintf(name, sizeof name, "param/%s", s->name);
-        double *ref0 = load64(&f, name, &n);
+        double *ref0 = tu_load_f64(&f, name, &n);
         snprintf(name, sizeof name, "param_after/%s", s->name);
-        double *ref1 = load64(&f, name, NULL), *ours = xmalloc(n * sizeof(double));
+        double *ref1 = tu_load_f64(&f, name, NULL), *ours = xmalloc(n * sizeof(double));
         for (size_t j = 0; j < n; j++) ours[j] = (double)p[s->offset + j] - (double)before[s->offset + j], ref1[j] -= ref0[j];
         /* The stored parameter is rounded to half an ulp of |p|; relative to a
          * step of ~lr that allows (4 ulp of max|p|) / max|step| on top. */
@@ -249,9 +215,5 @@ int main(void) {
     tcase_add_loop_test(tc, test_fixture, 0, N_FIX);
     tcase_add_test(tc, test_adamw_step);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return tu_run_suite(s);
 }
