@@ -15,78 +15,38 @@
 
 enum { TB = 2, TL = 13, TD = 16 };
 
-struct harness {
-    const struct layer_kind *k;
-    void *self;
-    struct param_table pt;
-    struct knob_values kv;
-    real *p, *g, *act, *scratch;
-    real x[TB * TL * TD], y[TB * TL * TD], w[TB * TL * TD], dx[TB * TL * TD];
-};
-
 /* Layer knobs for the checks: defaults, with dropout off so FD sees a smooth map. */
-static void layer_knobs(const struct layer_kind *k, struct knob_values *kv) {
-    char err[256];
-    knob_defaults(kv, k->knobs, k->n_knobs);
-    if (knob_find(k->knobs, k->n_knobs, "dropout") >= 0) ck_assert(knob_set(kv, "dropout", "0", err, sizeof err) == 0);
+static const char *knob_spec(const struct layer_kind *k) {
+    return knob_find(k->knobs, k->n_knobs, "dropout") >= 0 ? "dropout=0" : "";
 }
 
-static void h_make(struct harness *h, const struct layer_kind *k) {
-    memset(h, 0, sizeof *h);
-    h->k = k;
-    layer_knobs(k, &h->kv);
-    param_table_init(&h->pt);
-    struct layer_dims dims = {TD, TL, 2, 0};
-    char err[256] = "";
-    h->self = k->create(&h->kv, &dims, &h->pt, "mixer.", err, sizeof err);
-    ck_assert_msg(h->self != NULL, "%s: create failed: %s", k->name, err);
-    h->p = xcalloc(h->pt.total, sizeof(real));
-    h->g = xcalloc(h->pt.total, sizeof(real));
-    param_init_generic(&h->pt, h->p, 7);
-    if (k->init) k->init(h->self, h->p, 7);
-    /* N(0, 0.02) weights make the gated paths nearly vanish; scale them up so
-     * every path carries signal the check can see. */
+/* A (TB, TL, TD) layer at its init with N(0, 0.02) weights scaled up 10x (else
+ * the gated paths nearly vanish and the checks see no signal); x and the loss
+ * weights dy random; evaluation mode. */
+static void h_make(struct tu_layer *h, const struct layer_kind *k) {
+    tu_layer_open(h, &(struct tu_layer_cfg){.k = k, .knobs = knob_spec(k), .D = TD, .B = TB, .L = TL});
+    tu_layer_init(h, 7);
     for (int t = 0; t < h->pt.n; t++)
         if (h->pt.v[t].init == INIT_NORMAL)
             for (size_t i = 0; i < h->pt.v[t].numel; i++) h->p[h->pt.v[t].offset + i] *= 10;
-    h->act = xcalloc(k->act_size(h->self, TB, TL) + 1, sizeof(real));
-    h->scratch = xcalloc(k->scratch_size(h->self, TB, TL) + 1, sizeof(real));
+    h->seed = 1, h->stream = 2;
     struct hp_rng r = hp_rng_make(11, 1);
-    for (int i = 0; i < TB * TL * TD; i++) h->x[i] = hp_rng_normal(&r), h->w[i] = hp_rng_normal(&r);
+    for (size_t i = 0; i < h->n; i++) h->x[i] = hp_rng_normal(&r), h->dy[i] = hp_rng_normal(&r);
 }
 
-static void h_free(struct harness *h) {
-    h->k->destroy(h->self);
-    param_table_free(&h->pt);
-    free(h->p), free(h->g), free(h->act), free(h->scratch);
-}
-
-static void h_fwd(struct harness *h, const real *x, real *y) {
-    struct layer_fwd a = {TB, TL, x, y, h->p, h->act, h->scratch, false, 1, 2};
-    h->k->forward(h->self, ops_cpu(), &a);
-}
-
-static double h_loss(struct harness *h) {
-    h_fwd(h, h->x, h->y);
-    double s = 0;
-    for (int i = 0; i < TB * TL * TD; i++) s += h->w[i] * h->y[i];
-    return s;
-}
-
-static void h_bwd(struct harness *h) {
-    h_fwd(h, h->x, h->y);
+static void h_bwd(struct tu_layer *h) {
+    tu_layer_forward(h);
     memset(h->g, 0, h->pt.total * sizeof(real));
-    struct layer_bwd a = {TB, TL, h->x, h->w, h->dx, h->p, h->g, h->act, h->scratch, false, 1, 2};
-    h->k->backward(h->self, ops_cpu(), &a);
+    tu_layer_backward(h);
 }
 
-/* Central difference of the loss in *v, step eps scaled to the entry. */
-static double fd(struct harness *h, real *v) {
+/* Central difference of loss(ctx) in *v, step scaled to the entry. */
+static double fd(double (*loss)(void *), void *ctx, real *v) {
     double v0 = *v, eps = 1e-6 * fmax(1.0, fabs(v0));
     *v = v0 + eps;
-    double lp = h_loss(h);
+    double lp = loss(ctx);
     *v = v0 - eps;
-    double lm = h_loss(h);
+    double lm = loss(ctx);
     *v = v0;
     return (lp - lm) / (2 * eps);
 }
@@ -110,41 +70,38 @@ static double max_abs(const real *v, size_t n) {
 
 START_TEST(test_layer_gradients) {
     const struct layer_kind *k = layer_kinds[_i];
-    struct harness h;
+    struct tu_layer h;
     h_make(&h, k);
     h_bwd(&h);
-    real *dx = xcalloc(TB * TL * TD, sizeof(real)), *g = xcalloc(h.pt.total, sizeof(real));
-    memcpy(dx, h.dx, sizeof h.dx);
-    memcpy(g, h.g, h.pt.total * sizeof(real));
-    double sx = max_abs(dx, TB * TL * TD), noise = fd_noise(h_loss(&h));
-    for (size_t i = 0; i < TB * TL * TD; i += 37) check_entry("dx", i, dx[i], fd(&h, &h.x[i]), sx, noise);
+    double sx = max_abs(h.dx, h.n), noise = fd_noise(tu_layer_loss(&h));
+    for (size_t i = 0; i < h.n; i += 37) check_entry("dx", i, h.dx[i], fd(tu_layer_loss, &h, &h.x[i]), sx, noise);
     for (int t = 0; t < h.pt.n; t++) {
         const struct param_spec *s = &h.pt.v[t];
-        double sg = max_abs(g + s->offset, s->numel);
+        const real *g = h.g + s->offset;
+        double sg = max_abs(g, s->numel);
         size_t stride = s->numel / 5 + 1, big = 0;
         for (size_t i = 0; i < s->numel; i++)
-            if (fabs(g[s->offset + i]) > fabs(g[s->offset + big])) big = i;
-        check_entry(s->name, big, g[s->offset + big], fd(&h, &h.p[s->offset + big]), sg, noise);
+            if (fabs(g[i]) > fabs(g[big])) big = i;
+        check_entry(s->name, big, g[big], fd(tu_layer_loss, &h, &h.p[s->offset + big]), sg, noise);
         for (size_t i = 0; i < s->numel; i += stride)
-            check_entry(s->name, i, g[s->offset + i], fd(&h, &h.p[s->offset + i]), sg, noise);
+            check_entry(s->name, i, g[i], fd(tu_layer_loss, &h, &h.p[s->offset + i]), sg, noise);
     }
-    free(dx), free(g);
-    h_free(&h);
+    tu_layer_close(&h);
 }
 END_TEST
 
 START_TEST(test_layer_causal) {
     const struct layer_kind *k = layer_kinds[_i];
-    struct harness h;
+    struct tu_layer h;
     h_make(&h, k);
-    real *y0 = xcalloc(TB * TL * TD, sizeof(real));
-    h_fwd(&h, h.x, y0);
+    real *y0 = h.dx; /* unused by forward */
+    tu_layer_forward_xy(&h, h.x, y0);
     for (int t = 1; t < TL; t += 3) {
         real saved[TD];
         real *xt = h.x + (size_t)t * TD; /* batch 0, position t */
         memcpy(saved, xt, sizeof saved);
         for (int d = 0; d < TD; d++) xt[d] += 1.0 + d;
-        h_fwd(&h, h.x, h.y);
+        tu_layer_forward(&h);
         for (int s = 0; s < t; s++)
             for (int d = 0; d < TD; d++) {
                 size_t i = (size_t)s * TD + d;
@@ -154,22 +111,20 @@ START_TEST(test_layer_causal) {
             }
         memcpy(xt, saved, sizeof saved);
     }
-    free(y0);
-    h_free(&h);
+    tu_layer_close(&h);
 }
 END_TEST
 
 START_TEST(test_layer_deterministic) {
     const struct layer_kind *k = layer_kinds[_i];
-    struct harness h;
+    struct tu_layer h;
     h_make(&h, k);
-    real *y0 = xcalloc(TB * TL * TD, sizeof(real));
-    h_fwd(&h, h.x, y0);
-    h_fwd(&h, h.x, h.y);
-    ck_assert_msg(memcmp(y0, h.y, sizeof h.y) == 0, "%s: two forwards differ", k->name);
+    real *y0 = h.dx; /* unused by forward */
+    tu_layer_forward_xy(&h, h.x, y0);
+    tu_layer_forward(&h);
+    ck_assert_msg(memcmp(y0, h.y, h.n * sizeof(real)) == 0, "%s: two forwards differ", k->name);
     ck_assert_msg(k->state_size(h.self, TL) > 0, "%s: state_size is 0", k->name);
-    free(y0);
-    h_free(&h);
+    tu_layer_close(&h);
 }
 END_TEST
 
@@ -177,7 +132,7 @@ END_TEST
 static struct model *small_model(const struct layer_kind *k) {
     struct model_cfg c = {.vocab = 7, .d_model = TD, .n_layer = 2, .d_inner = 2 * TD, .max_L = TL,
                           .embed_dropout = 0, .ln_eps = 1e-5, .kind = k};
-    layer_knobs(k, &c.layer_knobs);
+    tu_knobs(&c.layer_knobs, k, knob_spec(k));
     char err[256] = "";
     struct model *m = model_create(&c, err, sizeof err);
     ck_assert_msg(m != NULL, "%s: %s", k->name, err);
@@ -185,7 +140,14 @@ static struct model *small_model(const struct layer_kind *k) {
     return m;
 }
 
-static double model_loss(struct model *m, const struct model_batch *b) { return model_forward(m, ops_cpu(), b); }
+struct model_at {
+    struct model *m;
+    const struct model_batch *b;
+};
+static double model_loss(void *ctx) {
+    struct model_at *a = ctx;
+    return model_forward(a->m, ops_cpu(), a->b);
+}
 
 START_TEST(test_model_gradients) {
     const struct layer_kind *k = layer_kinds[_i];
@@ -194,7 +156,8 @@ START_TEST(test_model_gradients) {
     struct hp_rng r = hp_rng_make(5, 5);
     for (int i = 0; i < TB * TL; i++) tok[i] = (int32_t)hp_rng_below(&r, 7), tgt[i] = (i % 4 == 3) ? -1 : (int32_t)hp_rng_below(&r, 7);
     struct model_batch b = {TB, TL, tok, tgt, false, 0, 0};
-    double noise = fd_noise(model_loss(m, &b));
+    struct model_at at = {m, &b};
+    double noise = fd_noise(model_loss(&at));
     model_zero_grad(m);
     model_backward(m, ops_cpu());
     const struct param_table *pt = model_params(m);
@@ -206,16 +169,8 @@ START_TEST(test_model_gradients) {
         size_t big = 0;
         for (size_t i = 0; i < s->numel; i++)
             if (fabs(g[s->offset + i]) > fabs(g[s->offset + big])) big = i;
-        for (size_t i = big, n = 0; n < 3; n++, i = (i + s->numel / 3 + 1) % s->numel) {
-            real *v = &p[s->offset + i];
-            double v0 = *v, eps = 1e-6 * fmax(1.0, fabs(v0));
-            *v = v0 + eps;
-            double lp = model_loss(m, &b);
-            *v = v0 - eps;
-            double lm = model_loss(m, &b);
-            *v = v0;
-            check_entry(s->name, i, g[s->offset + i], (lp - lm) / (2 * eps), sg, noise);
-        }
+        for (size_t i = big, n = 0; n < 3; n++, i = (i + s->numel / 3 + 1) % s->numel)
+            check_entry(s->name, i, g[s->offset + i], fd(model_loss, &at, &p[s->offset + i]), sg, noise);
     }
     free(g);
     model_free(m);
@@ -237,9 +192,5 @@ int main(void) {
     tcase_add_loop_test(tc, test_layer_deterministic, 0, n_kinds());
     tcase_add_loop_test(tc, test_model_gradients, 0, n_kinds());
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return tu_run_suite(s);
 }
