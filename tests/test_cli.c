@@ -198,9 +198,5 @@ int main(void) {
     tcase_add_test(tc, test_train_save_predict);
     tcase_add_test(tc, test_suite_summary);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run_suite(s);
 }

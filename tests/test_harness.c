@@ -393,9 +393,5 @@ int main(void) {
     tcase_add_test(run, test_report_written_atomically);
     tcase_add_test(run, test_checkpoint_roundtrip);
     suite_add_tcase(s, run);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run_suite(s);
 }
