@@ -185,7 +185,8 @@ START_TEST(test_init) {
     ck_assert_msg(lo >= log(0.001) && hi <= log(0.1), "log_dt outside [log 0.001, log 0.1]: %g..%g", lo, hi);
     ck_assert_msg(hi - lo > 0.5 * log(100.0), "log_dt spread %g is too narrow for U[log 1e-3, log 0.1]", hi - lo);
     /* Generic parts: shift C ~ U(-1/8, 1/8) (sd 1/8/sqrt 3), diagonal C parts ~ N(0, 1/2). */
-    const struct param_spec *sc = tu_layer_spec(&r.l, "ssm_k_kernel.kernel.C"), *kc = tu_layer_spec(&r.l, "kernel.kernel.C");
+    const struct param_spec *sc = tu_layer_spec(&r.l, "ssm_k_kernel.kernel.C");
+    const struct param_spec *kc = tu_layer_spec(&r.l, "kernel.kernel.C");
     for (size_t i = 0; i < sc->numel; i++) ck_assert(fabs(r.l.p[sc->offset + i]) <= 0.125);
     double sd_sc = tensor_sd(r.l.p + sc->offset, sc->numel), sd_kc = tensor_sd(r.l.p + kc->offset, kc->numel);
     ck_assert_msg(fabs(sd_sc / (0.125 / sqrt(3.0)) - 1) < 0.1, "shift C sd %g", sd_sc);

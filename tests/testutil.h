@@ -247,7 +247,9 @@ static inline const struct param_spec *tu_layer_spec(const struct tu_layer *r, c
     ck_assert_msg(i >= 0, "no parameter %s", full);
     return &r->pt.v[i];
 }
-static inline real *tu_layer_P(const struct tu_layer *r, const char *rel) { return r->p + tu_layer_spec(r, rel)->offset; }
+static inline real *tu_layer_P(const struct tu_layer *r, const char *rel) {
+    return r->p + tu_layer_spec(r, rel)->offset;
+}
 
 /* Generic init, then the kind's own. */
 static inline void tu_layer_init(struct tu_layer *r, uint64_t seed) {
