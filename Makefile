@@ -81,7 +81,7 @@ test: deps $(BIN) $(TESTS32) $(TESTS64)
 	  if [ $$fail = 0 ]; then echo "make test: all suites passed"; else echo "make test: FAILED"; exit 1; fi
 
 run: deps $(BIN)
-	./$(BIN) suite configs/quick --out results/quick
+	./$(BIN) suite configs/quick --out results/quick --jobs 2
 
 bench-train: deps $(BIN)
 	./$(BIN) bench-train --out results/bench/train.json
@@ -99,4 +99,4 @@ bench-ops: $(B)/libhippo32.a
 clean:
 	rm -rf $(B)
 
--include $(OBJ32:.o=.d) $(OBJ64:.o=.d)
+-include $(OBJ32:.o=.d) $(OBJ64:.o=.d) $(TESTS32:=.d) $(TESTS64:=.d)
