@@ -16,7 +16,9 @@ CFLAGS  += -std=gnu11 $(OPT) $(ARCH) -g -Wall -Wextra -Werror -fno-math-errno -f
 PKGS    := libcjson fftw3f fftw3 openblas
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-LDLIBS  += $(PKG_LIBS) -lm -fopenmp
+# --as-needed: OpenBLAS is linked only into binaries that call it (tests, lab);
+# hippodrome itself uses our own gemm and must not start OpenBLAS's thread pool.
+LDLIBS  += -Wl,--as-needed $(PKG_LIBS) -lm -fopenmp
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
 
 NVCC := $(shell command -v nvcc 2>/dev/null)

@@ -44,6 +44,10 @@ bool cpu_conv_use_fft(const struct conv_args *a);
 void cpu_gemm_own(const struct gemm_args *g);
 void cpu_gemm_blas(const struct gemm_args *g);
 size_t cpu_gemm_own_scratch(int N);
+/* Split a gemm over OpenMP threads and run `rows` on each piece (rows m0..m1
+ * of batch entry bi) with a private scratch of scratch_bytes. */
+typedef void (*cpu_gemm_rows_fn)(const struct gemm_args *g, int bi, int m0, int m1, void *scratch);
+void cpu_gemm_split(const struct gemm_args *g, cpu_gemm_rows_fn rows, size_t scratch_bytes);
 void cpu_gemm_own_rows(const struct gemm_args *g, int bi, int m0, int m1, void *scratch);
 
 /* Name of the gemm path cpu_gemm takes (for ops->gemm_name). */
