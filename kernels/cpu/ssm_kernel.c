@@ -22,18 +22,26 @@ struct mode {
     double complex a, z, ct, q, bc; /* q: Ct = B*C*q; bc = B*C */
 };
 
-static struct mode mode_at(const struct ssm_kernel_args *s, int h, int n) {
+/* a / b written out: C's complex division calls a library routine (__divdc3)
+ * for inf/NaN care that these finite, moderate values never need. */
+static inline double complex cdiv(double complex a, double complex b) {
+    double br = creal(b), bi = cimag(b), d = br * br + bi * bi;
+    return ((creal(a) * br + cimag(a) * bi) + I * (cimag(a) * br - creal(a) * bi)) / d;
+}
+
+/* dt = exp(log_dt[h]), computed once per channel by the callers. */
+static struct mode mode_at(const struct ssm_kernel_args *s, int h, int n, double dt) {
     struct mode m;
     int ar = s->a_rows == 1 ? 0 : h;
-    m.dt = exp((double)s->log_dt[h]);
+    m.dt = dt;
     m.a = s->A_re[ar * s->N2 + n] + I * (double)s->A_im[ar * s->N2 + n];
     double complex x = m.dt * m.a;
     if (s->disc == SSM_BILINEAR) {
-        m.z = (1.0 + x / 2) / (1.0 - x / 2);
-        m.q = m.dt / (1.0 - x / 2);
+        m.z = cdiv(1.0 + x / 2, 1.0 - x / 2);
+        m.q = cdiv(m.dt, 1.0 - x / 2);
     } else {
         m.z = cexp(x);
-        m.q = (m.z - 1.0) / m.a;
+        m.q = cdiv(m.z - 1.0, m.a);
     }
     size_t o = ((size_t)h * s->N2 + n) * 2;
     double complex c = s->C[o] + I * (double)s->C[o + 1];
@@ -60,8 +68,9 @@ struct modes {
 };
 
 static void modes_anchor(const struct ssm_kernel_args *s, int h, int l, struct modes *ms) {
+    double dt = exp((double)s->log_dt[h]);
     for (int n = 0; n < s->N2; n++) {
-        struct mode m = mode_at(s, h, n);
+        struct mode m = mode_at(s, h, n, dt);
         double complex w = m.ct * zpow(m.z, l);
         ms->zr[n] = creal(m.z), ms->zi[n] = cimag(m.z);
         ms->wr[n] = creal(w), ms->wi[n] = cimag(w);
@@ -109,7 +118,7 @@ static void power_sums(const struct ssm_kernel_bwd_args *g, int h, struct modes 
     for (int l = 0; l < s->L; l++) {
         if (l % SSM_ANCHOR == 0)
             for (int n = 0; n < N2; n++) { /* p = z^l, q = z^(l-1) */
-                struct mode m = mode_at(s, h, n);
+                struct mode m = mode_at(s, h, n, exp((double)s->log_dt[h]));
                 double complex p = zpow(m.z, l), q = l ? zpow(m.z, l - 1) : 0;
                 zr[n] = creal(m.z), zi[n] = cimag(m.z), pr[n] = creal(p), pi[n] = cimag(p);
                 qr[n] = creal(q), qi[n] = cimag(q);
@@ -132,10 +141,10 @@ static void power_sums(const struct ssm_kernel_bwd_args *g, int h, struct modes 
  * adds dlog_dt (into *gdt), dB, dC. Complex gradients are g = dL/dRe + i dL/dIm;
  * through a holomorphic w = f(v), g_v = g_w * conj(f'(v)); for a real r,
  * dL/dr = Re(g_w * conj(dw/dr)). */
-static double complex mode_bwd(const struct ssm_kernel_bwd_args *g, int h, int n, double complex S0,
+static double complex mode_bwd(const struct ssm_kernel_bwd_args *g, int h, int n, double dt, double complex S0,
                                double complex S1, double *gdt) {
     const struct ssm_kernel_args *s = &g->f;
-    struct mode m = mode_at(s, h, n);
+    struct mode m = mode_at(s, h, n, dt);
     double complex g_ct = 2.0 * conj(S0);     /* K = 2 Re(ct * z^l) */
     double complex g_z = conj(2.0 * m.ct * S1);
     double complex g_q = g_ct * conj(m.bc);
@@ -154,7 +163,7 @@ static double complex mode_bwd(const struct ssm_kernel_bwd_args *g, int h, int n
     }
     double complex x = m.dt * m.a, dz_da, dz_ddt, dq_da, dq_ddt;
     if (s->disc == SSM_BILINEAR) {
-        double complex w = 1.0 / ((1.0 - x / 2) * (1.0 - x / 2)); /* dz/dx */
+        double complex w = cdiv(1.0, (1.0 - x / 2) * (1.0 - x / 2)); /* dz/dx */
         dz_da = w * m.dt;
         dz_ddt = w * m.a;
         dq_da = w * m.dt * m.dt / 2;
@@ -162,7 +171,7 @@ static double complex mode_bwd(const struct ssm_kernel_bwd_args *g, int h, int n
     } else {
         dz_da = m.z * m.dt;
         dz_ddt = m.z * m.a;
-        dq_da = (m.z * x - (m.z - 1.0)) / (m.a * m.a);
+        dq_da = cdiv(m.z * x - (m.z - 1.0), m.a * m.a);
         dq_ddt = m.z;
     }
     *gdt += creal(g_z * conj(dz_ddt)) + creal(g_q * conj(dq_ddt));
@@ -185,7 +194,8 @@ void cpu_ssm_kernel_bwd(const struct ssm_kernel_bwd_args *g) {
         for (int h = 0; h < H; h++) {
             double gdt = 0;
             power_sums(g, h, ms, S, S + N2);
-            for (int n = 0; n < N2; n++) ga[(size_t)h * N2 + n] = mode_bwd(g, h, n, S[n], S[N2 + n], &gdt);
+            double dt = exp((double)s->log_dt[h]);
+            for (int n = 0; n < N2; n++) ga[(size_t)h * N2 + n] = mode_bwd(g, h, n, dt, S[n], S[N2 + n], &gdt);
             if (g->dlog_dt) g->dlog_dt[h] += (real)(gdt * exp((double)s->log_dt[h]));
         }
         free(ms);
