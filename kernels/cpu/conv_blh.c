@@ -90,7 +90,7 @@ static void dk_block(int T, int H, int t0, int L, const real *dy, const real *up
 /* Taps by channel kt (Lk, H) and skip weights by channel (H). */
 static real *expand_taps(const struct conv_args *a, real *dexp) {
     int H = a->H, Lk = a->Lk, g = a->group;
-    real *kt = xmalloc(sizeof(real) * (size_t)Lk * H);
+    real *kt = cpu_scratch(SCRATCH_CONV_TAPS, sizeof(real) * (size_t)Lk * H);
     for (int j = 0; j < Lk; j++)
         for (int c = 0; c < H; c++) kt[(size_t)j * H + c] = a->k[(size_t)(c / g) * Lk + j];
     for (int c = 0; c < H; c++) dexp[c] = a->D ? a->D[c / g] : 0;
@@ -110,10 +110,10 @@ static double work(const struct conv_args *a) { return 2.0 * a->B * a->H * (doub
 
 void cpu_conv_blh(const struct conv_args *a) {
     int B = a->B, L = a->L, H = a->H, Lk = a->Lk;
-    real *dexp = xmalloc(sizeof(real) * H), *kt = expand_taps(a, dexp);
+    real *dexp = cpu_scratch(SCRATCH_CONV_SKIP, sizeof(real) * H), *kt = expand_taps(a, dexp);
 #pragma omp parallel if (cpu_par(work(a)))
     {
-        real *pad = xmalloc(sizeof(real) * (size_t)(L + 2 * (Lk - 1)) * H);
+        real *pad = cpu_scratch(SCRATCH_CONV_PAD, sizeof(real) * (size_t)(L + 2 * (Lk - 1)) * H);
 #pragma omp for schedule(static)
         for (int b = 0; b < B; b++) {
             const real *u0 = pad_rows(a->u, b, L, H, Lk, pad), *ub = a->u + (size_t)b * L * H;
@@ -125,9 +125,7 @@ void cpu_conv_blh(const struct conv_args *a) {
                     corr(T, H, jn, kt + c, u0 + o, -(ptrdiff_t)H, cload(dexp + c), ub + o, yb + o);
                 }
         }
-        free(pad);
     }
-    free(kt), free(dexp);
 }
 
 /* du = correlation of dy with the taps (reaching forward in time) + D dy. */
@@ -136,7 +134,7 @@ static void du_blh(const struct conv_bwd_args *g, const real *kt, const real *de
     int B = a->B, L = a->L, H = a->H, Lk = a->Lk;
 #pragma omp parallel if (cpu_par(work(a)))
     {
-        real *pad = xmalloc(sizeof(real) * (size_t)(L + 2 * (Lk - 1)) * H);
+        real *pad = cpu_scratch(SCRATCH_CONV_PAD, sizeof(real) * (size_t)(L + 2 * (Lk - 1)) * H);
 #pragma omp for schedule(static)
         for (int b = 0; b < B; b++) {
             const real *d0 = pad_rows(g->dy, b, L, H, Lk, pad), *db = g->dy + (size_t)b * L * H;
@@ -148,7 +146,6 @@ static void du_blh(const struct conv_bwd_args *g, const real *kt, const real *de
                     corr(T, H, jn, kt + c, d0 + o, (ptrdiff_t)H, cload(dexp + c), db + o, ub + o);
                 }
         }
-        free(pad);
     }
 }
 
@@ -158,12 +155,13 @@ static void dk_blh(const struct conv_bwd_args *g, real *dkt, real *dd) {
     int B = a->B, L = a->L, H = a->H, Lk = a->Lk;
     size_t per = (size_t)(Lk + 1) * H;
     int nt = cpu_par(work(a)) ? omp_get_max_threads() : 1;
-    real *acc = xcalloc((size_t)nt * per, sizeof(real));
+    real *acc = cpu_scratch(SCRATCH_CONV_ACC, sizeof(real) * (size_t)nt * per);
+    memset(acc, 0, sizeof(real) * (size_t)nt * per);
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         int t = omp_get_thread_num(), n = omp_get_num_threads();
         real *mk = acc + (size_t)t * per, *md = mk + (size_t)Lk * H;
-        real *pad = xmalloc(sizeof(real) * (size_t)(L + 2 * (Lk - 1)) * H);
+        real *pad = cpu_scratch(SCRATCH_CONV_PAD, sizeof(real) * (size_t)(L + 2 * (Lk - 1)) * H);
         for (int b = B * t / n; b < B * (t + 1) / n; b++) {
             const real *u0 = pad_rows(a->u, b, L, H, Lk, pad), *dyb = g->dy + (size_t)b * L * H;
             for (int c = 0; c < H; c += CVL) {
@@ -176,7 +174,6 @@ static void dk_blh(const struct conv_bwd_args *g, real *dkt, real *dd) {
                 cstore(md + c, s);
             }
         }
-        free(pad);
     }
     memset(dkt, 0, sizeof(real) * (size_t)Lk * H);
     memset(dd, 0, sizeof(real) * H);
@@ -185,23 +182,21 @@ static void dk_blh(const struct conv_bwd_args *g, real *dkt, real *dd) {
         for (size_t i = 0; i < (size_t)Lk * H; i++) dkt[i] += mk[i];
         for (int c = 0; c < H; c++) dd[c] += mk[(size_t)Lk * H + c];
     }
-    free(acc);
 }
 
 void cpu_conv_blh_bwd(const struct conv_bwd_args *g) {
     const struct conv_args *a = &g->f;
     int H = a->H, Lk = a->Lk, gr = a->group;
-    real *dexp = xmalloc(sizeof(real) * H), *kt = expand_taps(a, dexp);
+    real *dexp = cpu_scratch(SCRATCH_CONV_SKIP, sizeof(real) * H), *kt = expand_taps(a, dexp);
     if (g->du) du_blh(g, kt, dexp);
     if (g->dk || g->dD) {
-        real *dkt = xmalloc(sizeof(real) * (size_t)Lk * H), *dd = xmalloc(sizeof(real) * H);
+        real *dkt = cpu_scratch(SCRATCH_CONV_DTAPS, sizeof(real) * (size_t)Lk * H);
+        real *dd = cpu_scratch(SCRATCH_CONV_DSKIP, sizeof(real) * H);
         dk_blh(g, dkt, dd);
         for (int c = 0; c < H; c++) {
             if (g->dk)
                 for (int j = 0; j < Lk; j++) g->dk[(size_t)(c / gr) * Lk + j] += dkt[(size_t)j * H + c];
             if (g->dD) g->dD[c / gr] += dd[c];
         }
-        free(dkt), free(dd);
     }
-    free(kt), free(dexp);
 }

@@ -50,6 +50,24 @@ typedef void (*cpu_gemm_rows_fn)(const struct gemm_args *g, int bi, int m0, int 
 void cpu_gemm_split(const struct gemm_args *g, cpu_gemm_rows_fn rows, size_t scratch_bytes);
 void cpu_gemm_own_rows(const struct gemm_args *g, int bi, int m0, int m1, void *scratch);
 
+/* Per-thread scratch (scratch.c): valid until the next call with the same slot
+ * on the same thread; each buffer an op holds at once has its own slot. */
+enum cpu_scratch_slot {
+    SCRATCH_GEMM_PACK,
+    SCRATCH_CONV_TAPS,
+    SCRATCH_CONV_SKIP,
+    SCRATCH_CONV_PAD,
+    SCRATCH_CONV_ACC,
+    SCRATCH_CONV_DTAPS,
+    SCRATCH_CONV_DSKIP,
+    SCRATCH_SSM_MODES,
+    SCRATCH_SSM_SUMS,
+    SCRATCH_SSM_GRAD_A,
+    SCRATCH_LN_ACC,
+    CPU_SCRATCH_SLOTS
+};
+void *cpu_scratch(enum cpu_scratch_slot slot, size_t bytes);
+
 /* Name of the gemm path cpu_gemm takes (for ops->gemm_name). */
 const char *cpu_gemm_name(void);
 

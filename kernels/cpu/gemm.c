@@ -21,7 +21,7 @@ void cpu_gemm_split(const struct gemm_args *g, cpu_gemm_rows_fn rows, size_t scr
     int pieces = g->batch * cuts;
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
-        void *scratch = scratch_bytes ? xmalloc(scratch_bytes) : NULL;
+        void *scratch = scratch_bytes ? cpu_scratch(SCRATCH_GEMM_PACK, scratch_bytes) : NULL;
 #pragma omp for schedule(static)
         for (int p = 0; p < pieces; p++) {
             int bi = p / cuts, c = p % cuts;
@@ -30,7 +30,6 @@ void cpu_gemm_split(const struct gemm_args *g, cpu_gemm_rows_fn rows, size_t scr
             if (m0 >= m1) continue;
             rows(g, bi, m0, m1, scratch);
         }
-        free(scratch);
     }
 }
 

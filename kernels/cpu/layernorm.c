@@ -74,7 +74,8 @@ void cpu_layernorm_bwd(const struct layernorm_bwd_args *a) {
     int R = a->f.R, D = a->f.D;
     HP_CHECK(R >= 0 && D > 0);
     int nt = cpu_par(10.0 * R * D) ? omp_get_max_threads() : 1;
-    real *acc = xcalloc((size_t)nt * 2 * D, sizeof(real));
+    real *acc = cpu_scratch(SCRATCH_LN_ACC, sizeof(real) * (size_t)nt * 2 * D);
+    memset(acc, 0, sizeof(real) * (size_t)nt * 2 * D);
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         int t = omp_get_thread_num(), n = omp_get_num_threads();
@@ -87,5 +88,4 @@ void cpu_layernorm_bwd(const struct layernorm_bwd_args *a) {
             if (a->dw) a->dw[d] += acc[(size_t)t * 2 * D + d];
             if (a->db) a->db[d] += acc[(size_t)t * 2 * D + D + d];
         }
-    free(acc);
 }

@@ -98,10 +98,9 @@ void cpu_ssm_kernel(const struct ssm_kernel_args *s) {
     HP_CHECK(s->H > 0 && s->N2 > 0 && s->N2 <= SSM_NMAX && s->L > 0 && (s->a_rows == 1 || s->a_rows == s->H));
 #pragma omp parallel if (cpu_par(8.0 * s->H * s->N2 * s->L))
     {
-        struct modes *ms = xmalloc(sizeof *ms);
+        struct modes *ms = cpu_scratch(SCRATCH_SSM_MODES, sizeof *ms);
 #pragma omp for schedule(static)
         for (int h = 0; h < s->H; h++) kernel_row(s, h, ms);
-        free(ms);
     }
 }
 
@@ -185,11 +184,11 @@ void cpu_ssm_kernel_bwd(const struct ssm_kernel_bwd_args *g) {
     int H = s->H, N2 = s->N2;
     HP_CHECK(H > 0 && N2 > 0 && s->L > 0 && (s->a_rows == 1 || s->a_rows == H));
     HP_CHECK(N2 <= SSM_NMAX);
-    double complex *ga = xmalloc(sizeof(double complex) * H * N2);
+    double complex *ga = cpu_scratch(SCRATCH_SSM_GRAD_A, sizeof(double complex) * H * N2);
 #pragma omp parallel if (cpu_par(12.0 * H * N2 * s->L))
     {
-        struct modes *ms = xmalloc(sizeof *ms);
-        double complex *S = xmalloc(sizeof(double complex) * 2 * N2);
+        struct modes *ms = cpu_scratch(SCRATCH_SSM_MODES, sizeof *ms);
+        double complex *S = cpu_scratch(SCRATCH_SSM_SUMS, sizeof(double complex) * 2 * N2);
 #pragma omp for schedule(static)
         for (int h = 0; h < H; h++) {
             double gdt = 0;
@@ -198,8 +197,6 @@ void cpu_ssm_kernel_bwd(const struct ssm_kernel_bwd_args *g) {
             for (int n = 0; n < N2; n++) ga[(size_t)h * N2 + n] = mode_bwd(g, h, n, dt, S[n], S[N2 + n], &gdt);
             if (g->dlog_dt) g->dlog_dt[h] += (real)(gdt * exp((double)s->log_dt[h]));
         }
-        free(ms);
-        free(S);
     }
     int rows = s->a_rows;
     for (int r = 0; r < rows; r++)
@@ -209,5 +206,4 @@ void cpu_ssm_kernel_bwd(const struct ssm_kernel_bwd_args *g) {
             if (g->dA_re) g->dA_re[r * N2 + n] += (real)creal(sum);
             if (g->dA_im) g->dA_im[r * N2 + n] += (real)cimag(sum);
         }
-    free(ga);
 }
