@@ -48,8 +48,8 @@ struct h3 {
 
 void h3_shift_kernel(int D, int N, int Lk, const real *B, const real *C, real *K) {
     for (int c = 0; c < D; c++) {
-        real *k = K + (size_t)c * Lk;
-        const real *b = B + (size_t)c * N, *cc = C + (size_t)c * N;
+        real *restrict k = K + (size_t)c * Lk;
+        const real *restrict b = B + (size_t)c * N, *restrict cc = C + (size_t)c * N;
         memset(k, 0, (size_t)Lk * sizeof(real));
         /* K[j] += B[n] C[n + j] as axpys over j (vectorises); B starts as e1, so skip zeros. */
         for (int n = 0; n < N; n++) {
@@ -63,9 +63,9 @@ void h3_shift_kernel(int D, int N, int Lk, const real *B, const real *C, real *K
 void h3_shift_kernel_bwd(int D, int N, int Lk, const real *B, const real *C, const real *dK, real *dB,
                          real *dC) {
     for (int c = 0; c < D; c++) {
-        const real *dk = dK + (size_t)c * Lk;
-        const real *b = B + (size_t)c * N, *cc = C + (size_t)c * N;
-        real *db = dB + (size_t)c * N, *dc = dC + (size_t)c * N;
+        const real *restrict dk = dK + (size_t)c * Lk;
+        const real *restrict b = B + (size_t)c * N, *restrict cc = C + (size_t)c * N;
+        real *restrict db = dB + (size_t)c * N, *restrict dc = dC + (size_t)c * N;
         for (int j = 0; j < Lk; j++) /* dB[n] += dK[j] C[n + j] */
             for (int n = 0; n < N - j; n++) db[n] += dk[j] * cc[n + j];
         for (int n = 0; n < N; n++) { /* dC[n + j] += B[n] dK[j] */

@@ -1,5 +1,6 @@
 /* gelu.c — GELU, tanh approximation and exact (erf) forms, and their derivatives. */
 #include "cpu.h"
+#include "vmath.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -10,33 +11,9 @@
 #define INV_SQRT2 0.7071067811865476
 #define INV_SQRT_2PI 0.3989422804014327
 
-#ifdef HIPPO_F64
-/* The double build is the reference: libm's tanh. */
-static double tanh_r(double u) { return tanh(u); }
-#else
-/* The MLP's tanh GELU runs on (B*L, 4D) elements twice per step; libm's scalar
- * double tanh made it the largest cost of a training step. This float tanh
- * vectorises: tanh|u| = (1 - e)/(1 + e) with e = exp(-2|u|), exp by Cody-Waite
- * reduction and a degree-6 Taylor polynomial on [-ln2/2, ln2/2] (relative error
- * ~2e-7). The absolute error of t stays ~2e-7 everywhere, which is what GELU
- * needs: it only ever uses 1 + t and 1 - t^2. Checked against double tanh in
- * tests/test_ops.c. */
-static inline float exp_nonpos(float z) {
-    z = z < -87.0f ? -87.0f : z; /* keeps 2^n normal; exp(-87) ~ 1.6e-38 ~ 0 next to 1 */
-    float n = rintf(z * 1.44269504088896341f);
-    float r = z - n * 0.693145751953125f - n * 1.42860682030941723212e-6f;
-    float p = 1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 + r * (1.0f / 720))))));
-    int32_t bits = ((int32_t)n + 127) << 23;
-    float scale;
-    memcpy(&scale, &bits, sizeof scale);
-    return p * scale;
-}
-static inline float tanh_r(float u) {
-    float e = exp_nonpos(-2.0f * fabsf(u));
-    float t = (1.0f - e) / (1.0f + e);
-    return copysignf(t, u);
-}
-#endif
+/* The MLP's tanh GELU runs on (B*L, 4D) elements twice per step; with libm's
+ * scalar tanh it was the largest cost of a training step (vmath.h). */
+#define tanh_r vm_tanh
 
 static inline real gelu_tanh(real x) {
     real t = tanh_r((real)SQRT_2_OVER_PI * (x + (real)GELU_C3 * x * x * x));

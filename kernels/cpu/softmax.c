@@ -1,5 +1,6 @@
 /* softmax.c — row softmax with scale and optional causal mask, and its backward. */
 #include "cpu.h"
+#include "vmath.h"
 
 #include <math.h>
 
@@ -12,14 +13,16 @@ static void softmax_row(const struct softmax_args *a, int r) {
     const real *x = a->x + (size_t)r * a->C;
     real *y = a->y + (size_t)r * a->C;
     int n = row_limit(a, r);
+    const real sc = a->scale;
     real m = -INFINITY;
-    for (int j = 0; j < n; j++) m = fmax(m, a->scale * x[j]);
-    double s = 0;
+    for (int j = 0; j < n; j++) m = fmax(m, sc * x[j]);
+    real s = 0;
+#pragma omp simd reduction(+ : s)
     for (int j = 0; j < n; j++) {
-        y[j] = (real)exp((double)(a->scale * x[j] - m));
+        y[j] = vm_exp_nonpos(sc * x[j] - m);
         s += y[j];
     }
-    real inv = (real)(1.0 / s);
+    real inv = 1 / s;
     for (int j = 0; j < n; j++) y[j] *= inv;
     for (int j = n; j < a->C; j++) y[j] = 0;
 }

@@ -1,17 +1,36 @@
 /* xent.c — mean cross-entropy over non-ignored rows (stable log-sum-exp) and its backward. */
 #include "cpu.h"
+#include "vmath.h"
 
 #include <math.h>
 
-/* Loss of one row (target t), writing its softmax into p when p != NULL. */
-static double xent_row(const real *x, int V, int t, real *p) {
-    double m = -INFINITY;
-    for (int v = 0; v < V; v++) m = fmax(m, (double)x[v]);
+enum { XENT_VMAX = 4096 }; /* rows of a wider vocabulary take the slow path below */
+
+/* Loss of one row (target t), writing its softmax into p when p != NULL.
+ * One exp per logit (kept, then scaled by 1/sum); the log-sum-exp in double. */
+static double xent_row(const real *restrict x, int V, int t, real *restrict p) {
+    real buf[XENT_VMAX];
+    real *e = p ? p : (V <= XENT_VMAX ? buf : NULL);
+    real m = -INFINITY;
+    for (int v = 0; v < V; v++) m = fmax(m, x[v]);
     double s = 0;
-    for (int v = 0; v < V; v++) s += exp((double)x[v] - m);
+    if (e) {
+        real sr = 0;
+#pragma omp simd reduction(+ : sr)
+        for (int v = 0; v < V; v++) {
+            e[v] = vm_exp_nonpos(x[v] - m);
+            sr += e[v];
+        }
+        s = sr;
+        if (p) {
+            real inv = (real)(1.0 / s);
+#pragma omp simd
+            for (int v = 0; v < V; v++) p[v] *= inv;
+        }
+    } else {
+        for (int v = 0; v < V; v++) s += exp((double)x[v] - m);
+    }
     double lse = m + log(s);
-    if (p)
-        for (int v = 0; v < V; v++) p[v] = (real)exp((double)x[v] - lse);
     return t >= 0 ? lse - (double)x[t] : 0.0;
 }
 
