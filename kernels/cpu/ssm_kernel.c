@@ -6,7 +6,8 @@
  * SSM_ANCHOR steps: the product's relative error grows by ~1 ulp (1e-16) per
  * step, so between anchors it stays below ~1e-14 — far inside float and the
  * f64 tests' tolerances — while costing one complex multiply per tap instead
- * of a complex exp. */
+ * of a complex exp. The backward needs sum_l dK_l z^l and its derivative in z,
+ * which Horner's rule gives without any powers. */
 #include "cpu.h"
 
 #include <complex.h>
@@ -104,46 +105,40 @@ void cpu_ssm_kernel(const struct ssm_kernel_args *s) {
     }
 }
 
-/* S0[n] = sum_l dK_l z_n^l and S1[n] = sum_l dK_l l z_n^(l-1) for every mode
- * of channel h, vectorised over n like the forward. */
-static void power_sums(const struct ssm_kernel_bwd_args *g, int h, struct modes *ms, double complex *S0,
-                       double complex *S1) {
+/* S0[n] = sum_l dK_l z_n^l and S1[n] = sum_l dK_l l z_n^(l-1) = S0'(z_n) for
+ * every mode of channel h, by Horner's rule for the polynomial and its
+ * derivative together (backward stable; no powers stored), vectorised over n. */
+static void power_sums(const struct ssm_kernel_bwd_args *g, int h, const struct mode *md, struct modes *ms,
+                       double complex *S0, double complex *S1) {
     const struct ssm_kernel_args *s = &g->f;
-    const int N2 = s->N2;
-    const real *dK = g->dK + (size_t)h * s->L;
-    double *restrict zr = ms->zr, *restrict zi = ms->zi, *restrict pr = ms->wr, *restrict pi = ms->wi;
-    double s0r[SSM_NMAX], s0i[SSM_NMAX], s1r[SSM_NMAX], s1i[SSM_NMAX], qr[SSM_NMAX], qi[SSM_NMAX];
-    for (int n = 0; n < N2; n++) s0r[n] = s0i[n] = s1r[n] = s1i[n] = 0;
-    for (int l = 0; l < s->L; l++) {
-        if (l % SSM_ANCHOR == 0)
-            for (int n = 0; n < N2; n++) { /* p = z^l, q = z^(l-1) */
-                struct mode m = mode_at(s, h, n, exp((double)s->log_dt[h]));
-                double complex p = zpow(m.z, l), q = l ? zpow(m.z, l - 1) : 0;
-                zr[n] = creal(m.z), zi[n] = cimag(m.z), pr[n] = creal(p), pi[n] = cimag(p);
-                qr[n] = creal(q), qi[n] = cimag(q);
-            }
-        const double d = dK[l], dl = d * l;
+    const int N2 = s->N2, L = s->L;
+    const real *dK = g->dK + (size_t)h * L;
+    double *restrict zr = ms->zr, *restrict zi = ms->zi, *restrict br = ms->wr, *restrict bi = ms->wi;
+    double dr[SSM_NMAX], di[SSM_NMAX];
+    for (int n = 0; n < N2; n++) {
+        zr[n] = creal(md[n].z), zi[n] = cimag(md[n].z);
+        br[n] = dK[L - 1], bi[n] = 0, dr[n] = 0, di[n] = 0;
+    }
+    for (int l = L - 2; l >= 0; l--) {
+        const double c = dK[l];
 #pragma omp simd
         for (int n = 0; n < N2; n++) {
-            s0r[n] += d * pr[n], s0i[n] += d * pi[n];
-            s1r[n] += dl * qr[n], s1i[n] += dl * qi[n];
-            qr[n] = pr[n], qi[n] = pi[n];
-            double r = pr[n] * zr[n] - pi[n] * zi[n];
-            pi[n] = pr[n] * zi[n] + pi[n] * zr[n];
-            pr[n] = r;
+            double ndr = dr[n] * zr[n] - di[n] * zi[n] + br[n], ndi = dr[n] * zi[n] + di[n] * zr[n] + bi[n];
+            double nbr = br[n] * zr[n] - bi[n] * zi[n] + c, nbi = br[n] * zi[n] + bi[n] * zr[n];
+            dr[n] = ndr, di[n] = ndi, br[n] = nbr, bi[n] = nbi;
         }
     }
-    for (int n = 0; n < N2; n++) S0[n] = s0r[n] + I * s0i[n], S1[n] = s1r[n] + I * s1i[n];
+    for (int n = 0; n < N2; n++) S0[n] = br[n] + I * bi[n], S1[n] = dr[n] + I * di[n];
 }
 
 /* Gradients of one (h, n) mode from its power sums; returns the A gradient and
  * adds dlog_dt (into *gdt), dB, dC. Complex gradients are g = dL/dRe + i dL/dIm;
  * through a holomorphic w = f(v), g_v = g_w * conj(f'(v)); for a real r,
  * dL/dr = Re(g_w * conj(dw/dr)). */
-static double complex mode_bwd(const struct ssm_kernel_bwd_args *g, int h, int n, double dt, double complex S0,
-                               double complex S1, double *gdt) {
+static double complex mode_bwd(const struct ssm_kernel_bwd_args *g, int h, int n, const struct mode *mp,
+                               double complex S0, double complex S1, double *gdt) {
     const struct ssm_kernel_args *s = &g->f;
-    struct mode m = mode_at(s, h, n, dt);
+    const struct mode m = *mp;
     double complex g_ct = 2.0 * conj(S0);     /* K = 2 Re(ct * z^l) */
     double complex g_z = conj(2.0 * m.ct * S1);
     double complex g_q = g_ct * conj(m.bc);
@@ -189,13 +184,14 @@ void cpu_ssm_kernel_bwd(const struct ssm_kernel_bwd_args *g) {
     {
         struct modes *ms = cpu_scratch(SCRATCH_SSM_MODES, sizeof *ms);
         double complex *S = cpu_scratch(SCRATCH_SSM_SUMS, sizeof(double complex) * 2 * N2);
+        struct mode *md = cpu_scratch(SCRATCH_SSM_MODE_CACHE, sizeof(struct mode) * N2);
 #pragma omp for schedule(static)
         for (int h = 0; h < H; h++) {
-            double gdt = 0;
-            power_sums(g, h, ms, S, S + N2);
-            double dt = exp((double)s->log_dt[h]);
-            for (int n = 0; n < N2; n++) ga[(size_t)h * N2 + n] = mode_bwd(g, h, n, dt, S[n], S[N2 + n], &gdt);
-            if (g->dlog_dt) g->dlog_dt[h] += (real)(gdt * exp((double)s->log_dt[h]));
+            double gdt = 0, dt = exp((double)s->log_dt[h]);
+            for (int n = 0; n < N2; n++) md[n] = mode_at(s, h, n, dt); /* once per mode */
+            power_sums(g, h, md, ms, S, S + N2);
+            for (int n = 0; n < N2; n++) ga[(size_t)h * N2 + n] = mode_bwd(g, h, n, &md[n], S[n], S[N2 + n], &gdt);
+            if (g->dlog_dt) g->dlog_dt[h] += (real)(gdt * dt);
         }
     }
     int rows = s->a_rows;
