@@ -37,11 +37,11 @@ struct model {
     struct block_off blk[MODEL_MAX_LAYERS];
     void *layer[MODEL_MAX_LAYERS];
 
-    /* arena for the current shape */
-    size_t cap_R; /* rows the arena was sized for */
+    /* arena: views laid out for (cap_B, cap_L); buffers sized for the largest shape seen */
+    size_t cap_R; /* rows the token buffers hold */
     int cap_B, cap_L;
     real *arena, *garena, *scratch;
-    size_t scratch_n;
+    size_t arena_cap, garena_cap, scratch_n; /* reals allocated */
     int B, L;
     real *x[MODEL_MAX_LAYERS + 1]; /* (R, D) residual stream; x[0] after dropout */
     real *embed;                   /* (R, D) before dropout */
@@ -194,28 +194,37 @@ static size_t garena_size(const struct model *m, size_t R) {
     return 3 * R * w + 2 * R * (size_t)m->cfg.d_inner + 64;
 }
 
+/* Grow-only buffer: reallocated only when n exceeds its capacity. */
+static real *grow(real *p, size_t *cap, size_t n) {
+    if (n <= *cap && p) return p;
+    free(p);
+    *cap = n;
+    return xcalloc(n ? n : 1, sizeof(real));
+}
+
+/* Views for shape (B, L). Buffers only grow, so the partial last batch of an
+ * epoch and the evaluation batches do not reallocate (and re-fault) megabytes. */
 static void ensure_arena(struct model *m, int B, int L) {
     if (m->arena && B == m->cap_B && L == m->cap_L) return;
     struct carver c = {NULL, 0};
     layout_arena(m, &c, B, L);
-    free(m->arena);
-    free(m->garena);
-    free(m->scratch);
-    free(m->tokens);
-    free(m->targets);
-    m->arena = xcalloc(c.used, sizeof(real));
+    m->arena = grow(m->arena, &m->arena_cap, c.used);
     c = (struct carver){m->arena, 0};
     layout_arena(m, &c, B, L);
     const size_t R = (size_t)B * L;
-    m->garena = xcalloc(garena_size(m, R), sizeof(real));
-    m->scratch_n = 1;
+    m->garena = grow(m->garena, &m->garena_cap, garena_size(m, R));
+    size_t sn = 1;
     for (int i = 0; i < m->cfg.n_layer; i++) {
         size_t s = m->cfg.kind->scratch_size(m->layer[i], B, L);
-        if (s > m->scratch_n) m->scratch_n = s;
+        if (s > sn) sn = s;
     }
-    m->scratch = xcalloc(m->scratch_n, sizeof(real));
-    m->tokens = xcalloc(R, sizeof(int32_t));
-    m->targets = xcalloc(R, sizeof(int32_t));
+    m->scratch = grow(m->scratch, &m->scratch_n, sn);
+    if (R > m->cap_R) {
+        free(m->tokens), free(m->targets);
+        m->tokens = xcalloc(R, sizeof(int32_t));
+        m->targets = xcalloc(R, sizeof(int32_t));
+        m->cap_R = R;
+    }
     m->cap_B = B, m->cap_L = L;
 }
 
