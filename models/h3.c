@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "../core/rng.h"
+#include "carve.h"
 #include "layer.h"
 #include "linear.h"
 
@@ -215,16 +216,6 @@ static void h3_init(const void *self, real *p, uint64_t seed) {
 
 /* ---- activation and scratch layout ------------------------------------- */
 
-/* Regions carved from one buffer, each 16-element aligned; a NULL base only measures. */
-struct carver {
-    real *base;
-    size_t used;
-};
-static real *take(struct carver *c, size_t n) {
-    real *p = c->base ? c->base + c->used : NULL;
-    c->used += (n + 15) & ~(size_t)15;
-    return p;
-}
 
 struct h3_act {
     real *qkv;        /* (3, B, L, D): q, k, v */
@@ -241,14 +232,14 @@ static size_t act_layout(const struct h3 *s, int B, int L, real *base, struct h3
     size_t R = (size_t)B * L;
     int Lk = s->N < L ? s->N : L;
     struct carver c = {base, 0};
-    t->qkv = take(&c, 3 * R * s->D);
-    t->kt = take(&c, R * s->D);
-    t->kv = take(&c, R * s->E);
-    t->y = take(&c, R * s->E);
-    t->o = take(&c, R * s->D);
-    t->Ks = take(&c, (size_t)s->D * Lk);
-    t->Kd = take(&c, (size_t)s->H * L);
-    t->A_re = take(&c, (size_t)s->H * s->N2);
+    t->qkv = carve(&c, 3 * R * s->D);
+    t->kt = carve(&c, R * s->D);
+    t->kv = carve(&c, R * s->E);
+    t->y = carve(&c, R * s->E);
+    t->o = carve(&c, R * s->D);
+    t->Ks = carve(&c, (size_t)s->D * Lk);
+    t->Kd = carve(&c, (size_t)s->H * L);
+    t->A_re = carve(&c, (size_t)s->H * s->N2);
     return c.used;
 }
 
@@ -267,14 +258,14 @@ static size_t work_layout(const struct h3 *s, int B, int L, real *base, struct h
     size_t R = (size_t)B * L;
     int Lk = s->N < L ? s->N : L;
     struct carver c = {base, 0};
-    w->dout_o = take(&c, R * s->D);
-    w->dqkv = take(&c, 3 * R * s->D);
-    w->dy = take(&c, R * s->E);
-    w->dkv = take(&c, R * s->E);
-    w->dkt = take(&c, R * s->D);
-    w->dKs = take(&c, (size_t)s->D * Lk);
-    w->dKd = take(&c, (size_t)s->H * L);
-    w->dA_re = take(&c, (size_t)s->H * s->N2);
+    w->dout_o = carve(&c, R * s->D);
+    w->dqkv = carve(&c, 3 * R * s->D);
+    w->dy = carve(&c, R * s->E);
+    w->dkv = carve(&c, R * s->E);
+    w->dkt = carve(&c, R * s->D);
+    w->dKs = carve(&c, (size_t)s->D * Lk);
+    w->dKd = carve(&c, (size_t)s->H * L);
+    w->dA_re = carve(&c, (size_t)s->H * s->N2);
     return c.used;
 }
 

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "../core/rng.h"
+#include "carve.h"
 #include "linear.h"
 
 struct block_off {
@@ -158,19 +159,6 @@ size_t model_state_size(const struct model *m, int L) {
 }
 
 /* ---- arena ---- */
-
-/* Carves consecutive 16-real aligned views out of one buffer (or only counts
- * when base is NULL). */
-struct carver {
-    real *base;
-    size_t used;
-};
-
-static real *carve(struct carver *c, size_t n) {
-    real *p = c->base ? c->base + c->used : NULL;
-    c->used += (n + 15) & ~(size_t)15;
-    return p;
-}
 
 static void layout_arena(struct model *m, struct carver *c, int B, int L) {
     const size_t R = (size_t)B * L, D = m->cfg.d_model, F = m->cfg.d_inner, V = m->cfg.vocab;
