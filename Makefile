@@ -3,7 +3,7 @@
 #   make test       build and run every test suite (the exit status is the verdict)
 #   make run        train attention, S4D and H3 on both tasks (quick config) and print the table
 #   make bench-train   ms per training step per layer, 1 and 2 threads -> results/bench/train.json
-#   make CUDA=0     build without the CUDA backend
+#   make CUDA=0     pretend nvcc is absent (there is no CUDA backend yet)
 # Dependencies (Debian packages) are checked, and installed when running as root, by scripts/deps.
 
 CC      ?= cc
@@ -46,7 +46,7 @@ deps:
 features:
 	@echo "hippodrome build: CPU backend ✓ (real=f32, OpenMP, FFTW, CBLAS)"
 ifeq ($(CUDA),1)
-	@echo "hippodrome build: CUDA ✓ nvcc at $(NVCC) (CUDA backend sources arrive with the CUDA issue)"
+	@echo "hippodrome build: CUDA ✓ nvcc at $(NVCC) (the CUDA backend is not written yet; nothing CUDA is built)"
 else
 	@echo "hippodrome build: CUDA ✗ (nvcc not found or CUDA=0)"
 endif
