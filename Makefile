@@ -1,5 +1,5 @@
 # hippodrome — build, test and run everything from here.
-#   make            build build/hippodrome (and the CUDA backend when nvcc exists)
+#   make            build build/hippodrome (CPU backend)
 #   make test       build and run every test suite (the exit status is the verdict)
 #   make run        train attention, S4D and H3 on both tasks (quick config) and print the table
 #   make bench-train   ms per training step per layer, 1 and 2 threads -> results/bench/train.json
@@ -44,7 +44,7 @@ deps:
 	@./scripts/deps
 
 features:
-	@echo "hippodrome build: CPU backend ✓ (real=f32, OpenMP, FFTW, CBLAS)"
+	@echo "hippodrome build: CPU backend ✓ (real=f32, OpenMP, FFTW; own gemm)"
 ifeq ($(CUDA),1)
 	@echo "hippodrome build: CUDA ✓ nvcc at $(NVCC) (the CUDA backend is not written yet; nothing CUDA is built)"
 else
