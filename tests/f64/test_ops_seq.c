@@ -1,0 +1,3 @@
+/* The sequence ops suite in double precision (see ../test_ops_seq.c): tolerances
+ * near double rounding, finite differences taken through the op itself. */
+#include "../test_ops_seq.c"
