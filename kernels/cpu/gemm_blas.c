@@ -1,5 +1,5 @@
 /* gemm_blas.c — the CBLAS (OpenBLAS) gemm engine, kept for comparison
- * (kernels/lab/bench_gemm.c, tests/test_ops.c). It lives in its own object so
+ * (kernels/lab/bench_gemm.c, tests/test_ops_dense.c). It lives in its own object so
  * that a binary which never calls cpu_gemm_blas does not pull in OpenBLAS,
  * whose thread pool otherwise spins at start-up next to our OpenMP threads. */
 #include "cpu.h"

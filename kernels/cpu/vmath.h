@@ -3,7 +3,7 @@
  * libm's exp and tanh are scalar calls, so loops over them never vectorise;
  * for the float build these are inline versions GCC can vectorise. The double
  * build is the reference and keeps libm. Accuracy of the float versions:
- * relative error ~2e-7 (a few ulp), checked in tests/test_ops.c through the
+ * relative error ~2e-7 (a few ulp), checked in tests/test_ops_dense.c through the
  * ops that use them. */
 #ifndef HIPPO_VMATH_H
 #define HIPPO_VMATH_H
