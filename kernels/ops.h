@@ -15,10 +15,11 @@
 
 enum op_trans { OP_N = 0, OP_T = 1 };
 
-/* C = alpha * op(A) @ op(B) + beta * C, row-major, repeated `batch` times with
- * element strides between consecutive matrices (0 = same matrix every time).
- * op(A) is (M, K), op(B) is (K, N), C is (M, N). lda/ldb/ldc are row strides
- * of the stored (untransposed) matrices. */
+/* C = alpha * op(A) @ op(B) + beta * C (+ bias on every row), row-major,
+ * repeated `batch` times with element strides between consecutive matrices
+ * (0 = same matrix every time). op(A) is (M, K), op(B) is (K, N), C is (M, N).
+ * lda/ldb/ldc are row strides of the stored (untransposed) matrices. The
+ * optional bias is fused into the store, so a linear layer is one pass. */
 struct gemm_args {
     enum op_trans ta, tb;
     int M, N, K;
@@ -27,6 +28,8 @@ struct gemm_args {
     const real *B; int ldb; size_t stride_b;
     real *C; int ldc; size_t stride_c;
     int batch; /* >= 1 */
+    const real *bias;   /* (N) added to every row of C, or NULL; entry i uses bias + i * stride_bias */
+    size_t stride_bias;
 };
 
 enum conv_layout {

@@ -285,15 +285,12 @@ static size_t h3_scratch_size(const void *self, int B, int L) {
 static void proj_fwd(const struct h3 *s, const struct ops *ops, const real *p, const real *x, int R,
                      real *qkv) {
     int D = s->D;
-    for (int m = 0; m < 3; m++)
-        for (int r = 0; r < R; r++)
-            memcpy(qkv + ((size_t)m * R + r) * D, p + s->bq + m * s->proj_stride, (size_t)D * sizeof(real));
     struct gemm_args g = {
-        .ta = OP_N, .tb = OP_T, .M = R, .N = D, .K = D, .alpha = 1, .beta = 1,
+        .ta = OP_N, .tb = OP_T, .M = R, .N = D, .K = D, .alpha = 1, .beta = 0,
         .A = x, .lda = D, .stride_a = 0,
         .B = p + s->wq, .ldb = D, .stride_b = s->proj_stride,
         .C = qkv, .ldc = D, .stride_c = (size_t)R * D,
-        .batch = 3,
+        .batch = 3, .bias = p + s->bq, .stride_bias = s->proj_stride,
     };
     ops->gemm(&g);
 }

@@ -1,15 +1,13 @@
 /* linear.c — the linear map shared by the model and the layers. */
 #include "linear.h"
 
-#include <string.h>
 
 void linear_fwd(const struct ops *ops, const struct linear_args *a, const real *x, real *y) {
-    real beta = 0;
-    if (a->b) {
-        for (int r = 0; r < a->R; r++) memcpy(y + (size_t)r * a->O, a->b, (size_t)a->O * sizeof(real));
-        beta = 1;
-    }
-    ops_gemm(ops, OP_N, OP_T, a->R, a->O, a->I, 1, x, a->I, a->W, a->I, beta, y, a->O);
+    struct gemm_args g = {
+        .ta = OP_N, .tb = OP_T, .M = a->R, .N = a->O, .K = a->I, .alpha = 1, .beta = 0,
+        .A = x, .lda = a->I, .B = a->W, .ldb = a->I, .C = y, .ldc = a->O, .batch = 1, .bias = a->b,
+    };
+    ops->gemm(&g);
 }
 
 void colsum_acc(const real *dy, int R, int O, real *db) {

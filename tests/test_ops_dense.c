@@ -15,12 +15,13 @@ struct gemm_case {
     int M, N, K, batch, pad;
     double alpha, beta;
     bool share_b; /* stride_b = 0: one B for every batch entry */
+    bool bias;    /* a fused bias row per batch entry (stride N + 1) */
 };
 
 struct gemm_mats {
     int lda, ldb, ldc;
     size_t sa, sb, sc, na, nb, nc; /* strides and total sizes */
-    double *A, *B, *C;
+    double *A, *B, *C, *bias; /* bias: (batch, N + 1) or NULL */
 };
 
 static struct gemm_mats gemm_mats(const struct gemm_case *g) {
@@ -33,6 +34,7 @@ static struct gemm_mats gemm_mats(const struct gemm_case *g) {
     m.sc = (size_t)g->M * m.ldc + 5;
     m.na = m.sa * g->batch, m.nb = g->share_b ? (size_t)rb * m.ldb : m.sb * g->batch, m.nc = m.sc * g->batch;
     m.A = dvec(m.na, -1, 1), m.B = dvec(m.nb, -1, 1), m.C = dvec(m.nc, -1, 1);
+    m.bias = g->bias ? dvec((size_t)(g->N + 1) * g->batch, -1, 1) : NULL;
     return m;
 }
 
@@ -57,37 +59,44 @@ static void run_gemm(const struct gemm_case *g, const struct gemm_mats *m, doubl
                     for (int k = 0; k < g->K; k++)
                         s += opA(g, m, m->A + b * m->sa, i, k) * opB(g, m, m->B + b * m->sb, k, j);
                     double *c = C + b * m->sc + (size_t)i * m->ldc + j;
-                    *c = g->alpha * s + g->beta * *c;
+                    *c = g->alpha * s + g->beta * *c + (m->bias ? m->bias[(size_t)b * (g->N + 1) + j] : 0);
                 }
         return;
     }
     real *A = to_real(m->A, m->na), *B = to_real(m->B, m->nb), *Cr = to_real(C, m->nc);
+    real *bias = m->bias ? to_real(m->bias, (size_t)(g->N + 1) * g->batch) : NULL;
     struct gemm_args a = {
         .ta = g->ta, .tb = g->tb, .M = g->M, .N = g->N, .K = g->K,
         .alpha = (real)g->alpha, .beta = (real)g->beta,
         .A = A, .lda = m->lda, .stride_a = m->sa,
         .B = B, .ldb = m->ldb, .stride_b = m->sb,
         .C = Cr, .ldc = m->ldc, .stride_c = m->sc, .batch = g->batch,
+        .bias = bias, .stride_bias = (size_t)g->N + 1,
     };
     (gemm_engine ? gemm_engine : O()->gemm)(&a);
     to_double(Cr, C, m->nc);
-    free(A), free(B), free(Cr);
+    free(A), free(B), free(Cr), free(bias);
 }
 
 static const struct gemm_case gemm_cases[] = {
-    {OP_N, OP_N, 1, 1, 1, 1, 0, 1, 0, false},
-    {OP_N, OP_T, 31, 37, 33, 1, 0, 1, 0, false},
-    {OP_T, OP_N, 37, 31, 1, 1, 2, 0.7, -0.4, false},
-    {OP_T, OP_T, 5, 3, 17, 1, 1, -1.3, 0.5, false},
-    {OP_N, OP_T, 992, 32, 32, 1, 0, 1, 0, false},   /* x W^T */
-    {OP_N, OP_N, 704, 64, 96, 1, 0, 1, 1, false},   /* dX = dY W, accumulating */
-    {OP_T, OP_N, 32, 96, 992, 1, 0, 1, 1, false},   /* dW += dY^T X */
-    {OP_N, OP_T, 31, 31, 32, 12, 0, 0.17, 0, false}, /* attention scores per (b, head) */
-    {OP_N, OP_N, 31, 32, 31, 6, 3, 1, 0.25, false},
-    {OP_T, OP_T, 9, 11, 13, 4, 2, 0.5, 2, true},
-    {OP_N, OP_T, 40, 128, 64, 3, 0, 1, 0, true},
-    {OP_T, OP_N, 13, 70, 600, 2, 1, 1, 0.5, false}, /* K spans several K blocks */
-    {OP_N, OP_N, 4, 5, 0, 1, 0, 1, 0.5, false},     /* K = 0: C = beta C */
+    {OP_N, OP_N, 1, 1, 1, 1, 0, 1, 0, false, false},
+    {OP_N, OP_T, 31, 37, 33, 1, 0, 1, 0, false, false},
+    {OP_T, OP_N, 37, 31, 1, 1, 2, 0.7, -0.4, false, false},
+    {OP_T, OP_T, 5, 3, 17, 1, 1, -1.3, 0.5, false, false},
+    {OP_N, OP_T, 992, 32, 32, 1, 0, 1, 0, false, false},   /* x W^T */
+    {OP_N, OP_N, 704, 64, 96, 1, 0, 1, 1, false, false},   /* dX = dY W, accumulating */
+    {OP_T, OP_N, 32, 96, 992, 1, 0, 1, 1, false, false},   /* dW += dY^T X */
+    {OP_N, OP_T, 31, 31, 32, 12, 0, 0.17, 0, false, false}, /* attention scores per (b, head) */
+    {OP_N, OP_N, 31, 32, 31, 6, 3, 1, 0.25, false, false},
+    {OP_T, OP_T, 9, 11, 13, 4, 2, 0.5, 2, true, false},
+    {OP_N, OP_T, 40, 128, 64, 3, 0, 1, 0, true, false},
+    {OP_T, OP_N, 13, 70, 600, 2, 1, 1, 0.5, false, false}, /* K spans several K blocks */
+    {OP_N, OP_N, 4, 5, 0, 1, 0, 1, 0.5, false, false},     /* K = 0: C = beta C */
+    /* fused bias: a linear layer, partial tiles, batched with its own row each, several K blocks, K = 0 */
+    {OP_N, OP_T, 992, 128, 32, 1, 0, 1, 0, false, true},
+    {OP_N, OP_T, 31, 37, 33, 3, 1, 0.5, 0.25, false, true},
+    {OP_T, OP_N, 13, 70, 600, 2, 1, 1, 0.5, false, true},
+    {OP_N, OP_N, 4, 5, 0, 2, 0, 1, 0.5, false, true},
 };
 #define N_GEMM_CASES ((int)(sizeof gemm_cases / sizeof gemm_cases[0]))
 
@@ -107,12 +116,12 @@ START_TEST(test_gemm) {
         tu_assert_close(what, got, want, m.nc, TOL_FWD);
     }
     gemm_engine = NULL;
-    free(got), free(want), free(m.A), free(m.B), free(m.C);
+    free(got), free(want), free(m.A), free(m.B), free(m.C), free(m.bias);
 }
 END_TEST
 
 START_TEST(test_ops_gemm_wrapper) {
-    struct gemm_case g = {OP_T, OP_N, 7, 5, 3, 1, 1, 0.5, -2, false};
+    struct gemm_case g = {OP_T, OP_N, 7, 5, 3, 1, 1, 0.5, -2, false, false};
     struct gemm_mats m = gemm_mats(&g);
     double *want = dzeros(m.nc), *got = dzeros(m.nc);
     run_gemm(&g, &m, want, false);
@@ -141,7 +150,7 @@ static double gemm_loss(void *p) {
 }
 
 START_TEST(test_gemm_grad) {
-    struct gemm_case g = {_i & 1 ? OP_T : OP_N, _i & 2 ? OP_T : OP_N, 5, 4, 3, 1, 1, 0.8, 0.6, false};
+    struct gemm_case g = {_i & 1 ? OP_T : OP_N, _i & 2 ? OP_T : OP_N, 5, 4, 3, 1, 1, 0.8, 0.6, false, false};
     struct gemm_mats m = gemm_mats(&g);
     double *W = dvec(m.nc, -1, 1), *C = dzeros(m.nc);
     for (int i = 0; i < g.M; i++) /* the pad columns do not enter the loss */

@@ -21,6 +21,9 @@ static void blas_rows(const struct gemm_args *g, int bi, int m0, int m1, void *s
 #else
     cblas_sgemm(CblasRowMajor, ta, tb, m1 - m0, g->N, g->K, g->alpha, A, g->lda, B, g->ldb, g->beta, C, g->ldc);
 #endif
+    if (g->bias)
+        for (int i = 0; i < m1 - m0; i++)
+            for (int j = 0; j < g->N; j++) C[(size_t)i * g->ldc + j] += g->bias[bi * g->stride_bias + j];
 }
 
 void cpu_gemm_blas(const struct gemm_args *g) {

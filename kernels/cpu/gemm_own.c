@@ -38,14 +38,19 @@ static inline enum tile_mode tile_mode(real beta, bool first) {
     return !first ? TILE_ADD : beta == 0 ? TILE_SET : TILE_BETA;
 }
 
-/* Full MR x NR tile straight from the accumulators, vector by vector. */
-static inline void store_full(const vec *acc, real *C, int ldc, real alpha, real beta, enum tile_mode m) {
+/* Full MR x NR tile straight from the accumulators, vector by vector; bias
+ * (NR entries, or NULL) is added on the first K block only. */
+static inline void store_full(const vec *acc, real *C, int ldc, real alpha, real beta, enum tile_mode m,
+                              const real *bias) {
+    vec b0 = {0}, b1 = {0};
+    if (bias) b0 = vload(bias), b1 = vload(bias + VL);
     for (int i = 0; i < MR; i++)
         for (int h = 0; h < 2; h++) {
             real *c = C + (size_t)i * ldc + h * VL;
             vec v = alpha * acc[2 * i + h];
             if (m == TILE_BETA) v += beta * vload(c);
             else if (m == TILE_ADD) v += vload(c);
+            if (bias) v += h ? b1 : b0;
             vstore(c, v);
         }
 }
@@ -110,8 +115,10 @@ static void pack_b(const struct gemm_args *g, const real *B, int k0, int kc, rea
 
 /* Partial tile (mi x nj valid): C rows are copied into a full-width buffer,
  * combined with vector ops, and copied back (memcpy of nj elements). */
-static void store_part(const vec *acc, real *C, int ldc, int mi, int nj, real alpha, real beta, enum tile_mode m) {
-    real t[NR] __attribute__((aligned(64)));
+static void store_part(const vec *acc, real *C, int ldc, int mi, int nj, real alpha, real beta, enum tile_mode m,
+                       const real *bias) {
+    real t[NR] __attribute__((aligned(64))), tb[NR] __attribute__((aligned(64))) = {0};
+    if (bias) memcpy(tb, bias, sizeof(real) * nj);
     for (int i = 0; i < mi; i++) {
         real *c = C + (size_t)i * ldc;
         if (m != TILE_SET) memcpy(t, c, sizeof(real) * nj);
@@ -119,6 +126,7 @@ static void store_part(const vec *acc, real *C, int ldc, int mi, int nj, real al
             vec v = alpha * acc[2 * i + h];
             if (m == TILE_BETA) v += beta * vload(t + h * VL);
             else if (m == TILE_ADD) v += vload(t + h * VL);
+            if (bias) v += vload(tb + h * VL);
             vstore(t + h * VL, v);
         }
         memcpy(c, t, sizeof(real) * nj);
@@ -129,11 +137,12 @@ static void store_part(const vec *acc, real *C, int ldc, int mi, int nj, real al
  * at bp + jp * pstride, consecutive k rows rsb apart: packed (pstride = kc*NR,
  * rsb = NR) or, when op(B) is untransposed and N a multiple of NR, B itself
  * (pstride = NR, rsb = ldb) — no copy. */
-static void row_tiles(const struct gemm_args *g, const real *A, real *C, const real *bp, ptrdiff_t pstride,
-                      ptrdiff_t rsb, int k0, int kc, int m0, int m1) {
+static void row_tiles(const struct gemm_args *g, const real *A, real *C, const real *bias, const real *bp,
+                      ptrdiff_t pstride, ptrdiff_t rsb, int k0, int kc, int m0, int m1) {
     ptrdiff_t rsa = g->ta == OP_N ? g->lda : 1, csa = g->ta == OP_N ? 1 : g->lda;
     int np = (g->N + NR - 1) / NR;
     enum tile_mode mode = tile_mode(g->beta, k0 == 0);
+    if (k0 != 0) bias = NULL; /* added once, with the first K block */
     vec acc[2 * MR];
     for (int i0 = m0; i0 < m1; i0 += MR) {
         int mi = m1 - i0 < MR ? m1 - i0 : MR;
@@ -142,30 +151,32 @@ static void row_tiles(const struct gemm_args *g, const real *A, real *C, const r
             int j0 = jp * NR, nj = g->N - j0 < NR ? g->N - j0 : NR;
             real *c = C + (size_t)i0 * g->ldc + j0;
             ukernel(mi, kc, a, rsa, csa, bp + jp * pstride, rsb, acc);
-            if (mi == MR && nj == NR) store_full(acc, c, g->ldc, g->alpha, g->beta, mode);
-            else store_part(acc, c, g->ldc, mi, nj, g->alpha, g->beta, mode);
+            const real *bj = bias ? bias + j0 : NULL;
+            if (mi == MR && nj == NR) store_full(acc, c, g->ldc, g->alpha, g->beta, mode, bj);
+            else store_part(acc, c, g->ldc, mi, nj, g->alpha, g->beta, mode, bj);
         }
     }
 }
 
 /* One product C = alpha op(A) op(B) + beta C, rows m0..m1 only; `bp` holds
  * room for KC x N padded. */
-static void gemm_rows(const struct gemm_args *g, const real *A, const real *B, real *C, int m0, int m1, real *bp) {
+static void gemm_rows(const struct gemm_args *g, const real *A, const real *B, real *C, const real *bias, int m0,
+                      int m1, real *bp) {
     if (g->K == 0) {
         for (int i = m0; i < m1; i++)
             for (int j = 0; j < g->N; j++) {
                 real *c = C + (size_t)i * g->ldc + j;
-                *c = g->beta == 0 ? 0 : g->beta * *c;
+                *c = (g->beta == 0 ? 0 : g->beta * *c) + (bias ? bias[j] : 0);
             }
         return;
     }
     for (int k0 = 0; k0 < g->K; k0 += KC) {
         int kc = g->K - k0 < KC ? g->K - k0 : KC;
         if (g->tb == OP_N && g->N % NR == 0) {
-            row_tiles(g, A, C, B + (size_t)k0 * g->ldb, NR, g->ldb, k0, kc, m0, m1);
+            row_tiles(g, A, C, bias, B + (size_t)k0 * g->ldb, NR, g->ldb, k0, kc, m0, m1);
         } else {
             pack_b(g, B, k0, kc, bp);
-            row_tiles(g, A, C, bp, (ptrdiff_t)kc * NR, NR, k0, kc, m0, m1);
+            row_tiles(g, A, C, bias, bp, (ptrdiff_t)kc * NR, NR, k0, kc, m0, m1);
         }
     }
 }
@@ -177,6 +188,7 @@ size_t cpu_gemm_own_scratch(int N) {
 
 void cpu_gemm_own_rows(const struct gemm_args *g, int batch_i, int m0, int m1, void *scratch) {
     real *bp = scratch;
-    gemm_rows(g, g->A + batch_i * g->stride_a, g->B + batch_i * g->stride_b, g->C + batch_i * g->stride_c, m0, m1,
-              bp);
+    const real *bias = g->bias ? g->bias + batch_i * g->stride_bias : NULL;
+    gemm_rows(g, g->A + batch_i * g->stride_a, g->B + batch_i * g->stride_b, g->C + batch_i * g->stride_c, bias, m0,
+              m1, bp);
 }
