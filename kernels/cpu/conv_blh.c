@@ -9,41 +9,33 @@
  * the inner loops carry no causality tests. Batches are split statically over
  * threads; the dk/dD sums go to per-thread buffers added in thread order. */
 #include "cpu.h"
+#include "simd.h"
 
 #include <string.h>
 
-#define CVL ((int)(64 / sizeof(real)))
 #define TB 8
 
-typedef real cvec __attribute__((vector_size(64)));
 
-static inline cvec cload(const real *p) {
-    cvec v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-static inline void cstore(real *p, cvec v) { memcpy(p, &v, sizeof v); }
-
-bool cpu_conv_blh_fits(const struct conv_args *a) { return a->layout == CONV_BLH && a->H % CVL == 0; }
+bool cpu_conv_blh_fits(const struct conv_args *a) { return a->layout == CONV_BLH && a->H % VL == 0; }
 
 /* out[i] = d * skip[i*H] + sum_{j<jn} kt[j*H] * src[j*step + i*H], i < T, one
  * channel vector; T is a constant after inlining (accumulators in registers). */
 static inline __attribute__((always_inline)) void corr_rows(int T, int H, int jn, const real *kt, const real *src,
-                                                            ptrdiff_t step, cvec d, const real *skip, real *out) {
-    cvec a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, a4 = {0}, a5 = {0}, a6 = {0}, a7 = {0};
+                                                            ptrdiff_t step, vec d, const real *skip, real *out) {
+    vec a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, a4 = {0}, a5 = {0}, a6 = {0}, a7 = {0};
 #define ACC(i) \
-    if (T > i) a##i += kv * cload(p + i * H);
+    if (T > i) a##i += kv * vload(p + i * H);
     for (int j = 0; j < jn; j++) {
-        cvec kv = cload(kt + (size_t)j * H);
+        vec kv = vload(kt + (size_t)j * H);
         const real *p = src + j * step;
         ACC(0) ACC(1) ACC(2) ACC(3) ACC(4) ACC(5) ACC(6) ACC(7)
     }
 #undef ACC
-    cvec all[TB] = {a0, a1, a2, a3, a4, a5, a6, a7};
-    for (int i = 0; i < T; i++) cstore(out + (size_t)i * H, all[i] + d * cload(skip + (size_t)i * H));
+    vec all[TB] = {a0, a1, a2, a3, a4, a5, a6, a7};
+    for (int i = 0; i < T; i++) vstore(out + (size_t)i * H, all[i] + d * vload(skip + (size_t)i * H));
 }
 
-static void corr(int T, int H, int jn, const real *kt, const real *src, ptrdiff_t step, cvec d, const real *skip,
+static void corr(int T, int H, int jn, const real *kt, const real *src, ptrdiff_t step, vec d, const real *skip,
                  real *out) {
     switch (T) {
     case 8: corr_rows(8, H, jn, kt, src, step, d, skip, out); break;
@@ -61,17 +53,17 @@ static void corr(int T, int H, int jn, const real *kt, const real *src, ptrdiff_
  * j0 + i, with up pointing at the padded input shifted by -j0 rows). */
 static inline __attribute__((always_inline)) void dk_rows(int T, int H, int t0, int L, const real *dy, const real *up,
                                                           real *acc) {
-    cvec a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, a4 = {0}, a5 = {0}, a6 = {0}, a7 = {0};
+    vec a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, a4 = {0}, a5 = {0}, a6 = {0}, a7 = {0};
 #define ACC(i) \
-    if (T > i) a##i += dv * cload(p - i * H);
+    if (T > i) a##i += dv * vload(p - i * H);
     for (int t = t0; t < L; t++) {
-        cvec dv = cload(dy + (size_t)t * H);
+        vec dv = vload(dy + (size_t)t * H);
         const real *p = up + (ptrdiff_t)t * H;
         ACC(0) ACC(1) ACC(2) ACC(3) ACC(4) ACC(5) ACC(6) ACC(7)
     }
 #undef ACC
-    cvec all[TB] = {a0, a1, a2, a3, a4, a5, a6, a7};
-    for (int i = 0; i < T; i++) cstore(acc + (size_t)i * H, cload(acc + (size_t)i * H) + all[i]);
+    vec all[TB] = {a0, a1, a2, a3, a4, a5, a6, a7};
+    for (int i = 0; i < T; i++) vstore(acc + (size_t)i * H, vload(acc + (size_t)i * H) + all[i]);
 }
 
 static void dk_block(int T, int H, int t0, int L, const real *dy, const real *up, real *acc) {
@@ -118,11 +110,11 @@ void cpu_conv_blh(const struct conv_args *a) {
         for (int b = 0; b < B; b++) {
             const real *u0 = pad_rows(a->u, b, L, H, Lk, pad), *ub = a->u + (size_t)b * L * H;
             real *yb = a->y + (size_t)b * L * H;
-            for (int c = 0; c < H; c += CVL)
+            for (int c = 0; c < H; c += VL)
                 for (int t0 = 0; t0 < L; t0 += TB) {
                     int T = L - t0 < TB ? L - t0 : TB, jn = t0 + T < Lk ? t0 + T : Lk;
                     size_t o = (size_t)t0 * H + c;
-                    corr(T, H, jn, kt + c, u0 + o, -(ptrdiff_t)H, cload(dexp + c), ub + o, yb + o);
+                    corr(T, H, jn, kt + c, u0 + o, -(ptrdiff_t)H, vload(dexp + c), ub + o, yb + o);
                 }
         }
     }
@@ -139,11 +131,11 @@ static void du_blh(const struct conv_bwd_args *g, const real *kt, const real *de
         for (int b = 0; b < B; b++) {
             const real *d0 = pad_rows(g->dy, b, L, H, Lk, pad), *db = g->dy + (size_t)b * L * H;
             real *ub = g->du + (size_t)b * L * H;
-            for (int c = 0; c < H; c += CVL)
+            for (int c = 0; c < H; c += VL)
                 for (int t0 = 0; t0 < L; t0 += TB) {
                     int T = L - t0 < TB ? L - t0 : TB, jn = L - t0 < Lk ? L - t0 : Lk;
                     size_t o = (size_t)t0 * H + c;
-                    corr(T, H, jn, kt + c, d0 + o, (ptrdiff_t)H, cload(dexp + c), db + o, ub + o);
+                    corr(T, H, jn, kt + c, d0 + o, (ptrdiff_t)H, vload(dexp + c), db + o, ub + o);
                 }
         }
     }
@@ -164,14 +156,14 @@ static void dk_blh(const struct conv_bwd_args *g, real *dkt, real *dd) {
         real *pad = cpu_scratch(SCRATCH_CONV_PAD, sizeof(real) * (size_t)(L + 2 * (Lk - 1)) * H);
         for (int b = B * t / n; b < B * (t + 1) / n; b++) {
             const real *u0 = pad_rows(a->u, b, L, H, Lk, pad), *dyb = g->dy + (size_t)b * L * H;
-            for (int c = 0; c < H; c += CVL) {
+            for (int c = 0; c < H; c += VL) {
                 for (int j0 = 0; j0 < Lk; j0 += TB) {
                     int T = Lk - j0 < TB ? Lk - j0 : TB;
                     dk_block(T, H, j0, L, dyb + c, u0 - (ptrdiff_t)j0 * H + c, mk + (size_t)j0 * H + c);
                 }
-                cvec s = cload(md + c);
-                for (int r = 0; r < L; r++) s += cload(dyb + (size_t)r * H + c) * cload(u0 + (size_t)r * H + c);
-                cstore(md + c, s);
+                vec s = vload(md + c);
+                for (int r = 0; r < L; r++) s += vload(dyb + (size_t)r * H + c) * vload(u0 + (size_t)r * H + c);
+                vstore(md + c, s);
             }
         }
     }

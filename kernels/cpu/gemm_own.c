@@ -13,22 +13,14 @@
  * AVX-512 (16 floats / 8 doubles) where -march allows it. K is blocked by
  * KC so a B panel stays in L1/L2 while it is reused over all row tiles. */
 #include "cpu.h"
+#include "simd.h"
 
 #include <string.h>
 
-#define VL ((int)(64 / sizeof(real))) /* lanes per vector */
 #define NR (2 * VL)                   /* tile columns: two vectors */
 #define MR 6                          /* tile rows */
 #define KC 256                        /* K block */
 
-typedef real vec __attribute__((vector_size(64)));
-
-static inline vec vload(const real *p) {
-    vec v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-static inline void vstore(real *p, vec v) { memcpy(p, &v, sizeof v); }
 
 /* How a finished tile meets C: the first K block applies beta (beta = 0 never
  * reads C, as in BLAS, so NaNs there do not propagate); later blocks add. */
