@@ -19,7 +19,7 @@ struct verb {
     int (*run)(const struct args *a);
 };
 
-extern const struct verb verb_train, verb_suite, verb_list, verb_show, verb_predict, verb_bench_train;
+extern const struct verb verb_train, verb_suite, verb_list, verb_show, verb_data, verb_predict, verb_bench_train;
 
 int cli_main(int argc, char **argv);
 /* Print "hippodrome VERB: message" and a pointer to --help; returns EXIT_USAGE. */
@@ -36,6 +36,11 @@ int cli_run_config(const struct run_config *c, const struct train_opts *o, const
                    struct train_result *r);
 /* --quiet / --log-every into train options; -1 with a usage message printed. */
 int cli_train_opts(const struct args *a, const char *verb, struct train_opts *o);
+
+/* The TASK positional argument and its --set task keys, validated (show, data). */
+struct task_kind;
+struct knob_values;
+int cli_task_arg(const struct args *a, const char *verb, const struct task_kind **kind, struct knob_values *kv);
 
 /* Sorted "DIR/x.json" paths (malloc'd, at most max); -1 when DIR cannot be read. */
 int cli_list_configs(const char *dir, char **paths, int max);

@@ -50,7 +50,7 @@ static int run_list(const struct args *a) {
     return 0;
 }
 
-static int run_show(const struct args *a) {
+int cli_task_arg(const struct args *a, const char *verb, const struct task_kind **kind, struct knob_values *kv) {
     const struct task_kind *k = task_find(a->pos[0]);
     if (!k) {
         char names[256] = "";
@@ -58,24 +58,33 @@ static int run_show(const struct args *a) {
             strncat(names, i ? ", " : "", sizeof names - strlen(names) - 1);
             strncat(names, task_kinds[i]->name, sizeof names - strlen(names) - 1);
         }
-        return cli_usage_error("show", "unknown task '%s'; known tasks are: %s", a->pos[0], names);
+        return cli_usage_error(verb, "unknown task '%s'; known tasks are: %s", a->pos[0], names);
     }
     char err[512];
-    int n;
-    if (args_int(a, "--n", 3, 1, 1000, &n, err, sizeof err)) return cli_usage_error("show", "%s", err);
-    struct knob_values kv;
-    knob_defaults(&kv, k->knobs, k->n_knobs);
+    knob_defaults(kv, k->knobs, k->n_knobs);
     for (int i = 0; i < a->n_rep; i++) {
         char key[128];
         const char *set = a->rep[i];
         if (strncmp(set, "task.", 5) == 0) set += 5;
         const char *eq = strchr(set, '=');
         if (!eq || eq == set || (size_t)(eq - set) >= sizeof key)
-            return cli_usage_error("show", "--set '%s': expected key=value", a->rep[i]);
+            return cli_usage_error(verb, "--set '%s': expected key=value", a->rep[i]);
         snprintf(key, sizeof key, "%.*s", (int)(eq - set), set);
-        if (knob_set(&kv, key, eq + 1, err, sizeof err)) return cli_usage_error("show", "task '%s': %s", k->name, err);
+        if (knob_set(kv, key, eq + 1, err, sizeof err)) return cli_usage_error(verb, "task '%s': %s", k->name, err);
     }
-    if (k->validate && k->validate(&kv, err, sizeof err)) return cli_usage_error("show", "task '%s': %s", k->name, err);
+    if (k->validate && k->validate(kv, err, sizeof err)) return cli_usage_error(verb, "task '%s': %s", k->name, err);
+    *kind = k;
+    return 0;
+}
+
+static int run_show(const struct args *a) {
+    const struct task_kind *k;
+    struct knob_values kv;
+    int rc = cli_task_arg(a, "show", &k, &kv);
+    if (rc) return rc;
+    char err[512];
+    int n;
+    if (args_int(a, "--n", 3, 1, 1000, &n, err, sizeof err)) return cli_usage_error("show", "%s", err);
     task_show(k, &kv, n, stdout);
     return 0;
 }
