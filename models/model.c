@@ -327,7 +327,7 @@ static void block_bwd(struct model *m, const struct ops *ops, int i, real *dx, r
     struct linear_args fc1 = {R, D, F, m->p + o->fc1w, m->p + o->fc1b};
     struct linear_args fc2 = {R, F, D, m->p + o->fc2w, m->p + o->fc2b};
     linear_bwd(ops, &fc2, a->h2, dx, tf, g + o->fc2w, g + o->fc2b);
-    struct gelu_bwd_args gb = {{(size_t)R * F, GELU_TANH, a->h1, NULL}, tf, tg};
+    struct gelu_bwd_args gb = {{(size_t)R * F, GELU_TANH, a->h1, a->h2}, tf, tg};
     ops->gelu_bwd(&gb);
     linear_bwd(ops, &fc1, a->ln2, tg, t1, g + o->fc1w, g + o->fc1b);
     layernorm_bwd(ops, R, D, m->cfg.ln_eps, a->r, m->p + o->n2w, a->ln2_mean, a->ln2_rstd, t1, t2, g + o->n2w,

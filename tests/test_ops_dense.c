@@ -355,6 +355,7 @@ START_TEST(test_gelu) {
     size_t n = 1001;
     double *x = dvec(n, -6, 6), *y = dzeros(n), *want = dzeros(n), *yp = dzeros(n), *ym = dzeros(n), *fd = dzeros(n);
     x[0] = 1.0, x[1] = 0.0, x[2] = -30, x[3] = 30;
+    x[4] = 1e-4, x[5] = -5e-4, x[6] = 2e-3, x[7] = -0.999e-3, x[8] = 1.001e-3; /* around the y/x cut-over */
     run_gelu(x, want, n, k, false);
     run_gelu(x, y, n, k, true);
     tu_assert_close(k ? "gelu erf" : "gelu tanh", y, want, n, TOL_FWD);
@@ -373,8 +374,14 @@ START_TEST(test_gelu) {
     O()->gelu_bwd(&g);
     to_double(dx, got, n);
     assert_grad(k ? "gelu erf dx vs FD" : "gelu tanh dx vs FD", got, fd, n);
+    /* the same backward given the forward's output (the tanh form then derives s = y / x) */
+    real *ry = to_real(y, n);
+    g.f.y = ry;
+    O()->gelu_bwd(&g);
+    to_double(dx, got, n);
+    assert_grad(k ? "gelu erf dx from y vs FD" : "gelu tanh dx from y vs FD", got, fd, n);
     free(x), free(y), free(want), free(yp), free(ym), free(fd), free(xp), free(xm), free(dyd), free(got);
-    free(rx), free(dy), free(dx);
+    free(rx), free(dy), free(dx), free(ry);
 }
 END_TEST
 

@@ -24,6 +24,15 @@ static inline real gelu_tanh_grad(real x) {
     return (real)0.5 * (1 + t) +
            (real)0.5 * x * (1 - t * t) * (real)SQRT_2_OVER_PI * (1 + (real)(3.0 * GELU_C3) * x * x);
 }
+/* The same derivative from the forward's output y = x s, s = (1 + t)/2:
+ * s = y / x, 1 - t^2 = 4 s (1 - s), so no tanh is evaluated again. Near x = 0
+ * (|x| < 1e-3, where y / x loses digits) s = (1 + u)/2 to first order in u,
+ * whose error (u^3/6 < 1e-10) is far below float resolution. */
+static inline real gelu_tanh_grad_from_y(real x, real y) {
+    real u = (real)SQRT_2_OVER_PI * (x + (real)GELU_C3 * x * x * x);
+    real s = fabs(x) < (real)1e-3 ? (real)0.5 * (1 + u) : y / x;
+    return s + 2 * x * s * (1 - s) * (real)SQRT_2_OVER_PI * (1 + (real)(3.0 * GELU_C3) * x * x);
+}
 static double gelu_erf(double x) { return 0.5 * x * (1.0 + erf(x * INV_SQRT2)); }
 static double gelu_erf_grad(double x) {
     return 0.5 * (1.0 + erf(x * INV_SQRT2)) + x * exp(-0.5 * x * x) * INV_SQRT_2PI;
@@ -41,6 +50,12 @@ static void gelu_tanh_block(const real *restrict x, real *restrict y, ptrdiff_t 
 static void gelu_tanh_grad_block(const real *restrict x, const real *restrict dy, real *restrict dx, ptrdiff_t n) {
 #pragma omp simd
     for (ptrdiff_t i = 0; i < n; i++) dx[i] = gelu_tanh_grad(x[i]) * dy[i];
+}
+
+static void gelu_tanh_grad_y_block(const real *restrict x, const real *restrict y, const real *restrict dy,
+                                   real *restrict dx, ptrdiff_t n) {
+#pragma omp simd
+    for (ptrdiff_t i = 0; i < n; i++) dx[i] = gelu_tanh_grad_from_y(x[i], y[i]) * dy[i];
 }
 
 static ptrdiff_t block_len(ptrdiff_t n, ptrdiff_t b) {
@@ -70,8 +85,11 @@ void cpu_gelu_bwd(const struct gelu_bwd_args *a) {
     if (a->f.kind == GELU_TANH) {
         ptrdiff_t nb = (n + GELU_BLOCK - 1) / GELU_BLOCK;
 #pragma omp parallel for schedule(static) if (cpu_par(5.0 * n))
-        for (ptrdiff_t b = 0; b < nb; b++)
-            gelu_tanh_grad_block(x + b * GELU_BLOCK, dy + b * GELU_BLOCK, dx + b * GELU_BLOCK, block_len(n, b));
+        for (ptrdiff_t b = 0; b < nb; b++) {
+            ptrdiff_t o = b * GELU_BLOCK;
+            if (a->f.y) gelu_tanh_grad_y_block(x + o, a->f.y + o, dy + o, dx + o, block_len(n, b));
+            else gelu_tanh_grad_block(x + o, dy + o, dx + o, block_len(n, b));
+        }
         return;
     }
 #pragma omp parallel for schedule(static) if (cpu_par(20.0 * n))
