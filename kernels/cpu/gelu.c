@@ -33,9 +33,11 @@ static inline real gelu_tanh_grad_from_y(real x, real y) {
     real s = fabs(x) < (real)1e-3 ? (real)0.5 * (1 + u) : y / x;
     return s + 2 * x * s * (1 - s) * (real)SQRT_2_OVER_PI * (1 + (real)(3.0 * GELU_C3) * x * x);
 }
-static double gelu_erf(double x) { return 0.5 * x * (1.0 + erf(x * INV_SQRT2)); }
-static double gelu_erf_grad(double x) {
-    return 0.5 * (1.0 + erf(x * INV_SQRT2)) + x * exp(-0.5 * x * x) * INV_SQRT_2PI;
+/* The exact form (S4D) through vmath.h too: libm erf in double made S4D's step
+ * the slowest of the three layers. */
+static inline real gelu_erf(real x) { return (real)0.5 * x * (1 + vm_erf(x * (real)INV_SQRT2)); }
+static inline real gelu_erf_grad(real x) {
+    return (real)0.5 * (1 + vm_erf(x * (real)INV_SQRT2)) + x * vm_exp_nonpos((real)-0.5 * x * x) * (real)INV_SQRT_2PI;
 }
 
 /* The tanh forms run in blocks: a plain simd loop per block (GCC vectorises
@@ -58,6 +60,16 @@ static void gelu_tanh_grad_y_block(const real *restrict x, const real *restrict 
     for (ptrdiff_t i = 0; i < n; i++) dx[i] = gelu_tanh_grad_from_y(x[i], y[i]) * dy[i];
 }
 
+static void gelu_erf_block(const real *restrict x, real *restrict y, ptrdiff_t n) {
+#pragma omp simd
+    for (ptrdiff_t i = 0; i < n; i++) y[i] = gelu_erf(x[i]);
+}
+
+static void gelu_erf_grad_block(const real *restrict x, const real *restrict dy, real *restrict dx, ptrdiff_t n) {
+#pragma omp simd
+    for (ptrdiff_t i = 0; i < n; i++) dx[i] = gelu_erf_grad(x[i]) * dy[i];
+}
+
 static ptrdiff_t block_len(ptrdiff_t n, ptrdiff_t b) {
     ptrdiff_t r = n - b * GELU_BLOCK;
     return r < GELU_BLOCK ? r : GELU_BLOCK;
@@ -74,8 +86,9 @@ void cpu_gelu(const struct gelu_args *a) {
             gelu_tanh_block(x + b * GELU_BLOCK, y + b * GELU_BLOCK, block_len(n, b));
         return;
     }
-#pragma omp parallel for schedule(static) if (cpu_par(20.0 * n))
-    for (ptrdiff_t i = 0; i < n; i++) y[i] = (real)gelu_erf(x[i]);
+    ptrdiff_t nb = (n + GELU_BLOCK - 1) / GELU_BLOCK;
+#pragma omp parallel for schedule(static) if (cpu_par(5.0 * n))
+    for (ptrdiff_t b = 0; b < nb; b++) gelu_erf_block(x + b * GELU_BLOCK, y + b * GELU_BLOCK, block_len(n, b));
 }
 
 void cpu_gelu_bwd(const struct gelu_bwd_args *a) {
@@ -92,6 +105,8 @@ void cpu_gelu_bwd(const struct gelu_bwd_args *a) {
         }
         return;
     }
-#pragma omp parallel for schedule(static) if (cpu_par(20.0 * n))
-    for (ptrdiff_t i = 0; i < n; i++) dx[i] = (real)(gelu_erf_grad(x[i]) * dy[i]);
+    ptrdiff_t nb = (n + GELU_BLOCK - 1) / GELU_BLOCK;
+#pragma omp parallel for schedule(static) if (cpu_par(5.0 * n))
+    for (ptrdiff_t b = 0; b < nb; b++)
+        gelu_erf_grad_block(x + b * GELU_BLOCK, dy + b * GELU_BLOCK, dx + b * GELU_BLOCK, block_len(n, b));
 }

@@ -17,6 +17,7 @@
 #ifdef HIPPO_F64
 static inline real vm_exp_nonpos(real z) { return exp(z); }
 static inline real vm_tanh(real u) { return tanh(u); }
+static inline real vm_erf(real x) { return erf(x); }
 #else
 /* exp(z) for z <= 0: Cody-Waite reduction z = n ln2 + r and a degree-6 Taylor
  * polynomial on [-ln2/2, ln2/2]; z below -87 clamps (exp(-87) ~ 1.6e-38, zero
@@ -36,6 +37,14 @@ static inline float vm_exp_nonpos(float z) {
 static inline float vm_tanh(float u) {
     float e = vm_exp_nonpos(-2.0f * fabsf(u));
     return copysignf((1.0f - e) / (1.0f + e), u);
+}
+
+/* erf by Abramowitz & Stegun 7.1.26 (|error| <= 1.5e-7, about float's own
+ * resolution next to 1 + erf): one division and one exp. */
+static inline float vm_erf(float x) {
+    float a = fabsf(x), t = 1.0f / (1.0f + 0.3275911f * a);
+    float p = t * (0.254829592f + t * (-0.284496736f + t * (1.421413741f + t * (-1.453152027f + t * 1.061405429f))));
+    return copysignf(1.0f - p * vm_exp_nonpos(-a * a), x);
 }
 #endif
 
