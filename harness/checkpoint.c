@@ -63,6 +63,11 @@ static int config_from_meta(const struct st_file *f, const char *path, struct ru
 static int load_tensor(const struct st_file *f, const struct param_spec *s, real *p, char *err, size_t errlen) {
     const struct st_tensor *t = st_get(f, s->name);
     if (!t) {
+        char prefixed[PARAM_NAME + 8];
+        snprintf(prefixed, sizeof prefixed, "param/%s", s->name);
+        t = st_get(f, prefixed);
+    }
+    if (!t) {
         snprintf(err, errlen, "tensor '%s' is missing", s->name);
         return -1;
     }
@@ -88,6 +93,21 @@ static int load_weights(const struct st_file *f, struct model *m, char *err, siz
     for (int i = 0; i < pt->n; i++)
         if (load_tensor(f, &pt->v[i], model_param_data(m), err, errlen)) return -1;
     return 0;
+}
+
+int checkpoint_load_params(const char *path, struct model *m, char *err, size_t errlen) {
+    struct st_file f;
+    char inner[512];
+    if (st_read(path, &f, inner, sizeof inner) != 0) {
+        snprintf(err, errlen, "cannot load weights: %s", inner);
+        return -1;
+    }
+    const struct param_table *pt = model_params(m);
+    int rc = 0;
+    for (int i = 0; i < pt->n && rc == 0; i++) rc = load_tensor(&f, &pt->v[i], model_param_data(m), inner, sizeof inner);
+    if (rc) snprintf(err, errlen, "weights '%s': %s", path, inner);
+    st_free(&f);
+    return rc;
 }
 
 struct model *checkpoint_load(const char *path, struct run_config *c, char *err, size_t errlen) {

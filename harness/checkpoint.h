@@ -18,5 +18,10 @@ int checkpoint_save(const char *path, const struct run_config *c, struct model *
 /* Rebuild config and model from a checkpoint; NULL with err on any mismatch
  * (missing or extra tensor, wrong shape, bad metadata). */
 struct model *checkpoint_load(const char *path, struct run_config *c, char *err, size_t errlen);
+/* Overwrite every parameter of m from a safetensors file, by name — the
+ * authors' names as they are, or with a "param/" prefix as in the fixtures;
+ * other tensors in the file are ignored. 0, or -1 naming the missing tensor or
+ * the wrong shape (m is then partly overwritten). */
+int checkpoint_load_params(const char *path, struct model *m, char *err, size_t errlen);
 
 #endif

@@ -44,6 +44,8 @@ static void add_data(cJSON *root, const struct run_config *c, const struct train
 
 static void add_build(cJSON *root, const struct run_config *c, const struct train_result *r) {
     cJSON_AddNumberToObject(root, "seed", cfg_train_real(c, "seed"));
+    if (r->init[0]) cJSON_AddStringToObject(root, "init_weights", r->init);
+    else cJSON_AddNullToObject(root, "init_weights");
     cJSON_AddStringToObject(root, "git_commit", hippo_commit());
     cJSON_AddStringToObject(root, "backend", "cpu");
     cJSON_AddStringToObject(root, "gemm", r->gemm_name ? r->gemm_name : "unknown");

@@ -9,6 +9,7 @@
 #include "../core/base.h"
 #include "../core/rng.h"
 #include "../models/adamw.h"
+#include "checkpoint.h"
 #include "schedule.h"
 
 const char *run_status_name(enum run_status s) {
@@ -299,6 +300,16 @@ int train_run(const struct run_config *c, const struct train_opts *o, struct tra
     if (!st) {
         r->wall_seconds = hp_now() - t_start;
         return -1;
+    }
+    if (o && o->init) {
+        char err[400]; /* fits r->message with its prefix */
+        if (checkpoint_load_params(o->init, r->model, err, sizeof err) != 0) {
+            fail(r, "init", err);
+            trainer_free(st);
+            r->wall_seconds = hp_now() - t_start;
+            return -1;
+        }
+        snprintf(r->init, sizeof r->init, "%s", o->init);
     }
     run_epochs(st, r, o, t_start);
     r->wall_seconds = hp_now() - t_start;

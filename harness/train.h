@@ -20,8 +20,9 @@ enum run_status { RUN_OK, RUN_DIVERGED, RUN_FAILED };
 const char *run_status_name(enum run_status s);
 
 struct train_opts {
-    int log_every; /* progress line every k epochs on `log`; 0 = quiet */
-    FILE *log;     /* NULL = stderr */
+    int log_every;    /* progress line every k epochs on `log`; 0 = quiet */
+    FILE *log;        /* NULL = stderr */
+    const char *init; /* starting weights (safetensors, authors' names), or NULL for the config's init */
 };
 
 struct train_result {
@@ -44,6 +45,7 @@ struct train_result {
     long diverged_step;    /* global step (0-based) whose loss was not finite; -1 if none */
     int diverged_epoch;    /* 1-based */
     long steps;
+    char init[512];        /* the --init weights file, "" when the model's own init was used */
     /* timing (not part of the deterministic record) */
     double wall_seconds, train_seconds, tokens_per_second, ms_per_step;
     struct model *model;   /* the trained model (owned) */

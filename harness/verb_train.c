@@ -50,6 +50,7 @@ static int run_train(const struct args *a) {
     if (!path) return cli_usage_error("train", "--config FILE is required");
     struct train_opts o;
     if (cli_train_opts(a, "train", &o)) return EXIT_USAGE;
+    o.init = args_get(a, "--init");
     struct run_config c;
     char err[1024];
     if (config_load(path, a->rep, a->n_rep, &c, err, sizeof err) != 0) return cli_usage_error("train", "%s", err);
@@ -67,13 +68,14 @@ static const struct flag_spec train_flags[] = {
     {"--set", "KEY=VALUE", true, "override a config key, e.g. train.lr=1e-3 or model.layer_options.head_dim=2"},
     {"--out", "FILE", false, "report path (default results/train/<name>.json)"},
     {"--save", "FILE", false, "write the trained weights as safetensors (authors' tensor names)"},
+    {"--init", "FILE", false, "start from these weights (safetensors, authors' names; e.g. a PyTorch init)"},
     {"--log-every", "K", false, "progress line every K epochs (default 1)"},
     {"--quiet", NULL, false, "no progress lines"},
 };
 
 const struct verb verb_train = {
     .name = "train",
-    .usage = "--config FILE.json [--set key=value]... [--out REPORT.json] [--save CKPT.safetensors]",
+    .usage = "--config FILE.json [--set key=value]... [--out REPORT.json] [--save CKPT.safetensors] [--init W.safetensors]",
     .summary = "train one config and write its JSON report",
     .flags = train_flags,
     .n_flags = sizeof train_flags / sizeof train_flags[0],

@@ -373,6 +373,54 @@ START_TEST(test_checkpoint_roundtrip) {
 }
 END_TEST
 
+/* --init: weights by name, plain or "param/"-prefixed; extras ignored; a
+ * missing tensor is named; the report records the file. */
+START_TEST(test_init_weights) {
+    make_tmpdir();
+    struct train_result r;
+    struct run_config c;
+    free(run_report_text(NULL, 0, &r, &c));
+    const struct param_table *pt = model_params(r.model);
+    /* The trained weights under "param/" names, plus an unrelated tensor. */
+    struct st_out *t = calloc((size_t)pt->n + 1, sizeof *t);
+    char (*names)[PARAM_NAME + 8] = calloc((size_t)pt->n, sizeof *names);
+    static const int64_t one = 1;
+    static const float extra = 7;
+    for (int i = 0; i < pt->n; i++) {
+        snprintf(names[i], sizeof names[i], "param/%s", pt->v[i].name);
+        t[i] = (struct st_out){names[i], sizeof(real) == 4 ? ST_F32 : ST_F64, pt->v[i].ndim, pt->v[i].shape,
+                               model_param_data(r.model) + pt->v[i].offset};
+    }
+    t[pt->n] = (struct st_out){"grad/unrelated", ST_F32, 1, &one, &extra};
+    char path[256], err[1024];
+    snprintf(path, sizeof path, "%s/init.safetensors", tmpdir);
+    ck_assert_msg(st_write(path, t, pt->n + 1, NULL, err, sizeof err) == 0, "%s", err);
+    struct model *m = train_model_create(&c, err, sizeof err);
+    ck_assert_msg(m != NULL, "%s", err);
+    model_init(m, 99);
+    ck_assert_msg(checkpoint_load_params(path, m, err, sizeof err) == 0, "%s", err);
+    for (size_t i = 0; i < pt->total; i++)
+        ck_assert_msg(model_param_data(m)[i] == model_param_data(r.model)[i], "param %zu not loaded", i);
+    /* A file missing one tensor is refused by name. */
+    ck_assert_msg(st_write(path, t + 1, pt->n, NULL, err, sizeof err) == 0, "%s", err);
+    ck_assert_int_eq(checkpoint_load_params(path, m, err, sizeof err), -1);
+    ck_assert_msg(strstr(err, pt->v[0].name) != NULL, "error '%s' does not name '%s'", err, pt->v[0].name);
+    /* A run started from a weights file says so in its report. */
+    ck_assert_msg(st_write(path, t, pt->n, NULL, err, sizeof err) == 0, "%s", err);
+    struct train_result r2;
+    ck_assert_int_eq(train_run(&c, &(struct train_opts){.log_every = 0, .init = path}, &r2), 0);
+    cJSON *j = report_run(&c, &r2);
+    ck_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "init_weights")), path);
+    cJSON_Delete(j);
+    train_result_free(&r2);
+    model_free(m);
+    free(t), free(names);
+    train_result_free(&r);
+    unlink(path);
+    remove_tmpdir();
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("harness");
     TCase *cfg = tcase_create("config");
@@ -392,6 +440,7 @@ int main(void) {
     tcase_add_test(run, test_determinism);
     tcase_add_test(run, test_report_written_atomically);
     tcase_add_test(run, test_checkpoint_roundtrip);
+    tcase_add_test(run, test_init_weights);
     suite_add_tcase(s, run);
     return tu_run_suite(s);
 }
