@@ -40,73 +40,63 @@ static inline real gelu_erf_grad(real x) {
     return (real)0.5 * (1 + vm_erf(x * (real)INV_SQRT2)) + x * vm_exp_nonpos((real)-0.5 * x * x) * (real)INV_SQRT_2PI;
 }
 
-/* The tanh forms run in blocks: a plain simd loop per block (GCC vectorises
- * it; `parallel for simd` fell back to scalar code), blocks across threads. */
+/* Every form runs in blocks: a plain simd loop per block (GCC vectorises it;
+ * `parallel for simd` fell back to scalar code), blocks across threads. A
+ * block function gets the input x, the forward output y and the upstream
+ * gradient dy (NULL where unused) and writes `out`. */
 enum { GELU_BLOCK = 4096 };
 
-static void gelu_tanh_block(const real *restrict x, real *restrict y, ptrdiff_t n) {
+typedef void (*gelu_block_fn)(const real *restrict x, const real *restrict y, const real *restrict dy,
+                              real *restrict out, ptrdiff_t n);
+
+static void tanh_fwd(const real *restrict x, const real *restrict y, const real *restrict dy, real *restrict out,
+                     ptrdiff_t n) {
+    (void)y, (void)dy;
 #pragma omp simd
-    for (ptrdiff_t i = 0; i < n; i++) y[i] = gelu_tanh(x[i]);
+    for (ptrdiff_t i = 0; i < n; i++) out[i] = gelu_tanh(x[i]);
 }
 
-static void gelu_tanh_grad_block(const real *restrict x, const real *restrict dy, real *restrict dx, ptrdiff_t n) {
+static void tanh_bwd(const real *restrict x, const real *restrict y, const real *restrict dy, real *restrict out,
+                     ptrdiff_t n) {
+    (void)y;
 #pragma omp simd
-    for (ptrdiff_t i = 0; i < n; i++) dx[i] = gelu_tanh_grad(x[i]) * dy[i];
+    for (ptrdiff_t i = 0; i < n; i++) out[i] = gelu_tanh_grad(x[i]) * dy[i];
 }
 
-static void gelu_tanh_grad_y_block(const real *restrict x, const real *restrict y, const real *restrict dy,
-                                   real *restrict dx, ptrdiff_t n) {
+static void tanh_bwd_from_y(const real *restrict x, const real *restrict y, const real *restrict dy,
+                            real *restrict out, ptrdiff_t n) {
 #pragma omp simd
-    for (ptrdiff_t i = 0; i < n; i++) dx[i] = gelu_tanh_grad_from_y(x[i], y[i]) * dy[i];
+    for (ptrdiff_t i = 0; i < n; i++) out[i] = gelu_tanh_grad_from_y(x[i], y[i]) * dy[i];
 }
 
-static void gelu_erf_block(const real *restrict x, real *restrict y, ptrdiff_t n) {
+static void erf_fwd(const real *restrict x, const real *restrict y, const real *restrict dy, real *restrict out,
+                    ptrdiff_t n) {
+    (void)y, (void)dy;
 #pragma omp simd
-    for (ptrdiff_t i = 0; i < n; i++) y[i] = gelu_erf(x[i]);
+    for (ptrdiff_t i = 0; i < n; i++) out[i] = gelu_erf(x[i]);
 }
 
-static void gelu_erf_grad_block(const real *restrict x, const real *restrict dy, real *restrict dx, ptrdiff_t n) {
+static void erf_bwd(const real *restrict x, const real *restrict y, const real *restrict dy, real *restrict out,
+                    ptrdiff_t n) {
+    (void)y;
 #pragma omp simd
-    for (ptrdiff_t i = 0; i < n; i++) dx[i] = gelu_erf_grad(x[i]) * dy[i];
+    for (ptrdiff_t i = 0; i < n; i++) out[i] = gelu_erf_grad(x[i]) * dy[i];
 }
 
-static ptrdiff_t block_len(ptrdiff_t n, ptrdiff_t b) {
-    ptrdiff_t r = n - b * GELU_BLOCK;
-    return r < GELU_BLOCK ? r : GELU_BLOCK;
+static void run_blocks(gelu_block_fn fn, const real *x, const real *y, const real *dy, real *out, ptrdiff_t n) {
+    ptrdiff_t nb = (n + GELU_BLOCK - 1) / GELU_BLOCK;
+#pragma omp parallel for schedule(static) if (cpu_par(5.0 * n))
+    for (ptrdiff_t b = 0; b < nb; b++) {
+        ptrdiff_t o = b * GELU_BLOCK, len = n - o < GELU_BLOCK ? n - o : GELU_BLOCK;
+        fn(x + o, y ? y + o : NULL, dy ? dy + o : NULL, out + o, len);
+    }
 }
 
 void cpu_gelu(const struct gelu_args *a) {
-    ptrdiff_t n = (ptrdiff_t)a->n;
-    const real *x = a->x;
-    real *y = a->y;
-    if (a->kind == GELU_TANH) {
-        ptrdiff_t nb = (n + GELU_BLOCK - 1) / GELU_BLOCK;
-#pragma omp parallel for schedule(static) if (cpu_par(5.0 * n))
-        for (ptrdiff_t b = 0; b < nb; b++)
-            gelu_tanh_block(x + b * GELU_BLOCK, y + b * GELU_BLOCK, block_len(n, b));
-        return;
-    }
-    ptrdiff_t nb = (n + GELU_BLOCK - 1) / GELU_BLOCK;
-#pragma omp parallel for schedule(static) if (cpu_par(5.0 * n))
-    for (ptrdiff_t b = 0; b < nb; b++) gelu_erf_block(x + b * GELU_BLOCK, y + b * GELU_BLOCK, block_len(n, b));
+    run_blocks(a->kind == GELU_TANH ? tanh_fwd : erf_fwd, a->x, NULL, NULL, a->y, (ptrdiff_t)a->n);
 }
 
 void cpu_gelu_bwd(const struct gelu_bwd_args *a) {
-    ptrdiff_t n = (ptrdiff_t)a->f.n;
-    const real *x = a->f.x, *dy = a->dy;
-    real *dx = a->dx;
-    if (a->f.kind == GELU_TANH) {
-        ptrdiff_t nb = (n + GELU_BLOCK - 1) / GELU_BLOCK;
-#pragma omp parallel for schedule(static) if (cpu_par(5.0 * n))
-        for (ptrdiff_t b = 0; b < nb; b++) {
-            ptrdiff_t o = b * GELU_BLOCK;
-            if (a->f.y) gelu_tanh_grad_y_block(x + o, a->f.y + o, dy + o, dx + o, block_len(n, b));
-            else gelu_tanh_grad_block(x + o, dy + o, dx + o, block_len(n, b));
-        }
-        return;
-    }
-    ptrdiff_t nb = (n + GELU_BLOCK - 1) / GELU_BLOCK;
-#pragma omp parallel for schedule(static) if (cpu_par(5.0 * n))
-    for (ptrdiff_t b = 0; b < nb; b++)
-        gelu_erf_grad_block(x + b * GELU_BLOCK, dy + b * GELU_BLOCK, dx + b * GELU_BLOCK, block_len(n, b));
+    gelu_block_fn fn = a->f.kind == GELU_ERF ? erf_bwd : a->f.y ? tanh_bwd_from_y : tanh_bwd;
+    run_blocks(fn, a->f.x, a->f.y, a->dy, a->dx, (ptrdiff_t)a->f.n);
 }
