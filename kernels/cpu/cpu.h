@@ -65,6 +65,7 @@ enum cpu_scratch_slot {
     SCRATCH_SSM_GRAD_A,
     SCRATCH_SSM_MODE_CACHE,
     SCRATCH_LN_ACC,
+    SCRATCH_XENT_ROW,
     CPU_SCRATCH_SLOTS
 };
 void *cpu_scratch(enum cpu_scratch_slot slot, size_t bytes);

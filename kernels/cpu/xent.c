@@ -4,33 +4,23 @@
 
 #include <math.h>
 
-enum { XENT_VMAX = 4096 }; /* rows of a wider vocabulary take the slow path below */
-
-/* Loss of one row (target t), writing its softmax into p when p != NULL.
- * One exp per logit (kept, then scaled by 1/sum); the log-sum-exp in double. */
-static double xent_row(const real *restrict x, int V, int t, real *restrict p) {
-    real buf[XENT_VMAX];
-    real *e = p ? p : (V <= XENT_VMAX ? buf : NULL);
+/* Loss of one row (target t). e (V) receives exp(x - max) — one exp per logit —
+ * and, when `normalise`, the softmax itself; the log of the sum is in double. */
+static double xent_row(const real *restrict x, int V, int t, real *restrict e, bool normalise) {
     real m = -INFINITY;
     for (int v = 0; v < V; v++) m = fmax(m, x[v]);
-    double s = 0;
-    if (e) {
-        real sr = 0;
-#pragma omp simd reduction(+ : sr)
-        for (int v = 0; v < V; v++) {
-            e[v] = vm_exp_nonpos(x[v] - m);
-            sr += e[v];
-        }
-        s = sr;
-        if (p) {
-            real inv = (real)(1.0 / s);
-#pragma omp simd
-            for (int v = 0; v < V; v++) p[v] *= inv;
-        }
-    } else {
-        for (int v = 0; v < V; v++) s += exp((double)x[v] - m);
+    real s = 0;
+#pragma omp simd reduction(+ : s)
+    for (int v = 0; v < V; v++) {
+        e[v] = vm_exp_nonpos(x[v] - m);
+        s += e[v];
     }
-    double lse = m + log(s);
+    if (normalise) {
+        real inv = (real)(1.0 / (double)s); /* as before: the reciprocal in double */
+#pragma omp simd
+        for (int v = 0; v < V; v++) e[v] *= inv;
+    }
+    double lse = m + log((double)s);
     return t >= 0 ? lse - (double)x[t] : 0.0;
 }
 
@@ -38,12 +28,13 @@ void cpu_xent(const struct xent_args *a) {
     HP_CHECK(a->R >= 0 && a->V > 0 && a->loss && a->count);
     double total = 0;
     int count = 0;
+    real *row = a->probs ? NULL : cpu_scratch(SCRATCH_XENT_ROW, sizeof(real) * (size_t)a->V);
     /* Serial on purpose: a fixed summation order, and R*V is small (B*L x vocab). */
     for (int r = 0; r < a->R; r++) {
         int t = a->targets[r];
         HP_CHECK(t >= -1 && t < a->V);
-        real *p = a->probs ? a->probs + (size_t)r * a->V : NULL;
-        total += xent_row(a->logits + (size_t)r * a->V, a->V, t, p);
+        real *e = a->probs ? a->probs + (size_t)r * a->V : row;
+        total += xent_row(a->logits + (size_t)r * a->V, a->V, t, e, a->probs != NULL);
         count += t >= 0;
     }
     *a->count = count;
