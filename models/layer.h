@@ -79,6 +79,7 @@ struct layer_kind {
 extern const struct layer_kind layer_attention;
 extern const struct layer_kind layer_s4d;
 extern const struct layer_kind layer_h3;
+extern const struct layer_kind layer_gss;
 
 /* NULL-terminated list of every registered kind. */
 extern const struct layer_kind *const layer_kinds[];

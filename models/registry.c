@@ -7,6 +7,7 @@ const struct layer_kind *const layer_kinds[] = {
     &layer_attention,
     &layer_s4d,
     &layer_h3,
+    &layer_gss,
     NULL,
 };
 

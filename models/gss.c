@@ -1,0 +1,365 @@
+/* gss.c — the Gated State Spaces layer (Mehta et al. 2022, "Long Range
+ * Language Modeling via Gated State Spaces"; spec/h3.md §2.2), convolution
+ * mode. Inside the model's pre-norm block (which supplies LN(x) and the
+ * residual):
+ *
+ *   u  = GELU(x W_uᵀ)                 (B, L, E)  E = expand·D, no bias
+ *   v  = GELU(x W_vᵀ)                 (B, L, H)  H = d_ssm, no bias
+ *   w  = LN_dss(v)                    own LayerNorm (weight, bias, eps 1e-5)
+ *   v' = K * w + D ⊙ w                causal long convolution per channel h
+ *   g  = v' W_gᵀ                      (B, L, E)  no bias
+ *   out = (g ⊙ u) W_oᵀ + b_o          (B, L, D)
+ *
+ * GELU is the exact (erf) form, torch's nn.GELU() default that GSS uses.
+ *
+ * DSS kernel, N = d_state modes shared by every channel, Δ = 1 folded in:
+ *   Λ_n = -exp(Lambda_re_log[n]) + i Lambda_im[n]
+ *   K[h, l] = Re sum_{n<N} C[h,n] (e^{Λ_n} - 1)/Λ_n e^{Λ_n l}
+ * This is exactly the ops table's ZOH diagonal kernel with a_rows = 1, N2 = N
+ * stored modes and log_dt = 0 (Δ = e^0 = 1 exactly), except that the op
+ * returns 2 Re(...) (it stores one mode of each conjugate pair). We call it
+ * with the plain C and halve K; the backward halves dK before the op's
+ * backward. Halving is exact in binary floating point, so nothing is lost.
+ *
+ * Parameters (under "backbone.layers.{i}.mixer."), weights stored (out, in):
+ *   to_u.weight (E, D), to_v.weight (H, D)       N(0, 0.02²) like every linear
+ *   dss.norm.weight (H) = 1, dss.norm.bias (H) = 0
+ *   dss.Lambda_re_log (N) = log 0.5              Re Λ = -0.5        } S4D-Lin,
+ *   dss.Lambda_im (N) = π n                      (float32 values)   } SSM group
+ *   dss.C (H, N, 2)  complex as (re, im): CN(0, 1) as torch.randn(cfloat),
+ *                    i.e. each part N(0, 1/2), as S4D's and H3's C before B
+ *   dss.D (H) ~ N(0, 1)                          the skip, as S4D's and H3's D
+ *   to_gate.weight (E, H) N(0, 0.02²)
+ *   out_proj.weight (D, E) N(0, 0.02²/(2 n_layer)), out_proj.bias (D) = 0:
+ *                    the reference's init rescales every "out_proj.weight"
+ *                    (h3.md §1.6), so this one is rescaled too.
+ * Optimizer groups: only Lambda_re_log and Lambda_im are in the SSM group
+ * (lr min(ssm_lr, lr), no weight decay), as S4D's A; C and D take the
+ * global lr and weight decay, as S4D's and H3's C and D do.
+ * With Δ = 1, Im Λ = π n puts every mode at frequency 0 or π at init (e^{iπn}
+ * = ±1); Lambda_im is trained, so the modes separate as they learn.
+ *
+ * There is no step() yet; state_size is what one would carry (H·N complex).
+ * Shapes: B batch, L length, D d_model, E expanded width, H DSS channels,
+ * N modes, R = B·L rows. */
+#include "gss.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "carve.h"
+#include "layer.h"
+#include "linear.h"
+
+/* The op's mode limit (kernels/cpu/ssm_kernel.c SSM_NMAX). */
+#define GSS_MAX_N 1024
+#define GSS_LN_EPS 1e-5
+
+static const struct knob gss_knobs[] = {
+    {"expand", KNOB_INT, "4", 1, 16, NULL, "E = expand * d_model: width of the gated branch u and of the gate"},
+    {"d_ssm", KNOB_INT, "32", 1, 4096, NULL, "H: channels of the DSS branch v"},
+    {"d_state", KNOB_INT, "64", 1, GSS_MAX_N, NULL, "N: complex modes of the DSS kernel, shared by all channels"},
+};
+
+struct gss {
+    int D, E, H, N;
+    real *zero_dt; /* (H) zeros: log Δ = 0 for the kernel op */
+    /* offsets into the flat parameter buffer */
+    size_t wu, wv, nw, nb, lre, lim, C, Dd, wg, wo, bo;
+    int i_lre; /* parameter-table index of Lambda_re_log */
+};
+
+/* ---- kernel ---------------------------------------------------------------- */
+
+static void lambda_re(const struct gss *s, const real *p, real *A_re) {
+    for (int n = 0; n < s->N; n++) A_re[n] = (real)-exp((double)p[s->lre + n]);
+}
+
+static struct ssm_kernel_args kernel_args(const struct gss *s, const real *p, int L, const real *A_re, real *K) {
+    return (struct ssm_kernel_args){
+        .H = s->H, .N2 = s->N, .L = L, .disc = SSM_ZOH, .a_rows = 1,
+        .log_dt = s->zero_dt, .A_re = A_re, .A_im = p + s->lim,
+        .B = NULL, .C = p + s->C, .K = K,
+    };
+}
+
+/* K (=) from A_re (N) already computed. */
+static void kernel_fwd(const struct gss *s, const struct ops *ops, const real *p, int L, const real *A_re,
+                       real *K) {
+    struct ssm_kernel_args ka = kernel_args(s, p, L, A_re, K);
+    ops->ssm_kernel(&ka);
+    for (size_t i = 0; i < (size_t)s->H * L; i++) K[i] *= (real)0.5; /* op gives 2 Re */
+}
+
+void gss_kernel(const void *self, const struct ops *ops, const real *p, int L, real *K) {
+    const struct gss *s = self;
+    real A_re[GSS_MAX_N];
+    lambda_re(s, p, A_re);
+    kernel_fwd(s, ops, p, L, A_re, K);
+}
+
+/* ---- create / init ----------------------------------------------------------- */
+
+static size_t add(struct param_table *pt, const char *prefix, const char *name, enum param_init init, double arg,
+                  enum opt_group g, int d0, int d1, int d2) {
+    char full[PARAM_NAME];
+    snprintf(full, sizeof full, "%s%s", prefix, name);
+    return param_add(pt, full, init, arg, g, d0, d1, d2, 0);
+}
+
+static int check_dims(const struct layer_dims *dims, const char *prefix, char *err, size_t errlen) {
+    if (dims->D < 1) {
+        snprintf(err, errlen, "gss: d_model = %d must be at least 1", dims->D);
+        return -1;
+    }
+    if (strlen(prefix) + strlen("dss.Lambda_re_log") >= PARAM_NAME) {
+        snprintf(err, errlen, "gss: parameter prefix '%s' is too long (names are limited to %d characters)",
+                 prefix, PARAM_NAME - 1);
+        return -1;
+    }
+    return 0;
+}
+
+static void declare(struct gss *s, struct param_table *pt, const char *pre, int n_layer) {
+    int D = s->D, E = s->E, H = s->H, N = s->N;
+    s->wu = add(pt, pre, "to_u.weight", INIT_NORMAL, 0.02, GROUP_DEFAULT, E, D, 0);
+    s->wv = add(pt, pre, "to_v.weight", INIT_NORMAL, 0.02, GROUP_DEFAULT, H, D, 0);
+    s->nw = add(pt, pre, "dss.norm.weight", INIT_ONE, 0, GROUP_DEFAULT, H, 0, 0);
+    s->nb = add(pt, pre, "dss.norm.bias", INIT_ZERO, 0, GROUP_DEFAULT, H, 0, 0);
+    s->i_lre = pt->n;
+    s->lre = add(pt, pre, "dss.Lambda_re_log", INIT_CUSTOM, 0, GROUP_SSM, N, 0, 0);
+    s->lim = add(pt, pre, "dss.Lambda_im", INIT_CUSTOM, 0, GROUP_SSM, N, 0, 0);
+    /* torch.randn(cfloat): each part N(0, 1/2). */
+    s->C = add(pt, pre, "dss.C", INIT_NORMAL, sqrt(0.5), GROUP_DEFAULT, H, N, 2);
+    s->Dd = add(pt, pre, "dss.D", INIT_NORMAL, 1, GROUP_DEFAULT, H, 0, 0);
+    s->wg = add(pt, pre, "to_gate.weight", INIT_NORMAL, 0.02, GROUP_DEFAULT, E, H, 0);
+    s->wo = add(pt, pre, "out_proj.weight", INIT_NORMAL, 0.02 / sqrt(2.0 * n_layer), GROUP_DEFAULT, D, E, 0);
+    s->bo = add(pt, pre, "out_proj.bias", INIT_ZERO, 0, GROUP_DEFAULT, D, 0, 0);
+}
+
+static void *gss_create(const struct knob_values *kv, const struct layer_dims *dims, struct param_table *pt,
+                        const char *prefix, char *err, size_t errlen) {
+    if (check_dims(dims, prefix, err, errlen) != 0) return NULL;
+    struct gss *s = xcalloc(1, sizeof *s);
+    s->D = dims->D;
+    s->E = knob_int(kv, "expand") * dims->D;
+    s->H = knob_int(kv, "d_ssm");
+    s->N = knob_int(kv, "d_state");
+    s->zero_dt = xcalloc((size_t)s->H, sizeof(real));
+    declare(s, pt, prefix, dims->n_layer > 0 ? dims->n_layer : 1);
+    return s;
+}
+
+/* S4D-Lin, no randomness: Re Λ = -0.5 and Im Λ = π n, both as float32 values
+ * (as a float32 PyTorch init holds them), so either build starts from the same
+ * numbers. Every other tensor has a generic init. */
+static void gss_init(const void *self, real *p, uint64_t seed) {
+    (void)seed;
+    const struct gss *s = self;
+    for (int n = 0; n < s->N; n++) {
+        p[s->lre + n] = (float)log(0.5);
+        p[s->lim + n] = (float)M_PI * (float)n;
+    }
+}
+
+/* ---- activation and scratch layout --------------------------------------------- */
+
+struct gss_act {
+    real *au, *u;          /* (R, E) before / after GELU */
+    real *av, *v;          /* (R, H) before / after GELU */
+    real *w, *mean, *rstd; /* (R, H) LN_dss output; (R), (R) its statistics */
+    real *yd;              /* (R, H) v', the DSS output */
+    real *g;               /* (R, E) gate */
+    real *o;               /* (R, E) g ⊙ u */
+    real *K;               /* (H, L) */
+    real *A_re;            /* (N) */
+};
+
+static size_t act_layout(const struct gss *s, int B, int L, real *base, struct gss_act *t) {
+    size_t R = (size_t)B * L;
+    struct carver c = {base, 0};
+    t->au = carve(&c, R * s->E), t->u = carve(&c, R * s->E);
+    t->av = carve(&c, R * s->H), t->v = carve(&c, R * s->H);
+    t->w = carve(&c, R * s->H), t->mean = carve(&c, R), t->rstd = carve(&c, R);
+    t->yd = carve(&c, R * s->H);
+    t->g = carve(&c, R * s->E), t->o = carve(&c, R * s->E);
+    t->K = carve(&c, (size_t)s->H * L);
+    t->A_re = carve(&c, (size_t)s->N);
+    return c.used;
+}
+
+struct gss_work {
+    real *dE1, *dE2, *dE3; /* (R, E): do then dau; dg; du */
+    real *dH1, *dH2;       /* (R, H): dv' then dv; dw then dav */
+    real *dK;              /* (H, L) */
+    real *dA_re;           /* (N) */
+};
+
+static size_t work_layout(const struct gss *s, int B, int L, real *base, struct gss_work *w) {
+    size_t R = (size_t)B * L;
+    struct carver c = {base, 0};
+    w->dE1 = carve(&c, R * s->E), w->dE2 = carve(&c, R * s->E), w->dE3 = carve(&c, R * s->E);
+    w->dH1 = carve(&c, R * s->H), w->dH2 = carve(&c, R * s->H);
+    w->dK = carve(&c, (size_t)s->H * L);
+    w->dA_re = carve(&c, (size_t)s->N);
+    return c.used;
+}
+
+static size_t gss_act_size(const void *self, int B, int L) {
+    struct gss_act t;
+    return act_layout(self, B, L, NULL, &t);
+}
+
+static size_t gss_scratch_size(const void *self, int B, int L) {
+    struct gss_work w;
+    return work_layout(self, B, L, NULL, &w);
+}
+
+/* ---- pieces ---------------------------------------------------------------------- */
+
+static struct linear_args lin(int R, int I, int O, const real *p, size_t W, const size_t *b) {
+    return (struct linear_args){.R = R, .I = I, .O = O, .W = p + W, .b = b ? p + *b : NULL};
+}
+
+static struct layernorm_args dss_norm(const struct gss *s, const real *p, int R, const struct gss_act *t) {
+    return (struct layernorm_args){
+        .R = R, .D = s->H, .eps = (real)GSS_LN_EPS, .x = t->v, .w = p + s->nw, .b = p + s->nb,
+        .y = t->w, .mean = t->mean, .rstd = t->rstd,
+    };
+}
+
+static struct conv_args dss_conv(const struct gss *s, const real *p, int B, int L, const struct gss_act *t) {
+    return (struct conv_args){
+        .B = B, .L = L, .H = s->H, .Lk = L, .group = 1, .layout = CONV_BLH,
+        .u = t->w, .k = t->K, .D = p + s->Dd, .y = t->yd,
+    };
+}
+
+static void gelu_fwd(const struct ops *ops, size_t n, const real *x, real *y) {
+    ops->gelu(&(struct gelu_args){.n = n, .kind = GELU_ERF, .x = x, .y = y});
+}
+
+static void gelu_bwd(const struct ops *ops, size_t n, const real *x, const real *dy, real *dx) {
+    ops->gelu_bwd(&(struct gelu_bwd_args){.f = {.n = n, .kind = GELU_ERF, .x = x, .y = NULL}, .dy = dy, .dx = dx});
+}
+
+/* ---- forward / backward ------------------------------------------------------------ */
+
+static void gss_forward(const void *self, const struct ops *ops, const struct layer_fwd *a) {
+    const struct gss *s = self;
+    const real *p = a->p;
+    int R = a->B * a->L, E = s->E, H = s->H;
+    struct gss_act t;
+    act_layout(s, a->B, a->L, a->act, &t);
+
+    struct linear_args lu = lin(R, s->D, E, p, s->wu, NULL), lv = lin(R, s->D, H, p, s->wv, NULL);
+    linear_fwd(ops, &lu, a->x, t.au);
+    gelu_fwd(ops, (size_t)R * E, t.au, t.u);
+    linear_fwd(ops, &lv, a->x, t.av);
+    gelu_fwd(ops, (size_t)R * H, t.av, t.v);
+
+    struct layernorm_args ln = dss_norm(s, p, R, &t);
+    ops->layernorm(&ln);
+    lambda_re(s, p, t.A_re);
+    kernel_fwd(s, ops, p, a->L, t.A_re, t.K);
+    struct conv_args ca = dss_conv(s, p, a->B, a->L, &t);
+    ops->conv(&ca);
+
+    struct linear_args lg = lin(R, H, E, p, s->wg, NULL);
+    linear_fwd(ops, &lg, t.yd, t.g);
+    for (size_t i = 0; i < (size_t)R * E; i++) t.o[i] = t.g[i] * t.u[i];
+    struct linear_args lo = lin(R, E, s->D, p, s->wo, &s->bo);
+    linear_fwd(ops, &lo, t.o, a->y);
+}
+
+/* dK (already halved) into dC, dLambda_im and, through Re Λ = -exp(Lambda_re_log)
+ * (d Re Λ / d Lambda_re_log = Re Λ), dLambda_re_log. */
+static void kernel_bwd(const struct gss *s, const struct ops *ops, const real *p, int L, const struct gss_act *t,
+                       const struct gss_work *w, real *G) {
+    memset(w->dA_re, 0, (size_t)s->N * sizeof(real));
+    struct ssm_kernel_bwd_args kb = {
+        .f = kernel_args(s, p, L, t->A_re, NULL), .dK = w->dK, .dlog_dt = NULL,
+        .dA_re = w->dA_re, .dA_im = G + s->lim, .dB = NULL, .dC = G + s->C,
+    };
+    ops->ssm_kernel_bwd(&kb);
+    for (int n = 0; n < s->N; n++) G[s->lre + n] += w->dA_re[n] * t->A_re[n];
+}
+
+/* From dv' back to dx's contribution of the v branch: DSS, LN_dss, GELU, to_v. */
+static void dss_bwd(const struct gss *s, const struct ops *ops, const struct layer_bwd *a, const struct gss_act *t,
+                    const struct gss_work *w) {
+    const real *p = a->p;
+    real *G = a->g;
+    int R = a->B * a->L, L = a->L, H = s->H;
+    memset(w->dK, 0, (size_t)H * L * sizeof(real));
+    struct conv_bwd_args cb = {.f = dss_conv(s, p, a->B, L, t), .dy = w->dH1, .du = w->dH2, .dk = w->dK,
+                               .dD = G + s->Dd};
+    cb.f.y = NULL;
+    ops->conv_bwd(&cb);
+    for (size_t i = 0; i < (size_t)H * L; i++) w->dK[i] *= (real)0.5; /* K = op / 2 */
+    kernel_bwd(s, ops, p, L, t, w, G);
+
+    struct layernorm_bwd_args lb = {.f = dss_norm(s, p, R, t), .dy = w->dH2, .dx = w->dH1, .dw = G + s->nw,
+                                    .db = G + s->nb};
+    ops->layernorm_bwd(&lb);
+    gelu_bwd(ops, (size_t)R * H, t->av, w->dH1, w->dH2); /* dav */
+}
+
+static void gss_backward(const void *self, const struct ops *ops, const struct layer_bwd *a) {
+    const struct gss *s = self;
+    const real *p = a->p;
+    real *G = a->g;
+    int R = a->B * a->L, E = s->E, H = s->H, D = s->D;
+    struct gss_act t;
+    struct gss_work w;
+    act_layout(s, a->B, a->L, a->act, &t);
+    work_layout(s, a->B, a->L, a->scratch, &w);
+
+    struct linear_args lo = lin(R, E, D, p, s->wo, &s->bo);
+    linear_bwd(ops, &lo, t.o, a->dy, w.dE1, G + s->wo, G + s->bo); /* do */
+    for (size_t i = 0; i < (size_t)R * E; i++) {
+        w.dE2[i] = w.dE1[i] * t.u[i]; /* dg */
+        w.dE3[i] = w.dE1[i] * t.g[i]; /* du */
+    }
+    gelu_bwd(ops, (size_t)R * E, t.au, w.dE3, w.dE1); /* dau */
+    struct linear_args lg = lin(R, H, E, p, s->wg, NULL);
+    linear_bwd(ops, &lg, t.yd, w.dE2, w.dH1, G + s->wg, NULL); /* dv' */
+    dss_bwd(s, ops, a, &t, &w);
+
+    struct linear_args lu = lin(R, D, E, p, s->wu, NULL), lv = lin(R, D, H, p, s->wv, NULL);
+    linear_bwd(ops, &lu, a->x, w.dE1, a->dx, G + s->wu, NULL);
+    linear_bwd(ops, &lv, a->x, w.dH2, NULL, G + s->wv, NULL);
+    if (a->dx) ops_gemm(ops, OP_N, OP_N, R, D, H, 1, w.dH2, H, p + s->wv, D, 1, a->dx, D);
+}
+
+/* What a recurrent step would carry: H x N complex modes (no step() yet). */
+static size_t gss_state_size(const void *self, int L) {
+    (void)L;
+    const struct gss *s = self;
+    return (size_t)s->H * 2 * s->N;
+}
+
+static void gss_destroy(void *self) {
+    struct gss *s = self;
+    if (!s) return;
+    free(s->zero_dt);
+    free(s);
+}
+
+const struct layer_kind layer_gss = {
+    .name = "gss",
+    .summary = "Gated State Spaces: W_o(GELU(W_u x) * W_g DSS(GELU(W_v x))), DSS = LN, shared-Lambda kernel, D skip",
+    .knobs = gss_knobs,
+    .n_knobs = (int)(sizeof gss_knobs / sizeof gss_knobs[0]),
+    .pos_emb = false,
+    .create = gss_create,
+    .init = gss_init,
+    .act_size = gss_act_size,
+    .scratch_size = gss_scratch_size,
+    .forward = gss_forward,
+    .backward = gss_backward,
+    .state_size = gss_state_size,
+    .destroy = gss_destroy,
+};
