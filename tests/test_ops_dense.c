@@ -284,7 +284,8 @@ static double ln_loss(void *p) {
 }
 
 START_TEST(test_layernorm) {
-    static const int shapes[][2] = {{1, 1}, {37, 31}, {5, 3}, {64, 32}, {3, 128}};
+    /* {37, 32}, {24, 64}: whole VL-row blocks plus leftover rows (the blocked path) */
+    static const int shapes[][2] = {{1, 1}, {37, 31}, {5, 3}, {64, 32}, {3, 128}, {37, 32}, {24, 64}};
     int R = shapes[_i][0], D = shapes[_i][1];
     size_t n = (size_t)R * D;
     struct ln_data d = {R, D, 1e-5, dvec(n, 4, 6), dvec(D, 0.5, 1.5), dvec(D, -1, 1), dzeros(n), dzeros(R),
@@ -482,7 +483,7 @@ static Suite *ops_dense_suite(void) {
     tcase_add_test(tc, test_ops_gemm_wrapper);
     tcase_add_loop_test(tc, test_gemm_grad, 0, 4);
     tcase_add_loop_test(tc, test_softmax, 0, N_SM_CASES);
-    tcase_add_loop_test(tc, test_layernorm, 0, 5);
+    tcase_add_loop_test(tc, test_layernorm, 0, 7);
     tcase_add_loop_test(tc, test_gelu, 0, 2);
     tcase_add_loop_test(tc, test_xent, 0, 4);
     tcase_add_test(tc, test_xent_all_ignored);
