@@ -1,10 +1,12 @@
 """hippo_ref.py — float64 PyTorch reference of the authors' `lm_simple` language model.
 
 Written from the formulas in spec/h3.md and tests/fixtures/reference/README.md (sections 4, 5
-and 7), not from the reference repositories. Three mixers: H3 (shift SSM + diagonal SSM, any
+and 7), not from the reference repositories. Four mixers: H3 (shift SSM + diagonal SSM, any
 head_dim, bilinear or zoh, S4D-Lin or S4D-Inv init), S4D (safari's s4d: one A shared by all
-channels, ZOH, exact GELU, output linear) and causal attention (1 or more heads, learned absolute
-position embeddings). Parameter names are exactly safari's `named_parameters()` names.
+channels, ZOH, exact GELU, output linear), causal attention (1 or more heads, learned absolute
+position embeddings) and Gated State Spaces (GSS, spec/h3.md §2.2: GELU gates around a DSS
+kernel with Δ = 1; it has no authors' counterpart, so its names are hippodrome's own).
+Parameter names are exactly safari's `named_parameters()` names.
 
 Convolutions are direct causal sums in time (no FFT): at L <= a few hundred this is exact to
 float64 round-off and its autograd gives every gradient. Letters: B batch, L length, D width,
@@ -21,12 +23,12 @@ from dataclasses import dataclass, asdict
 import torch
 import torch.nn.functional as F
 
-KINDS = ("h3", "s4d", "attention")
+KINDS = ("h3", "s4d", "attention", "gss")
 
 
 @dataclass
 class Config:
-    kind: str                    # "h3", "s4d" or "attention"
+    kind: str                    # "h3", "s4d", "attention" or "gss"
     d_model: int = 32
     n_layer: int = 2
     d_inner: int = 128
@@ -37,16 +39,20 @@ class Config:
     measure: str = "diag-lin"    # SSM A init: "diag-lin" (S4D-Lin) or "diag-inv" (S4D-Inv)
     n_heads: int = 1             # attention only
     max_position_embeddings: int = 0  # attention only (0: no position table)
+    expand: int = 4              # GSS only: E = expand·d_model
+    d_ssm: int = 32              # GSS only: H, the DSS channels
     layer_norm_eps: float = 1e-5
 
     def to_json(self):
         d = asdict(self)
         if self.kind != "h3":
             del d["head_dim"]
-        if self.kind == "attention":
-            for k in ("d_state", "disc", "measure"):
+        if self.kind != "gss":
+            del d["expand"], d["d_ssm"]
+        if self.kind in ("attention", "gss"):
+            for k in ("disc", "measure") + (("d_state",) if self.kind == "attention" else ()):
                 del d[k]
-        else:
+        if self.kind != "attention":
             del d["n_heads"]
         d["tied_embeddings"] = True
         d["mlp_activation"] = "gelu_tanh"
@@ -57,6 +63,10 @@ class Config:
         if self.kind == "s4d":
             d["n_ssm"] = 1
             d["activation"] = "gelu_exact"
+        if self.kind == "gss":
+            d["activation"] = "gelu_exact"
+            d["dss_layer_norm_eps"] = 1e-5
+            d["dss_dt"] = 1.0
         return json.dumps(d, sort_keys=True)
 
 
@@ -181,6 +191,15 @@ def s4d_kernel(p, pre, L):
     return vandermonde(Cbar, dtA, L)
 
 
+def gss_kernel(p, pre, L):
+    """GSS's DSS kernel (Δ = 1, every mode stored, no conjugate-pair halving):
+    K[h, l] = Re Σ_n C[h,n](e^Λ_n − 1)/Λ_n · e^{Λ_n·l}, Λ = −exp(Lambda_re_log) + i·Lambda_im."""
+    lam = torch.complex(-torch.exp(p[pre + "Lambda_re_log"]), p[pre + "Lambda_im"])   # (N)
+    Cbar = cplx(p[pre + "C"]) * (torch.exp(lam) - 1) / lam                           # (H, N)
+    ls = torch.arange(L, dtype=torch.float64)
+    return torch.real(Cbar @ torch.exp(lam[:, None] * ls))                          # (H, L)
+
+
 # ---------------------------------------------------------------- mixers
 
 def h3_mixer(cfg, p, pre, a, trace, i):
@@ -227,7 +246,19 @@ def attention_mixer(cfg, p, pre, a, trace, i):
     return linear(o, p, pre + "out_proj")
 
 
-MIXERS = {"h3": h3_mixer, "s4d": s4d_mixer, "attention": attention_mixer}
+def gss_mixer(cfg, p, pre, a, trace, i):
+    """GSS: out = W_o (GELU(W_u a) ⊙ W_g DSS(GELU(W_v a))) + b_o,
+    DSS(v) = K * LN(v) + D ⊙ LN(v). a: (B, L, D)."""
+    u = gelu_exact(linear(a, p, pre + "to_u"))
+    v = gelu_exact(linear(a, p, pre + "to_v"))
+    w = layer_norm(v, p, pre + "dss.norm", 1e-5)
+    K = gss_kernel(p, pre + "dss.", a.shape[1])
+    trace["kernel/layer%d/gss" % i] = K
+    y = causal_conv(w, K) + p[pre + "dss.D"] * w
+    return linear(linear(y, p, pre + "to_gate") * u, p, pre + "out_proj")
+
+
+MIXERS = {"h3": h3_mixer, "s4d": s4d_mixer, "attention": attention_mixer, "gss": gss_mixer}
 
 
 # ---------------------------------------------------------------- the model
@@ -323,6 +354,14 @@ def param_shapes(cfg):
                     (m + "kernel.kernel.log_dt", (D,)), (m + "kernel.kernel.log_w_real", (1, N2)),
                     (m + "kernel.kernel.w_imag", (1, N2)),
                     (m + "output_linear.weight", (D, D)), (m + "output_linear.bias", (D,))]
+        elif cfg.kind == "gss":
+            E, H = cfg.expand * D, cfg.d_ssm
+            out += [(m + "to_u.weight", (E, D)), (m + "to_v.weight", (H, D)),
+                    (m + "dss.norm.weight", (H,)), (m + "dss.norm.bias", (H,)),
+                    (m + "dss.Lambda_re_log", (N,)), (m + "dss.Lambda_im", (N,)),
+                    (m + "dss.C", (H, N, 2)), (m + "dss.D", (H,)),
+                    (m + "to_gate.weight", (E, H)),
+                    (m + "out_proj.weight", (D, E)), (m + "out_proj.bias", (D,))]
         else:
             out += [(m + "Wqkv.weight", (3 * D, D)), (m + "Wqkv.bias", (3 * D,)),
                     (m + "out_proj.weight", (D, D)), (m + "out_proj.bias", (D,))]
@@ -338,7 +377,8 @@ def param_shapes(cfg):
 # Names of the SSM parameters that get their own optimiser group (lr min(1e-3, lr), wd 0).
 SSM_GROUP_SUFFIXES = ("kernel.kernel.log_dt", "kernel.kernel.B", "kernel.kernel.inv_A_real",
                       "kernel.kernel.A_imag", "ssm_k_kernel.kernel.B",
-                      "kernel.kernel.log_w_real", "kernel.kernel.w_imag")
+                      "kernel.kernel.log_w_real", "kernel.kernel.w_imag",
+                      "dss.Lambda_re_log", "dss.Lambda_im")
 
 
 def is_ssm_group(name):
@@ -366,7 +406,7 @@ def init_one(cfg, name, shape):
     """Draw one float32 parameter from the inits of h3.md §1.5, §1.6, §2.1."""
     N = cfg.d_state
     std_resid = 0.02 / math.sqrt(2 * cfg.n_layer)
-    if name.endswith(("norm1.weight", "norm2.weight", "ln_f.weight")):
+    if name.endswith(("norm1.weight", "norm2.weight", "ln_f.weight", "dss.norm.weight")):
         return torch.ones(shape)
     if name.endswith(".bias"):
         return torch.zeros(shape)
@@ -374,7 +414,7 @@ def init_one(cfg, name, shape):
         return torch.randn(shape) * std_resid
     if name.endswith((".weight",)):  # every other linear / embedding
         return torch.randn(shape) * 0.02
-    if name.endswith(("ssm_k_D", "mixer.D")):
+    if name.endswith(("ssm_k_D", "mixer.D", "dss.D")):
         return torch.randn(shape)
     if name.endswith("ssm_k_kernel.kernel.B"):
         B = torch.zeros(shape)
@@ -396,6 +436,12 @@ def init_one(cfg, name, shape):
         B = torch.zeros(shape)
         B[..., 0] = 1.0
         return B
+    if name.endswith("dss.Lambda_re_log"):  # GSS: S4D-Lin with Δ = 1, Re Λ = −0.5, Im Λ = πn
+        return torch.full(shape, math.log(0.5))
+    if name.endswith("dss.Lambda_im"):
+        return math.pi * torch.arange(shape[0], dtype=torch.float32)
+    if name.endswith("dss.C"):  # complex normal, each part N(0, 1/2)
+        return torch.view_as_real(torch.randn(shape[:-1], dtype=torch.complex64)).contiguous()
     if name.endswith("kernel.kernel.C") and cfg.kind == "h3":
         return torch.view_as_real(torch.randn(shape[:-1], dtype=torch.complex64).conj().resolve_conj())
     raise KeyError(name)

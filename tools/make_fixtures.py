@@ -3,12 +3,12 @@
 
 They cover cases the authors' fixtures (tests/fixtures/reference/) do not: H3 head_dim 2, H3 with
 zero-order-hold discretisation, H3 with a large mixer output, two-head attention, S4D at
-vocabulary 10 / length 22, H3 with d_state 16 < L (zero shift-kernel tail), and one AdamW step
-plus the two LR schedules. Same tensor names
+vocabulary 10 / length 22, H3 with d_state 16 < L (zero shift-kernel tail), Gated State Spaces
+(GSS, our own layer: no authors' counterpart) and one AdamW step plus the two LR schedules. Same tensor names
 as the authors' files; float64 (ids int64); parameters drawn in float32 so they load exactly.
 
 Run check_reference.py first: these numbers are only as good as hippo_ref's agreement with the
-authors' fixtures. Usage: python3 tools/make_fixtures.py [--out tests/fixtures/ours]
+authors' fixtures. Usage: python3 tools/make_fixtures.py [--out tests/fixtures/ours] [--only NAME ...]
 The output is deterministic: rerunning rewrites identical files.
 """
 
@@ -39,7 +39,11 @@ CASES = [
     ("s4d_v10", Config(kind="s4d", vocab_size=10, disc="zoh", measure="diag-inv"), 5,
      "assoc_recall", 10, 20, 2, {}),
     ("h3_n16", Config(kind="h3", d_state=16), 6, "induction_head", 20, 20, 2, {}),
+    ("gss", Config(kind="gss"), 7, "induction_head", 20, 18, 2, {"gss_proj_scale": 4.5}),
 ]
+
+# GSS projection weights enlarged by `gss_proj_scale` so the mixer output reaches the logits.
+GSS_PROJ = ("to_u.weight", "to_v.weight", "to_gate.weight", "out_proj.weight")
 
 OPTIM = dict(lr=5e-4, weight_decay=0.1, ssm_lr=min(1e-3, 5e-4), ssm_weight_decay=0.0,
              betas=(0.9, 0.999), eps=1e-8)
@@ -93,6 +97,11 @@ def build_params(cfg, seed, extra):
             if name.endswith(("q_proj.weight", "k_proj.weight", "v_proj.weight",
                               "output_linear.weight")):
                 p32[name] = p32[name] * torch.tensor(s, dtype=torch.float32)
+    s = extra.get("gss_proj_scale")
+    if s is not None:  # likewise for the GSS mixer (exact in float32 too)
+        for name in p32:
+            if name.endswith(GSS_PROJ):
+                p32[name] = p32[name] * torch.tensor(s, dtype=torch.float32)
     return {k: v.double().requires_grad_(True) for k, v in p32.items()}
 
 
@@ -119,6 +128,9 @@ def metadata(cfg, name, seed, gen, V, seq_len, batch, extra):
     if extra.get("qkvo_scale"):
         init += "; then q_proj, k_proj, v_proj and output_linear weights multiplied by %g in float32" \
                 % extra["qkvo_scale"]
+    if extra.get("gss_proj_scale"):
+        init += "; then to_u, to_v, to_gate and out_proj weights multiplied by %g in float32" \
+                % extra["gss_proj_scale"]
     return {
         "generator": "tools/make_fixtures.py (hippodrome), fixture %s" % name,
         "implementation": "tools/hippo_ref.py: float64 re-implementation from spec/h3.md, checked "
@@ -231,13 +243,24 @@ def make_optim(outdir, big_cfg, big):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default=os.path.join(ROOT, "tests/fixtures/ours"))
+    ap.add_argument("--only", nargs="+", metavar="NAME",
+                    help="write only these fixtures (optim_h3 needs h3_big)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     os.makedirs(args.out, exist_ok=True)
     made = {}
+    names = [c[0] for c in CASES] + ["optim_h3"]
+    for n in args.only or []:
+        if n not in names:
+            ap.error("unknown fixture %r; known: %s" % (n, ", ".join(names)))
+    want = set(args.only or names)
+    if "optim_h3" in want:
+        want.add("h3_big")
     for case in CASES:
-        made[case[0]] = make_case(args.out, case)
-    make_optim(args.out, *made["h3_big"])
+        if case[0] in want:
+            made[case[0]] = make_case(args.out, case)
+    if "optim_h3" in want:
+        make_optim(args.out, *made["h3_big"])
     return 0
 
 
