@@ -52,6 +52,7 @@ static const struct fixture fixtures[] = {
     {"ours/attention_2heads.safetensors", "attention", "n_heads=2,dropout=0", 0},
     {"ours/s4d_v10.safetensors", "s4d", "", 0},
     {"ours/h3_n16.safetensors", "h3", "d_state=16", 0},
+    {"ours/gss.safetensors", "gss", "", 0},
 };
 enum { N_FIX = sizeof fixtures / sizeof fixtures[0] };
 
