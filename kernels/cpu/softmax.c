@@ -15,7 +15,8 @@ static void softmax_row(const struct softmax_args *a, int r) {
     int n = row_limit(a, r);
     const real sc = a->scale;
     real m = -INFINITY;
-    for (int j = 0; j < n; j++) m = fmax(m, sc * x[j]);
+#pragma omp simd reduction(max : m) /* not fmax: a libm call per element (see xent.c) */
+    for (int j = 0; j < n; j++) m = sc * x[j] > m ? sc * x[j] : m;
     real s = 0;
 #pragma omp simd reduction(+ : s)
     for (int j = 0; j < n; j++) {

@@ -8,7 +8,10 @@
  * and, when `normalise`, the softmax itself; the log of the sum is in double. */
 static double xent_row(const real *restrict x, int V, int t, real *restrict e, bool normalise) {
     real m = -INFINITY;
-    for (int v = 0; v < V; v++) m = fmax(m, x[v]);
+    /* A comparison, not fmax (a libm call per element without fast-math); a
+     * NaN logit is skipped here as fmax skips it and still makes the loss NaN. */
+#pragma omp simd reduction(max : m)
+    for (int v = 0; v < V; v++) m = x[v] > m ? x[v] : m;
     real s = 0;
 #pragma omp simd reduction(+ : s)
     for (int v = 0; v < V; v++) {
