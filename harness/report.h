@@ -50,6 +50,7 @@ struct bench_row {
     char task[48], layer[48];
     int threads, B, L, steps, warmup;
     double ms_median, ms_min, tokens_per_second; /* tokens/s at the median */
+    double ms_best_round; /* lowest median over rounds of 20 timed steps */
 };
 struct cJSON *report_bench(const struct bench_row *rows, int n, const char *gemm_name);
 void report_bench_table(FILE *out, const struct bench_row *rows, int n);
