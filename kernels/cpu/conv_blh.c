@@ -4,9 +4,12 @@
  * per TB outputs and the outputs stay in registers over all taps (about one
  * load per FMA instead of three loads and a store).
  *
- * Each batch entry's input is copied into a zero-padded buffer (Lk-1 zero
- * rows before and after), so every tap of every block reads a valid row and
- * the inner loops carry no causality tests. Batches are split statically over
+ * Each batch entry's input is copied into a zero-padded buffer, so every tap
+ * of every block reads a valid row and the inner loops carry no causality
+ * tests. A block of T <= TB rows limits its taps to those that reach row 0
+ * (forward, dk) or row L-1 (du) from its first/last row, so it reads at most
+ * TB-1 rows beyond either end: that is all the padding needed (PAD rows),
+ * zeroed once per call while only the L rows are copied per batch entry. Batches are split statically over
  * threads; the dk/dD sums go to per-thread buffers added in thread order. */
 #include "cpu.h"
 #include "simd.h"
@@ -89,13 +92,23 @@ static real *expand_taps(const struct conv_args *a, real *dexp) {
     return kt;
 }
 
-/* Copy rows of batch entry b into pad (Lk-1 zero rows, L rows, Lk-1 zero rows). */
-static real *pad_rows(const real *x, int b, int L, int H, int Lk, real *pad) {
-    size_t z = (size_t)(Lk - 1) * H, n = (size_t)L * H;
+#define PAD (TB - 1)
+
+/* This thread's padded buffer (PAD zero rows, L rows, PAD zero rows) with the
+ * zero rows written; returns it. */
+static real *pad_buffer(int L, int H) {
+    real *pad = cpu_scratch(SCRATCH_CONV_PAD, sizeof(real) * (size_t)(L + 2 * PAD) * H);
+    size_t z = (size_t)PAD * H;
     memset(pad, 0, sizeof(real) * z);
-    memcpy(pad + z, x + (size_t)b * n, sizeof(real) * n);
-    memset(pad + z + n, 0, sizeof(real) * z);
-    return pad + z; /* row 0 */
+    memset(pad + z + (size_t)L * H, 0, sizeof(real) * z);
+    return pad;
+}
+
+/* Copy the rows of batch entry b between pad's zero rows; returns row 0. */
+static real *pad_rows(const real *x, int b, int L, int H, real *pad) {
+    size_t n = (size_t)L * H;
+    memcpy(pad + (size_t)PAD * H, x + (size_t)b * n, sizeof(real) * n);
+    return pad + (size_t)PAD * H;
 }
 
 static double work(const struct conv_args *a) { return 2.0 * a->B * a->H * (double)a->L * a->Lk; }
@@ -105,10 +118,10 @@ void cpu_conv_blh(const struct conv_args *a) {
     real *dexp = cpu_scratch(SCRATCH_CONV_SKIP, sizeof(real) * H), *kt = expand_taps(a, dexp);
 #pragma omp parallel if (cpu_par(work(a)))
     {
-        real *pad = cpu_scratch(SCRATCH_CONV_PAD, sizeof(real) * (size_t)(L + 2 * (Lk - 1)) * H);
+        real *pad = pad_buffer(L, H);
 #pragma omp for schedule(static)
         for (int b = 0; b < B; b++) {
-            const real *u0 = pad_rows(a->u, b, L, H, Lk, pad), *ub = a->u + (size_t)b * L * H;
+            const real *u0 = pad_rows(a->u, b, L, H, pad), *ub = a->u + (size_t)b * L * H;
             real *yb = a->y + (size_t)b * L * H;
             for (int c = 0; c < H; c += VL)
                 for (int t0 = 0; t0 < L; t0 += TB) {
@@ -126,10 +139,10 @@ static void du_blh(const struct conv_bwd_args *g, const real *kt, const real *de
     int B = a->B, L = a->L, H = a->H, Lk = a->Lk;
 #pragma omp parallel if (cpu_par(work(a)))
     {
-        real *pad = cpu_scratch(SCRATCH_CONV_PAD, sizeof(real) * (size_t)(L + 2 * (Lk - 1)) * H);
+        real *pad = pad_buffer(L, H);
 #pragma omp for schedule(static)
         for (int b = 0; b < B; b++) {
-            const real *d0 = pad_rows(g->dy, b, L, H, Lk, pad), *db = g->dy + (size_t)b * L * H;
+            const real *d0 = pad_rows(g->dy, b, L, H, pad), *db = g->dy + (size_t)b * L * H;
             real *ub = g->du + (size_t)b * L * H;
             for (int c = 0; c < H; c += VL)
                 for (int t0 = 0; t0 < L; t0 += TB) {
@@ -153,9 +166,9 @@ static void dk_blh(const struct conv_bwd_args *g, real *dkt, real *dd) {
     {
         int t = omp_get_thread_num(), n = omp_get_num_threads();
         real *mk = acc + (size_t)t * per, *md = mk + (size_t)Lk * H;
-        real *pad = cpu_scratch(SCRATCH_CONV_PAD, sizeof(real) * (size_t)(L + 2 * (Lk - 1)) * H);
+        real *pad = pad_buffer(L, H);
         for (int b = B * t / n; b < B * (t + 1) / n; b++) {
-            const real *u0 = pad_rows(a->u, b, L, H, Lk, pad), *dyb = g->dy + (size_t)b * L * H;
+            const real *u0 = pad_rows(a->u, b, L, H, pad), *dyb = g->dy + (size_t)b * L * H;
             for (int c = 0; c < H; c += VL) {
                 for (int j0 = 0; j0 < Lk; j0 += TB) {
                     int T = Lk - j0 < TB ? Lk - j0 : TB;
