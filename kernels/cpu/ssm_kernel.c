@@ -68,8 +68,45 @@ struct modes {
     double wr[SSM_NMAX], wi[SSM_NMAX]; /* running Ct * Abar^l */
 };
 
+/* The bilinear modes of channel h in split arrays, for all n in one loop that
+ * vectorises (the scalar mode_at per mode, with complex types, was most of
+ * the kernel's cost at N2 = 32, L = 31). Same formulas as mode_at. */
+struct bil {
+    double dr[SSM_NMAX], di[SSM_NMAX];   /* d = 1 - dt A / 2 */
+    double zr[SSM_NMAX], zi[SSM_NMAX];   /* Abar = (1 + dt A / 2) / d */
+    double qr[SSM_NMAX], qi[SSM_NMAX];   /* dt / d */
+    double bcr[SSM_NMAX], bci[SSM_NMAX]; /* B C */
+    double ctr[SSM_NMAX], cti[SSM_NMAX]; /* B C q */
+};
+
+static void bil_modes(const struct ssm_kernel_args *s, int h, double dt, struct bil *m) {
+    const int N2 = s->N2;
+    const real *Ar = s->A_re + (s->a_rows == 1 ? 0 : (size_t)h * N2), *Ai = s->A_im + (s->a_rows == 1 ? 0 : (size_t)h * N2);
+    const real *C = s->C + (size_t)h * N2 * 2, *B = s->B ? s->B + (size_t)h * N2 * 2 : NULL;
+#pragma omp simd
+    for (int n = 0; n < N2; n++) {
+        double xr = dt * Ar[n], xi = dt * (double)Ai[n];
+        double dr = 1.0 - xr / 2, di = -(xi / 2), nr = 1.0 + xr / 2, ni = xi / 2;
+        double den = dr * dr + di * di;
+        m->dr[n] = dr, m->di[n] = di;
+        m->zr[n] = (nr * dr + ni * di) / den, m->zi[n] = (ni * dr - nr * di) / den;
+        double qr = dt * dr / den, qi = -(dt * di) / den;
+        double br = B ? B[2 * n] : 1.0, bi = B ? B[2 * n + 1] : 0.0, cr = C[2 * n], ci = C[2 * n + 1];
+        double bcr = br * cr - bi * ci, bci = br * ci + bi * cr;
+        m->qr[n] = qr, m->qi[n] = qi, m->bcr[n] = bcr, m->bci[n] = bci;
+        m->ctr[n] = bcr * qr - bci * qi, m->cti[n] = bcr * qi + bci * qr;
+    }
+}
+
 static void modes_anchor(const struct ssm_kernel_args *s, int h, int l, struct modes *ms) {
     double dt = exp((double)s->log_dt[h]);
+    if (s->disc == SSM_BILINEAR && l == 0) {
+        struct bil *m = cpu_scratch(SCRATCH_SSM_MODE_CACHE, sizeof *m);
+        bil_modes(s, h, dt, m);
+        memcpy(ms->zr, m->zr, sizeof(double) * s->N2), memcpy(ms->zi, m->zi, sizeof(double) * s->N2);
+        memcpy(ms->wr, m->ctr, sizeof(double) * s->N2), memcpy(ms->wi, m->cti, sizeof(double) * s->N2);
+        return;
+    }
     for (int n = 0; n < s->N2; n++) {
         struct mode m = mode_at(s, h, n, dt);
         double complex w = m.ct * zpow(m.z, l);
@@ -107,18 +144,15 @@ void cpu_ssm_kernel(const struct ssm_kernel_args *s) {
 
 /* S0[n] = sum_l dK_l z_n^l and S1[n] = sum_l dK_l l z_n^(l-1) = S0'(z_n) for
  * every mode of channel h, by Horner's rule for the polynomial and its
- * derivative together (backward stable; no powers stored), vectorised over n. */
-static void power_sums(const struct ssm_kernel_bwd_args *g, int h, const struct mode *md, struct modes *ms,
-                       double complex *S0, double complex *S1) {
+ * derivative together (backward stable; no powers stored), vectorised over n.
+ * z in (zr, zi); results in split arrays S = (S0r, S0i, S1r, S1i), each N2. */
+static void power_sums(const struct ssm_kernel_bwd_args *g, int h, const double *zr, const double *zi,
+                       struct modes *ms, double *S) {
     const struct ssm_kernel_args *s = &g->f;
     const int N2 = s->N2, L = s->L;
     const real *dK = g->dK + (size_t)h * L;
-    double *restrict zr = ms->zr, *restrict zi = ms->zi, *restrict br = ms->wr, *restrict bi = ms->wi;
-    double dr[SSM_NMAX], di[SSM_NMAX];
-    for (int n = 0; n < N2; n++) {
-        zr[n] = creal(md[n].z), zi[n] = cimag(md[n].z);
-        br[n] = dK[L - 1], bi[n] = 0, dr[n] = 0, di[n] = 0;
-    }
+    double *restrict br = ms->wr, *restrict bi = ms->wi, *restrict dr = ms->zr, *restrict di = ms->zi;
+    for (int n = 0; n < N2; n++) br[n] = dK[L - 1], bi[n] = 0, dr[n] = 0, di[n] = 0;
     for (int l = L - 2; l >= 0; l--) {
         const double c = dK[l];
 #pragma omp simd
@@ -128,7 +162,8 @@ static void power_sums(const struct ssm_kernel_bwd_args *g, int h, const struct 
             dr[n] = ndr, di[n] = ndi, br[n] = nbr, bi[n] = nbi;
         }
     }
-    for (int n = 0; n < N2; n++) S0[n] = br[n] + I * bi[n], S1[n] = dr[n] + I * di[n];
+    memcpy(S, br, sizeof(double) * N2), memcpy(S + N2, bi, sizeof(double) * N2);
+    memcpy(S + 2 * N2, dr, sizeof(double) * N2), memcpy(S + 3 * N2, di, sizeof(double) * N2);
 }
 
 /* Gradients of one (h, n) mode from its power sums; returns the A gradient and
@@ -172,6 +207,44 @@ static double complex mode_bwd(const struct ssm_kernel_bwd_args *g, int h, int n
     return g_z * conj(dz_da) + g_q * conj(dq_da);
 }
 
+/* mode_bwd for every bilinear mode of channel h at once (split arrays; the
+ * same formulas written out in real arithmetic so the loop vectorises):
+ * w = 1/d^2 = dz/dx; dz/dA = w dt, dz/ddt = w A, dq/dA = w dt^2/2, dq/ddt = w.
+ * A's gradient goes to (gar, gai); returns the dt gradient of the channel. */
+static double bil_bwd(const struct ssm_kernel_bwd_args *g, int h, double dt, const struct bil *m,
+                      const double *S, double *restrict gar, double *restrict gai) {
+    const struct ssm_kernel_args *s = &g->f;
+    const int N2 = s->N2;
+    const real *Ar = s->A_re + (s->a_rows == 1 ? 0 : (size_t)h * N2), *Ai = s->A_im + (s->a_rows == 1 ? 0 : (size_t)h * N2);
+    const real *C = s->C + (size_t)h * N2 * 2, *B = s->B ? s->B + (size_t)h * N2 * 2 : NULL;
+    real *dC = g->dC ? g->dC + (size_t)h * N2 * 2 : NULL, *dB = g->dB && B ? g->dB + (size_t)h * N2 * 2 : NULL;
+    const double *s0r = S, *s0i = S + N2, *s1r = S + 2 * N2, *s1i = S + 3 * N2;
+    double gdt = 0;
+#pragma omp simd reduction(+ : gdt)
+    for (int n = 0; n < N2; n++) {
+        double gctr = 2 * s0r[n], gcti = -2 * s0i[n];                              /* g_ct = 2 conj(S0) */
+        double tr = m->ctr[n] * s1r[n] - m->cti[n] * s1i[n], ti = m->ctr[n] * s1i[n] + m->cti[n] * s1r[n];
+        double gzr = 2 * tr, gzi = -2 * ti;                                         /* g_z = conj(2 ct S1) */
+        double gqr = gctr * m->bcr[n] + gcti * m->bci[n], gqi = gcti * m->bcr[n] - gctr * m->bci[n];
+        double br = B ? B[2 * n] : 1.0, bi = B ? B[2 * n + 1] : 0.0, cr = C[2 * n], ci = C[2 * n + 1];
+        if (dC) { /* g_ct conj(B q) */
+            double ur = br * m->qr[n] - bi * m->qi[n], ui = br * m->qi[n] + bi * m->qr[n];
+            dC[2 * n] += (real)(gctr * ur + gcti * ui), dC[2 * n + 1] += (real)(gcti * ur - gctr * ui);
+        }
+        if (dB) { /* g_ct conj(C q) */
+            double ur = cr * m->qr[n] - ci * m->qi[n], ui = cr * m->qi[n] + ci * m->qr[n];
+            dB[2 * n] += (real)(gctr * ur + gcti * ui), dB[2 * n + 1] += (real)(gcti * ur - gctr * ui);
+        }
+        double pr = m->dr[n] * m->dr[n] - m->di[n] * m->di[n], pi = 2 * m->dr[n] * m->di[n]; /* d^2 */
+        double pd = pr * pr + pi * pi, wr = pr / pd, wi = -pi / pd;                          /* w = 1/d^2 */
+        double ar = Ar[n], ai = Ai[n], war = wr * ar - wi * ai, wai = wr * ai + wi * ar;     /* w A */
+        gdt += gzr * war + gzi * wai + gqr * wr + gqi * wi; /* Re(g_z conj(w A)) + Re(g_q conj(w)) */
+        double vr = gzr * dt + gqr * dt * dt / 2, vi = gzi * dt + gqi * dt * dt / 2;
+        gar[n] = vr * wr + vi * wi, gai[n] = vi * wr - vr * wi; /* (g_z dt + g_q dt^2/2) conj(w) */
+    }
+    return gdt;
+}
+
 /* Parallel over h. A's gradient goes to a per-h scratch row first and rows are
  * summed in h order, so shared A (a_rows = 1) gives a fixed result. */
 void cpu_ssm_kernel_bwd(const struct ssm_kernel_bwd_args *g) {
@@ -183,14 +256,26 @@ void cpu_ssm_kernel_bwd(const struct ssm_kernel_bwd_args *g) {
 #pragma omp parallel if (cpu_par(12.0 * H * N2 * s->L))
     {
         struct modes *ms = cpu_scratch(SCRATCH_SSM_MODES, sizeof *ms);
-        double complex *S = cpu_scratch(SCRATCH_SSM_SUMS, sizeof(double complex) * 2 * N2);
-        struct mode *md = cpu_scratch(SCRATCH_SSM_MODE_CACHE, sizeof(struct mode) * N2);
+        double *S = cpu_scratch(SCRATCH_SSM_SUMS, sizeof(double) * 6 * N2); /* sums; A gradient (re, im) */
+        struct bil *bm = cpu_scratch(SCRATCH_SSM_MODE_CACHE, sizeof *bm > sizeof(struct mode) * N2 ? sizeof *bm
+                                                                                                 : sizeof(struct mode) * N2);
+        struct mode *md = (struct mode *)bm; /* the same slot: one path per call */
 #pragma omp for schedule(static)
         for (int h = 0; h < H; h++) {
-            double gdt = 0, dt = exp((double)s->log_dt[h]);
-            for (int n = 0; n < N2; n++) md[n] = mode_at(s, h, n, dt); /* once per mode */
-            power_sums(g, h, md, ms, S, S + N2);
-            for (int n = 0; n < N2; n++) ga[(size_t)h * N2 + n] = mode_bwd(g, h, n, &md[n], S[n], S[N2 + n], &gdt);
+            double gdt = 0, dt = exp((double)s->log_dt[h]), *gr = S + 4 * N2, *gi = S + 5 * N2;
+            if (s->disc == SSM_BILINEAR) {
+                bil_modes(s, h, dt, bm);
+                power_sums(g, h, bm->zr, bm->zi, ms, S);
+                gdt = bil_bwd(g, h, dt, bm, S, gr, gi);
+                for (int n = 0; n < N2; n++) ga[(size_t)h * N2 + n] = gr[n] + I * gi[n];
+            } else {
+                double *zr = gr, *zi = gi; /* free until the gradients are written */
+                for (int n = 0; n < N2; n++) md[n] = mode_at(s, h, n, dt), zr[n] = creal(md[n].z), zi[n] = cimag(md[n].z);
+                power_sums(g, h, zr, zi, ms, S);
+                for (int n = 0; n < N2; n++)
+                    ga[(size_t)h * N2 + n] = mode_bwd(g, h, n, &md[n], S[n] + I * S[N2 + n],
+                                                      S[2 * N2 + n] + I * S[3 * N2 + n], &gdt);
+            }
             if (g->dlog_dt) g->dlog_dt[h] += (real)(gdt * dt);
         }
     }
