@@ -83,6 +83,16 @@ static void bil_modes(const struct ssm_kernel_args *s, int h, double dt, struct 
     const int N2 = s->N2;
     const real *Ar = s->A_re + (s->a_rows == 1 ? 0 : (size_t)h * N2), *Ai = s->A_im + (s->a_rows == 1 ? 0 : (size_t)h * N2);
     const real *C = s->C + (size_t)h * N2 * 2, *B = s->B ? s->B + (size_t)h * N2 * 2 : NULL;
+    /* B C first, in loops without branches (a conditional load stops the vectoriser) */
+    if (B) {
+#pragma omp simd
+        for (int n = 0; n < N2; n++) {
+            double br = B[2 * n], bi = B[2 * n + 1], cr = C[2 * n], ci = C[2 * n + 1];
+            m->bcr[n] = br * cr - bi * ci, m->bci[n] = br * ci + bi * cr;
+        }
+    } else {
+        for (int n = 0; n < N2; n++) m->bcr[n] = C[2 * n], m->bci[n] = C[2 * n + 1];
+    }
 #pragma omp simd
     for (int n = 0; n < N2; n++) {
         double xr = dt * Ar[n], xi = dt * (double)Ai[n];
@@ -90,10 +100,8 @@ static void bil_modes(const struct ssm_kernel_args *s, int h, double dt, struct 
         double den = dr * dr + di * di;
         m->dr[n] = dr, m->di[n] = di;
         m->zr[n] = (nr * dr + ni * di) / den, m->zi[n] = (ni * dr - nr * di) / den;
-        double qr = dt * dr / den, qi = -(dt * di) / den;
-        double br = B ? B[2 * n] : 1.0, bi = B ? B[2 * n + 1] : 0.0, cr = C[2 * n], ci = C[2 * n + 1];
-        double bcr = br * cr - bi * ci, bci = br * ci + bi * cr;
-        m->qr[n] = qr, m->qi[n] = qi, m->bcr[n] = bcr, m->bci[n] = bci;
+        double qr = dt * dr / den, qi = -(dt * di) / den, bcr = m->bcr[n], bci = m->bci[n];
+        m->qr[n] = qr, m->qi[n] = qi;
         m->ctr[n] = bcr * qr - bci * qi, m->cti[n] = bcr * qi + bci * qr;
     }
 }
@@ -210,38 +218,61 @@ static double complex mode_bwd(const struct ssm_kernel_bwd_args *g, int h, int n
 /* mode_bwd for every bilinear mode of channel h at once (split arrays; the
  * same formulas written out in real arithmetic so the loop vectorises):
  * w = 1/d^2 = dz/dx; dz/dA = w dt, dz/ddt = w A, dq/dA = w dt^2/2, dq/ddt = w.
- * A's gradient goes to (gar, gai); returns the dt gradient of the channel. */
-static double bil_bwd(const struct ssm_kernel_bwd_args *g, int h, double dt, const struct bil *m,
-                      const double *S, double *restrict gar, double *restrict gai) {
+ * A's gradient goes to (gar, gai); returns the dt gradient of the channel.
+ * S (the power sums) is consumed: its S0 half is overwritten. */
+/* dC += g_ct conj(B q) and dB += g_ct conj(C q) for channel h, each a loop
+ * without branches (B absent: B = 1). */
+static void bil_bwd_bc(const struct ssm_kernel_bwd_args *g, int h, const struct bil *m, const double *gcr,
+                       const double *gci) {
+    const struct ssm_kernel_args *s = &g->f;
+    const int N2 = s->N2;
+    const real *C = s->C + (size_t)h * N2 * 2, *B = s->B ? s->B + (size_t)h * N2 * 2 : NULL;
+    real *dC = g->dC ? g->dC + (size_t)h * N2 * 2 : NULL, *dB = g->dB && B ? g->dB + (size_t)h * N2 * 2 : NULL;
+    if (dC && B) {
+#pragma omp simd
+        for (int n = 0; n < N2; n++) {
+            double ur = B[2 * n] * m->qr[n] - B[2 * n + 1] * m->qi[n], ui = B[2 * n] * m->qi[n] + B[2 * n + 1] * m->qr[n];
+            dC[2 * n] += (real)(gcr[n] * ur + gci[n] * ui), dC[2 * n + 1] += (real)(gci[n] * ur - gcr[n] * ui);
+        }
+    } else if (dC) {
+#pragma omp simd
+        for (int n = 0; n < N2; n++) {
+            double ur = m->qr[n], ui = m->qi[n];
+            dC[2 * n] += (real)(gcr[n] * ur + gci[n] * ui), dC[2 * n + 1] += (real)(gci[n] * ur - gcr[n] * ui);
+        }
+    }
+    if (dB) {
+#pragma omp simd
+        for (int n = 0; n < N2; n++) {
+            double ur = C[2 * n] * m->qr[n] - C[2 * n + 1] * m->qi[n], ui = C[2 * n] * m->qi[n] + C[2 * n + 1] * m->qr[n];
+            dB[2 * n] += (real)(gcr[n] * ur + gci[n] * ui), dB[2 * n + 1] += (real)(gci[n] * ur - gcr[n] * ui);
+        }
+    }
+}
+
+static double bil_bwd(const struct ssm_kernel_bwd_args *g, int h, double dt, const struct bil *m, double *S,
+                      double *restrict gar, double *restrict gai) {
     const struct ssm_kernel_args *s = &g->f;
     const int N2 = s->N2;
     const real *Ar = s->A_re + (s->a_rows == 1 ? 0 : (size_t)h * N2), *Ai = s->A_im + (s->a_rows == 1 ? 0 : (size_t)h * N2);
-    const real *C = s->C + (size_t)h * N2 * 2, *B = s->B ? s->B + (size_t)h * N2 * 2 : NULL;
-    real *dC = g->dC ? g->dC + (size_t)h * N2 * 2 : NULL, *dB = g->dB && B ? g->dB + (size_t)h * N2 * 2 : NULL;
-    const double *s0r = S, *s0i = S + N2, *s1r = S + 2 * N2, *s1i = S + 3 * N2;
+    double *restrict gcr = S, *restrict gci = S + N2; /* S0, overwritten by g_ct = 2 conj(S0) */
+    const double *s1r = S + 2 * N2, *s1i = S + 3 * N2;
     double gdt = 0;
 #pragma omp simd reduction(+ : gdt)
     for (int n = 0; n < N2; n++) {
-        double gctr = 2 * s0r[n], gcti = -2 * s0i[n];                              /* g_ct = 2 conj(S0) */
+        double gctr = 2 * gcr[n], gcti = -2 * gci[n];
         double tr = m->ctr[n] * s1r[n] - m->cti[n] * s1i[n], ti = m->ctr[n] * s1i[n] + m->cti[n] * s1r[n];
-        double gzr = 2 * tr, gzi = -2 * ti;                                         /* g_z = conj(2 ct S1) */
+        double gzr = 2 * tr, gzi = -2 * ti; /* g_z = conj(2 ct S1) */
         double gqr = gctr * m->bcr[n] + gcti * m->bci[n], gqi = gcti * m->bcr[n] - gctr * m->bci[n];
-        double br = B ? B[2 * n] : 1.0, bi = B ? B[2 * n + 1] : 0.0, cr = C[2 * n], ci = C[2 * n + 1];
-        if (dC) { /* g_ct conj(B q) */
-            double ur = br * m->qr[n] - bi * m->qi[n], ui = br * m->qi[n] + bi * m->qr[n];
-            dC[2 * n] += (real)(gctr * ur + gcti * ui), dC[2 * n + 1] += (real)(gcti * ur - gctr * ui);
-        }
-        if (dB) { /* g_ct conj(C q) */
-            double ur = cr * m->qr[n] - ci * m->qi[n], ui = cr * m->qi[n] + ci * m->qr[n];
-            dB[2 * n] += (real)(gctr * ur + gcti * ui), dB[2 * n + 1] += (real)(gcti * ur - gctr * ui);
-        }
         double pr = m->dr[n] * m->dr[n] - m->di[n] * m->di[n], pi = 2 * m->dr[n] * m->di[n]; /* d^2 */
         double pd = pr * pr + pi * pi, wr = pr / pd, wi = -pi / pd;                          /* w = 1/d^2 */
         double ar = Ar[n], ai = Ai[n], war = wr * ar - wi * ai, wai = wr * ai + wi * ar;     /* w A */
         gdt += gzr * war + gzi * wai + gqr * wr + gqi * wi; /* Re(g_z conj(w A)) + Re(g_q conj(w)) */
         double vr = gzr * dt + gqr * dt * dt / 2, vi = gzi * dt + gqi * dt * dt / 2;
         gar[n] = vr * wr + vi * wi, gai[n] = vi * wr - vr * wi; /* (g_z dt + g_q dt^2/2) conj(w) */
+        gcr[n] = gctr, gci[n] = gcti;
     }
+    bil_bwd_bc(g, h, m, gcr, gci);
     return gdt;
 }
 
