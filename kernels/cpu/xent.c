@@ -3,12 +3,11 @@
 #include "vmath.h"
 
 #include <math.h>
-#include <string.h>
 
-/* Loss of one row (target t). e (V) receives exp(x - max) — one exp per logit —
- * and, when `normalise`, the softmax itself; the log of the sum is in double.
- * W is the row length: V, or XENT_PAD for a row copied into a padded buffer. */
-static inline double xent_row_w(const real *restrict x, int W, int t, real *restrict e, bool normalise) {
+/* Loss of one row (target t) of W logits. work (W) receives exp(x - max) —
+ * one exp per logit — and, when `normalise`, out (V <= W) the softmax of the
+ * first V (work and out may be the same row); the log of the sum is in double. */
+static inline double xent_row_w(const real *restrict x, int W, int V, int t, real *work, real *out, bool normalise) {
     real m = -INFINITY;
     /* A comparison, not fmax (a libm call per element without fast-math); a
      * NaN logit is skipped here as fmax skips it and still makes the loss NaN. */
@@ -17,13 +16,13 @@ static inline double xent_row_w(const real *restrict x, int W, int t, real *rest
     real s = 0;
 #pragma omp simd reduction(+ : s)
     for (int v = 0; v < W; v++) {
-        e[v] = vm_exp_nonpos(x[v] - m);
-        s += e[v];
+        work[v] = vm_exp_nonpos(x[v] - m);
+        s += work[v];
     }
     if (normalise) {
         real inv = (real)(1.0 / (double)s); /* as before: the reciprocal in double */
 #pragma omp simd
-        for (int v = 0; v < W; v++) e[v] *= inv;
+        for (int v = 0; v < V; v++) out[v] = work[v] * inv;
     }
     double lse = m + log((double)s);
     return t >= 0 ? lse - (double)x[t] : 0.0;
@@ -32,16 +31,15 @@ static inline double xent_row_w(const real *restrict x, int W, int t, real *rest
 /* Small vocabularies (the synthetics: V = 10, 20) run at a fixed width of
  * XENT_PAD lanes over a copy padded with -inf: whole vectors and no
  * remainder loops, which cost more than the arithmetic at V = 20. A pad adds
- * exp(-87) ~ 1e-38 to a sum that is at least 1: no change in float. */
+ * exp(-87) ~ 1e-38 to a sum that is at least 1: no change in float. The
+ * copy in is a masked simd loop (a variable-size memcpy call cost more). */
 enum { XENT_PAD = 32 };
 static double xent_row(const real *restrict x, int V, int t, real *restrict e, bool normalise) {
-    if (V > XENT_PAD) return xent_row_w(x, V, t, e, normalise);
+    if (V > XENT_PAD) return xent_row_w(x, V, V, t, e, e, normalise);
     real xp[XENT_PAD], ep[XENT_PAD];
-    memcpy(xp, x, sizeof(real) * (size_t)V);
-    for (int v = V; v < XENT_PAD; v++) xp[v] = -INFINITY;
-    double loss = xent_row_w(xp, XENT_PAD, t, ep, normalise);
-    memcpy(e, ep, sizeof(real) * (size_t)V);
-    return loss;
+#pragma omp simd
+    for (int v = 0; v < XENT_PAD; v++) xp[v] = v < V ? x[v] : -INFINITY;
+    return xent_row_w(xp, XENT_PAD, V, t, ep, e, normalise);
 }
 
 void cpu_xent(const struct xent_args *a) {
