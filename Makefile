@@ -90,7 +90,7 @@ run: deps $(BIN)
 	./$(BIN) suite configs/quick --out results/quick --jobs 2
 
 bench-train: deps $(BIN)
-	./$(BIN) bench-train --out results/bench/train.json
+	./$(BIN) bench-train --steps 200 --out results/bench/train.json
 
 # CPU op benchmarks (kernels/lab): gemm candidates incl. BLIS, conv paths.
 BLIS_INC := /usr/include/x86_64-linux-gnu/blis-openmp
