@@ -1,27 +1,37 @@
 /* h3.c — the H3 layer (Fu et al., ICLR 2023; spec/h3.md §1), convolution mode:
  *   q, k, v = x W_Qᵀ + b_Q, x W_Kᵀ + b_K, x W_Vᵀ + b_V           (B, L, D) each
- *   k~ = causalconv(k, K_shift) + D_K k        shift SSM: a learnable FIR of N taps
+ *   k~ = SSM_1(k) = causalconv(k, K_1) + D_K k  slot 1: shift SSM, a learnable FIR of N taps
  *   kv[t, h, i, j] = k~[t, h d_h + i] v[t, h d_h + j]           outer product per head
- *   y  = causalconv(kv, K_diag[h]) + D[h] kv    diagonal SSM, shared by head h's d_h² entries
+ *   y  = SSM_2(kv) = causalconv(kv, K_2[h]) + D[h] kv   slot 2: diagonal SSM, shared by head h's d_h² entries
  *   o[t, j H + h] = sum_i q[t, h d_h + i] y[t, h, i, j]          (the reference's (j h) order)
  *   out = o W_Oᵀ + b_O
  * For d_h = 1 the outer product and the contraction are elementwise products.
  * The backward is exact through both kernels. Parameter names, shapes and order
  * are the authors' (tests/fixtures/reference/README.md §5.1), so their weights
- * load directly. */
+ * load directly.
+ *
+ * Ablations (the paper's SSM and gating variants) are knobs of this layer:
+ *  - ssm: which SSM sits in each slot, shift+diag (H3), diag+diag or
+ *    shift+shift. A slot keeps its tensor prefix and skip whatever it holds
+ *    (models/h3.h); the SSM kinds themselves live in models/h3_ssm.c.
+ *  - gate_kv = false: kv = k~ + v. A sum rather than dropping v: every
+ *    projection stays live (v still reaches the output), and with gate_q off
+ *    too the layer is linear in x, the cleanest "no gating" control.
+ *  - gate_q = false: o = y + q, likewise.
+ * head_dim > 1 needs both gates: the k·v product is what builds the d_h × d_h
+ * state of a head and the q contraction is what reads it out; without them
+ * there is no outer-product state to define, so create() rejects it. */
 #include "h3.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/rng.h"
 #include "carve.h"
 #include "layer.h"
 #include "linear.h"
-
-enum h3_measure { MEASURE_DIAG_LIN, MEASURE_DIAG_INV };
 
 static const struct knob h3_knobs[] = {
     {"d_state", KNOB_INT, "64", 2, 1024, NULL, "SSM state size N (even): N shift taps, N/2 complex diagonal modes"},
@@ -30,104 +40,31 @@ static const struct knob h3_knobs[] = {
     {"measure", KNOB_ENUM, "diag-lin", 0, 0, "diag-lin|diag-inv", "init of A: S4D-Lin (Im A = pi n) or S4D-Inv"},
     {"dt_min", KNOB_REAL, "0.001", 1e-7, 10, NULL, "smallest initial step size (log_dt ~ U[log dt_min, log dt_max])"},
     {"dt_max", KNOB_REAL, "0.1", 1e-7, 10, NULL, "largest initial step size"},
+    {"ssm", KNOB_ENUM, "shift+diag", 0, 0, "shift+diag|diag+diag|shift+shift",
+     "SSM on k + SSM on k~ v: H3's shift+diag, or the ablations diag+diag, shift+shift"},
+    {"gate_kv", KNOB_BOOL, "true", 0, 1, NULL, "k~ * v (false: k~ + v, no multiplicative interaction; needs head_dim 1)"},
+    {"gate_q", KNOB_BOOL, "true", 0, 1, NULL, "q * SSM_2 output (false: SSM_2 output + q; needs head_dim 1)"},
+};
+
+/* Slot kinds per value of the `ssm` knob, in the order of its choices. */
+static const struct {
+    const char *name;
+    enum h3_kind kind[2];
+} ssm_variants[] = {
+    {"shift+diag", {H3_SHIFT, H3_DIAG}},
+    {"diag+diag", {H3_DIAG, H3_DIAG}},
+    {"shift+shift", {H3_SHIFT, H3_SHIFT}},
 };
 
 struct h3 {
-    int D, N, N2, dh, H, E; /* E = H d_h² = D d_h kv channels */
-    enum ssm_disc disc;
-    enum h3_measure measure;
-    double dt_min, dt_max;
+    int D, N, dh, H, E; /* E = H d_h² = D d_h kv channels */
+    bool gate_kv, gate_q;
+    struct h3_slot slot[2]; /* [0] on k (D channels), [1] on kv (H channels, group d_h²) */
     /* Offsets into the flat parameter buffer. k_proj and v_proj sit at
      * wq/bq + proj_stride and + 2 proj_stride, so the three projections run
      * as one batched gemm while staying separate tensors. */
-    size_t sD, Dd, wq, bq, proj_stride, sB, sC, kC, log_dt, kB, inv_A, A_im, wo, bo;
-    /* Parameter-table indices of the custom-init tensors: their RNG sub-streams. */
-    int i_log_dt;
+    size_t sD, Dd, wq, bq, proj_stride, wo, bo;
 };
-
-/* ---- the shift SSM kernel ---------------------------------------------- */
-
-/* K[j] = sum_n B[n] C[n + j] (j < Lk) and its backward, per channel, as
- * fixed-width blocks of SK_W outputs over zero-padded copies of B and C: no
- * triangular limits, so every inner loop is one full-width multiply-add
- * (the shorter, ragged loops cost ~3x more at N = 64, L = 31). */
-enum { SK_W = 16 };
-
-static int round_up(int n, int w) { return (n + w - 1) / w * w; }
-
-/* out[o] = sum_{j < J} w[j] src[o + step * j], for o < n_out (a multiple of SK_W). */
-static void sk_blocks(int n_out, int J, const real *restrict w, const real *restrict src, int step,
-                      real *restrict out) {
-    for (int o = 0; o < n_out; o += SK_W) {
-        real acc[SK_W] = {0};
-        for (int j = 0; j < J; j++) {
-            const real wj = w[j], *s = src + o + (ptrdiff_t)step * j;
-#pragma omp simd
-            for (int t = 0; t < SK_W; t++) acc[t] += wj * s[t];
-        }
-        memcpy(out + o, acc, sizeof acc);
-    }
-}
-
-void h3_shift_kernel(int D, int N, int Lk, const real *B, const real *C, real *K) {
-    const int Lv = round_up(Lk, SK_W);
-    real *cp = xcalloc((size_t)(N + Lv) + (size_t)Lv, sizeof(real)), *out = cp + N + Lv; /* C, zeros; (Lv) */
-    for (int c = 0; c < D; c++) {
-        memcpy(cp, C + (size_t)c * N, (size_t)N * sizeof(real));
-        sk_blocks(Lv, N, B + (size_t)c * N, cp, 1, out); /* K[j] = sum_n B[n] cp[j + n] */
-        memcpy(K + (size_t)c * Lk, out, (size_t)Lk * sizeof(real));
-    }
-    free(cp);
-}
-
-void h3_shift_kernel_bwd(int D, int N, int Lk, const real *B, const real *C, const real *dK, real *dB,
-                         real *dC) {
-    const int Nv = round_up(N, SK_W);
-    /* cp: C then zeros (Nv + Lk); bp: Lk zeros, B, zeros (Lk + Nv); out (Nv) */
-    real *cp = xcalloc(3 * (size_t)Nv + 2 * (size_t)Lk, sizeof(real)), *bp = cp + Nv + Lk, *out = bp + Lk + Nv;
-    for (int c = 0; c < D; c++) {
-        const real *dk = dK + (size_t)c * Lk;
-        memcpy(cp, C + (size_t)c * N, (size_t)N * sizeof(real));
-        memcpy(bp + Lk, B + (size_t)c * N, (size_t)N * sizeof(real));
-        sk_blocks(Nv, Lk, dk, cp, 1, out); /* dB[n] = sum_j dK[j] C[n + j] */
-        for (int n = 0; n < N; n++) dB[(size_t)c * N + n] += out[n];
-        sk_blocks(Nv, Lk, dk, bp + Lk, -1, out); /* dC[m] = sum_j dK[j] B[m - j] */
-        for (int n = 0; n < N; n++) dC[(size_t)c * N + n] += out[n];
-    }
-    free(cp);
-}
-
-/* ---- the diagonal SSM kernel ------------------------------------------- */
-
-static struct ssm_kernel_args diag_kernel_args(const struct h3 *s, const real *p, int L, const real *A_re,
-                                               real *K) {
-    return (struct ssm_kernel_args){
-        .H = s->H, .N2 = s->N2, .L = L, .disc = s->disc, .a_rows = s->H,
-        .log_dt = p + s->log_dt, .A_re = A_re, .A_im = p + s->A_im,
-        .B = p + s->kB, .C = p + s->kC, .K = K,
-    };
-}
-
-void h3_diag_kernel(const void *self, const struct ops *ops, const real *p, int L, real *A_re, real *K) {
-    const struct h3 *s = self;
-    const real *inv = p + s->inv_A;
-    for (int i = 0; i < s->H * s->N2; i++) A_re[i] = (real)-exp((double)inv[i]);
-    struct ssm_kernel_args k = diag_kernel_args(s, p, L, A_re, K);
-    ops->ssm_kernel(&k);
-}
-
-void h3_kernels(const void *self, const struct ops *ops, const real *p, int L, real *K_shift, real *K_diag) {
-    const struct h3 *s = self;
-    int Lk = s->N < L ? s->N : L;
-    real *A_re = xmalloc((size_t)s->H * s->N2 * sizeof(real));
-    real *Ks = xmalloc((size_t)s->D * Lk * sizeof(real));
-    h3_shift_kernel(s->D, s->N, Lk, p + s->sB, p + s->sC, Ks);
-    for (int c = 0; c < s->D; c++)
-        for (int j = 0; j < L; j++) K_shift[(size_t)c * L + j] = j < Lk ? Ks[(size_t)c * Lk + j] : 0;
-    h3_diag_kernel(s, ops, p, L, A_re, K_diag);
-    free(Ks);
-    free(A_re);
-}
 
 /* ---- create / init ------------------------------------------------------ */
 
@@ -136,6 +73,19 @@ static size_t add(struct param_table *pt, const char *prefix, const char *name, 
     char full[PARAM_NAME];
     snprintf(full, sizeof full, "%s%s", prefix, name);
     return param_add(pt, full, init, arg, g, d0, d1, d2, d3, 0);
+}
+
+static int check_gates(const struct knob_values *kv, char *err, size_t errlen) {
+    int dh = knob_int(kv, "head_dim");
+    const char *off = !knob_bool(kv, "gate_kv") ? "gate_kv" : !knob_bool(kv, "gate_q") ? "gate_q" : NULL;
+    if (dh > 1 && off) {
+        snprintf(err, errlen,
+                 "key '%s': false needs head_dim 1 (head_dim is %d): the k*v product builds a head's "
+                 "d_h x d_h state and the q contraction reads it out, so without both gates there is none",
+                 off, dh);
+        return -1;
+    }
+    return 0;
 }
 
 static int check_knobs(const struct knob_values *kv, const struct layer_dims *dims, const char *prefix,
@@ -154,17 +104,33 @@ static int check_knobs(const struct knob_values *kv, const struct layer_dims *di
         snprintf(err, errlen, "key 'dt_min': %g is larger than dt_max %g", lo, hi);
         return -1;
     }
-    if (strlen(prefix) + strlen("ssm_k_kernel.kernel.B") >= PARAM_NAME) {
+    if (strlen(prefix) + strlen("ssm_k_kernel.kernel.inv_A_real") >= PARAM_NAME) {
         snprintf(err, errlen, "H3 parameter prefix '%s' is too long (names are limited to %d characters)",
                  prefix, PARAM_NAME - 1);
         return -1;
     }
-    return 0;
+    return check_gates(kv, err, errlen);
+}
+
+/* Both slots' settings from the knobs; slot 1 has D channels, slot 2 H. */
+static void slot_cfgs(const struct h3 *s, const struct knob_values *kv, struct h3_slot_cfg c[2]) {
+    const char *ssm = knob_str(kv, "ssm");
+    int v = 0, nv = (int)(sizeof ssm_variants / sizeof ssm_variants[0]);
+    while (v < nv && strcmp(ssm_variants[v].name, ssm) != 0) v++;
+    HP_CHECK(v < nv); /* knob_set admits only the knob's choices, each listed here */
+    for (int i = 0; i < 2; i++)
+        c[i] = (struct h3_slot_cfg){
+            .kind = ssm_variants[v].kind[i], .H = i ? s->H : s->D, .N = s->N,
+            .disc = strcmp(knob_str(kv, "disc"), "zoh") == 0 ? SSM_ZOH : SSM_BILINEAR,
+            .measure = strcmp(knob_str(kv, "measure"), "diag-inv") == 0 ? H3_DIAG_INV : H3_DIAG_LIN,
+            .dt_min = knob_real(kv, "dt_min"), .dt_max = knob_real(kv, "dt_max"),
+        };
 }
 
 /* Declares the tensors in the authors' named_parameters() order. */
-static void declare(struct h3 *s, struct param_table *pt, const char *pre) {
-    int D = s->D, N = s->N, N2 = s->N2, H = s->H;
+static void declare(struct h3 *s, const struct h3_slot_cfg c[2], struct param_table *pt, const char *pre) {
+    int D = s->D, H = s->H;
+    char sub[PARAM_NAME];
     s->sD = add(pt, pre, "ssm_k_D", INIT_NORMAL, 1, GROUP_DEFAULT, D, 0, 0, 0);
     s->Dd = add(pt, pre, "D", INIT_NORMAL, 1, GROUP_DEFAULT, H, 0, 0, 0);
     s->wq = add(pt, pre, "q_proj.weight", INIT_NORMAL, 0.02, GROUP_DEFAULT, D, D, 0, 0);
@@ -175,16 +141,10 @@ static void declare(struct h3 *s, struct param_table *pt, const char *pre) {
     size_t bv = add(pt, pre, "v_proj.bias", INIT_ZERO, 0, GROUP_DEFAULT, D, 0, 0, 0);
     s->proj_stride = wk - s->wq;
     HP_CHECK(wv - wk == s->proj_stride && bk - s->bq == s->proj_stride && bv - bk == s->proj_stride);
-    s->sB = add(pt, pre, "ssm_k_kernel.kernel.B", INIT_CUSTOM, 0, GROUP_SSM, D, N, 0, 0);
-    /* kaiming_uniform(a = sqrt 5) on a (D, 1, N) tensor: fan_in N, bound 1/sqrt(N). */
-    s->sC = add(pt, pre, "ssm_k_kernel.kernel.C", INIT_UNIFORM, 1 / sqrt((double)N), GROUP_DEFAULT, 1, D, N, 0);
-    /* torch.randn(cfloat): real and imaginary parts each N(0, 1/2); C <- C B leaves it (B = 1). */
-    s->kC = add(pt, pre, "kernel.kernel.C", INIT_NORMAL, sqrt(0.5), GROUP_DEFAULT, 1, H, N2, 2);
-    s->i_log_dt = pt->n;
-    s->log_dt = add(pt, pre, "kernel.kernel.log_dt", INIT_CUSTOM, 0, GROUP_SSM, H, 0, 0, 0);
-    s->kB = add(pt, pre, "kernel.kernel.B", INIT_CUSTOM, 0, GROUP_SSM, H, N2, 2, 0);
-    s->inv_A = add(pt, pre, "kernel.kernel.inv_A_real", INIT_CUSTOM, 0, GROUP_SSM, H, N2, 0, 0);
-    s->A_im = add(pt, pre, "kernel.kernel.A_imag", INIT_CUSTOM, 0, GROUP_SSM, H, N2, 0, 0);
+    snprintf(sub, sizeof sub, "%sssm_k_kernel.kernel.", pre);
+    h3_slot_declare(&s->slot[0], &c[0], pt, sub);
+    snprintf(sub, sizeof sub, "%skernel.kernel.", pre);
+    h3_slot_declare(&s->slot[1], &c[1], pt, sub);
     s->wo = add(pt, pre, "output_linear.weight", INIT_NORMAL, 0.02, GROUP_DEFAULT, D, D, 0, 0);
     s->bo = add(pt, pre, "output_linear.bias", INIT_ZERO, 0, GROUP_DEFAULT, D, 0, 0, 0);
 }
@@ -195,71 +155,58 @@ static void *h3_create(const struct knob_values *kv, const struct layer_dims *di
     struct h3 *s = xcalloc(1, sizeof *s);
     s->D = dims->D;
     s->N = knob_int(kv, "d_state");
-    s->N2 = s->N / 2;
     s->dh = knob_int(kv, "head_dim");
     s->H = s->D / s->dh;
     s->E = s->D * s->dh;
-    s->disc = strcmp(knob_str(kv, "disc"), "zoh") == 0 ? SSM_ZOH : SSM_BILINEAR;
-    s->measure = strcmp(knob_str(kv, "measure"), "diag-inv") == 0 ? MEASURE_DIAG_INV : MEASURE_DIAG_LIN;
-    s->dt_min = knob_real(kv, "dt_min");
-    s->dt_max = knob_real(kv, "dt_max");
-    declare(s, pt, prefix);
+    s->gate_kv = knob_bool(kv, "gate_kv");
+    s->gate_q = knob_bool(kv, "gate_q");
+    struct h3_slot_cfg c[2];
+    slot_cfgs(s, kv, c);
+    declare(s, c, pt, prefix);
     return s;
-}
-
-/* Im A for mode n, S4D-Lin pi n or S4D-Inv (N/pi)(N/(2n+1) - 1), evaluated in
- * float32 step by step as the authors' init does, so that the initial values
- * equal theirs bit for bit in either build (README §5.1: pi n "computed in float32"). */
-static float a_imag_init(const struct h3 *s, int n) {
-    if (s->measure == MEASURE_DIAG_LIN) return (float)M_PI * (float)n;
-    float scale = 1.0f / (float)M_PI * (float)s->N;
-    return scale * ((float)s->N / (float)(2 * n + 1) - 1.0f);
 }
 
 static void h3_init(const void *self, real *p, uint64_t seed) {
     const struct h3 *s = self;
-    real *sB = p + s->sB;
-    memset(sB, 0, (size_t)s->D * s->N * sizeof(real));
-    for (int c = 0; c < s->D; c++) sB[(size_t)c * s->N] = 1; /* e1: the shift SSM starts as K = C */
-    struct hp_rng r = hp_rng_make(seed, ((uint64_t)HP_STREAM_INIT << 32) | 0x10000 | (uint64_t)s->i_log_dt);
-    double lo = log(s->dt_min), hi = log(s->dt_max);
-    for (int h = 0; h < s->H; h++) p[s->log_dt + h] = (real)(lo + hp_rng_uniform(&r) * (hi - lo));
-    for (int h = 0; h < s->H; h++)
-        for (int n = 0; n < s->N2; n++) {
-            size_t i = (size_t)h * s->N2 + n;
-            p[s->inv_A + i] = (float)log(0.5); /* Re A = -0.5, a float32 value as the authors' */
-            p[s->A_im + i] = (real)a_imag_init(s, n);
-            p[s->kB + 2 * i] = 1;
-            p[s->kB + 2 * i + 1] = 0;
-        }
+    for (int i = 0; i < 2; i++) h3_slot_init(&s->slot[i], p, seed);
+}
+
+void h3_kernels(const void *self, const struct ops *ops, const real *p, int L, real *K1, real *K2) {
+    const struct h3 *s = self;
+    real *out[2] = {K1, K2};
+    for (int i = 0; i < 2; i++) {
+        const struct h3_slot *sl = &s->slot[i];
+        int Lk = h3_slot_taps(sl, L), C = sl->c.H;
+        real *K = xmalloc((size_t)C * Lk * sizeof(real)), *A_re = xmalloc((h3_slot_modes(sl) + 1) * sizeof(real));
+        h3_slot_kernel(sl, ops, &(struct h3_kernel_args){.p = p, .L = L, .A_re = A_re, .K = K});
+        for (int c = 0; c < C; c++)
+            for (int j = 0; j < L; j++) out[i][(size_t)c * L + j] = j < Lk ? K[(size_t)c * Lk + j] : 0;
+        free(K), free(A_re);
+    }
 }
 
 /* ---- activation and scratch layout ------------------------------------- */
 
-
 struct h3_act {
     real *qkv;        /* (3, B, L, D): q, k, v */
-    real *kt;         /* (B, L, D) k~, the shift SSM's output */
-    real *kv;         /* (B, L, E) */
-    real *y;          /* (B, L, E) the diagonal SSM's output */
+    real *kt;         /* (B, L, D) k~, slot 1's output */
+    real *kv;         /* (B, L, E) slot 2's input */
+    real *y;          /* (B, L, E) slot 2's output */
     real *o;          /* (B, L, D) gated output before output_linear */
-    real *Ks;         /* (D, Lk) */
-    real *Kd;         /* (H, L) */
-    real *A_re;       /* (H, N2) */
+    real *K[2];       /* (D, taps_1), (H, taps_2) the slots' kernels */
+    real *A_re[2];    /* (D, N2), (H, N2) for diagonal slots, else empty */
 };
 
 static size_t act_layout(const struct h3 *s, int B, int L, real *base, struct h3_act *t) {
     size_t R = (size_t)B * L;
-    int Lk = s->N < L ? s->N : L;
     struct carver c = {base, 0};
     t->qkv = carve(&c, 3 * R * s->D);
     t->kt = carve(&c, R * s->D);
     t->kv = carve(&c, R * s->E);
     t->y = carve(&c, R * s->E);
     t->o = carve(&c, R * s->D);
-    t->Ks = carve(&c, (size_t)s->D * Lk);
-    t->Kd = carve(&c, (size_t)s->H * L);
-    t->A_re = carve(&c, (size_t)s->H * s->N2);
+    for (int i = 0; i < 2; i++) t->K[i] = carve(&c, (size_t)s->slot[i].c.H * h3_slot_taps(&s->slot[i], L));
+    for (int i = 0; i < 2; i++) t->A_re[i] = carve(&c, h3_slot_modes(&s->slot[i]));
     return c.used;
 }
 
@@ -269,23 +216,20 @@ struct h3_work {
     real *dy;         /* (B, L, E) */
     real *dkv;        /* (B, L, E) */
     real *dkt;        /* (B, L, D) */
-    real *dKs;        /* (D, Lk) */
-    real *dKd;        /* (H, L) */
-    real *dA_re;      /* (H, N2) */
+    real *dK[2];      /* as K */
+    real *dA_re[2];   /* as A_re */
 };
 
 static size_t work_layout(const struct h3 *s, int B, int L, real *base, struct h3_work *w) {
     size_t R = (size_t)B * L;
-    int Lk = s->N < L ? s->N : L;
     struct carver c = {base, 0};
     w->dout_o = carve(&c, R * s->D);
     w->dqkv = carve(&c, 3 * R * s->D);
     w->dy = carve(&c, R * s->E);
     w->dkv = carve(&c, R * s->E);
     w->dkt = carve(&c, R * s->D);
-    w->dKs = carve(&c, (size_t)s->D * Lk);
-    w->dKd = carve(&c, (size_t)s->H * L);
-    w->dA_re = carve(&c, (size_t)s->H * s->N2);
+    for (int i = 0; i < 2; i++) w->dK[i] = carve(&c, (size_t)s->slot[i].c.H * h3_slot_taps(&s->slot[i], L));
+    for (int i = 0; i < 2; i++) w->dA_re[i] = carve(&c, h3_slot_modes(&s->slot[i]));
     return c.used;
 }
 
@@ -298,7 +242,6 @@ static size_t h3_scratch_size(const void *self, int B, int L) {
     struct h3_work w;
     return work_layout(self, B, L, NULL, &w);
 }
-
 /* ---- pieces of the forward and backward -------------------------------- */
 
 /* q, k, v (=) = x Wᵀ + b for the three projections as one batched gemm. */
@@ -334,25 +277,31 @@ static void proj_bwd(const struct h3 *s, const struct ops *ops, const real *p, c
                  m ? 1 : 0, dx, D);
 }
 
-static struct conv_args shift_conv(const struct h3 *s, const real *p, int B, int L, const real *k,
-                                   const real *Ks, real *kt) {
+
+/* Slot i's convolution: slot 1 over k (D channels), slot 2 over kv (E
+ * channels, each kernel row shared by the d_h² entries of a head). */
+static struct conv_args slot_conv(const struct h3 *s, int i, const real *p, int B, int L, const real *u,
+                                  const real *K, real *y) {
+    const struct h3_slot *sl = &s->slot[i];
+    int group = i ? s->dh * s->dh : 1;
     return (struct conv_args){
-        .B = B, .L = L, .H = s->D, .Lk = s->N < L ? s->N : L, .group = 1, .layout = CONV_BLH,
-        .u = k, .k = Ks, .D = p + s->sD, .y = kt,
+        .B = B, .L = L, .H = sl->c.H * group, .Lk = h3_slot_taps(sl, L), .group = group, .layout = CONV_BLH,
+        .u = u, .k = K, .D = p + (i ? s->Dd : s->sD), .y = y,
     };
 }
 
-static struct conv_args diag_conv(const struct h3 *s, const real *p, int B, int L, const real *kv,
-                                  const real *Kd, real *y) {
-    return (struct conv_args){
-        .B = B, .L = L, .H = s->E, .Lk = L, .group = s->dh * s->dh, .layout = CONV_BLH,
-        .u = kv, .k = Kd, .D = p + s->Dd, .y = y,
-    };
+/* a (=) = b + c over n entries: the gate replaced by a sum. */
+static void add_fwd(size_t n, const real *b, const real *c, real *a) {
+    for (size_t i = 0; i < n; i++) a[i] = b[i] + c[i];
 }
 
-/* kv[r, (h d_h + i) d_h + j] (=) = k~[r, h d_h + i] v[r, h d_h + j]. */
+/* kv[r, (h d_h + i) d_h + j] (=) = k~[r, h d_h + i] v[r, h d_h + j]; or k~ + v without gate_kv. */
 static void outer_fwd(const struct h3 *s, int R, const real *kt, const real *v, real *kv) {
     int D = s->D, dh = s->dh;
+    if (!s->gate_kv) {
+        add_fwd((size_t)R * D, kt, v, kv);
+        return;
+    }
     if (dh == 1) {
         for (size_t i = 0; i < (size_t)R * D; i++) kv[i] = kt[i] * v[i];
         return;
@@ -370,6 +319,11 @@ static void outer_fwd(const struct h3 *s, int R, const real *kt, const real *v, 
 static void outer_bwd(const struct h3 *s, int R, const real *kt, const real *v, const real *dkv, real *dkt,
                       real *dv) {
     int D = s->D, dh = s->dh;
+    if (!s->gate_kv) {
+        memcpy(dkt, dkv, (size_t)R * D * sizeof(real));
+        memcpy(dv, dkv, (size_t)R * D * sizeof(real));
+        return;
+    }
     if (dh == 1) {
         for (size_t i = 0; i < (size_t)R * D; i++) {
             dkt[i] = dkv[i] * v[i];
@@ -392,9 +346,13 @@ static void outer_bwd(const struct h3 *s, int R, const real *kt, const real *v, 
         }
 }
 
-/* o[r, j H + h] (=) = sum_i q[r, h d_h + i] y[r, (h d_h + i) d_h + j]. */
+/* o[r, j H + h] (=) = sum_i q[r, h d_h + i] y[r, (h d_h + i) d_h + j]; or y + q without gate_q. */
 static void gate_fwd(const struct h3 *s, int R, const real *q, const real *y, real *o) {
     int D = s->D, dh = s->dh, H = s->H;
+    if (!s->gate_q) {
+        add_fwd((size_t)R * D, y, q, o);
+        return;
+    }
     if (dh == 1) {
         for (size_t i = 0; i < (size_t)R * D; i++) o[i] = q[i] * y[i];
         return;
@@ -414,6 +372,11 @@ static void gate_fwd(const struct h3 *s, int R, const real *q, const real *y, re
 static void gate_bwd(const struct h3 *s, int R, const real *q, const real *y, const real *dout_o, real *dq,
                      real *dy) {
     int D = s->D, dh = s->dh, H = s->H;
+    if (!s->gate_q) {
+        memcpy(dq, dout_o, (size_t)R * D * sizeof(real));
+        memcpy(dy, dout_o, (size_t)R * D * sizeof(real));
+        return;
+    }
     if (dh == 1) {
         for (size_t i = 0; i < (size_t)R * D; i++) {
             dq[i] = dout_o[i] * y[i];
@@ -438,88 +401,81 @@ static void gate_bwd(const struct h3 *s, int R, const real *q, const real *y, co
 
 /* ---- forward / backward -------------------------------------------------- */
 
+/* Slot i's kernel into t->K[i], then its convolution of u into y. */
+static void slot_fwd(const struct h3 *s, int i, const struct ops *ops, const struct layer_fwd *a,
+                     const struct h3_act *t, const real *u, real *y) {
+    h3_slot_kernel(&s->slot[i], ops, &(struct h3_kernel_args){.p = a->p, .L = a->L, .A_re = t->A_re[i], .K = t->K[i]});
+    struct conv_args c = slot_conv(s, i, a->p, a->B, a->L, u, t->K[i], y);
+    ops->conv(&c);
+}
+
 static void h3_forward(const void *self, const struct ops *ops, const struct layer_fwd *a) {
     const struct h3 *s = self;
-    const real *p = a->p;
-    int R = a->B * a->L, L = a->L, Lk = s->N < L ? s->N : L;
+    int R = a->B * a->L;
     struct h3_act t;
-    act_layout(s, a->B, L, a->act, &t);
+    act_layout(s, a->B, a->L, a->act, &t);
     real *q = t.qkv, *k = q + (size_t)R * s->D, *v = k + (size_t)R * s->D;
 
-    proj_fwd(s, ops, p, a->x, R, t.qkv);
-    h3_shift_kernel(s->D, s->N, Lk, p + s->sB, p + s->sC, t.Ks);
-    struct conv_args cs = shift_conv(s, p, a->B, L, k, t.Ks, t.kt);
-    ops->conv(&cs);
+    proj_fwd(s, ops, a->p, a->x, R, t.qkv);
+    slot_fwd(s, 0, ops, a, &t, k, t.kt);
     outer_fwd(s, R, t.kt, v, t.kv);
-    h3_diag_kernel(s, ops, p, L, t.A_re, t.Kd);
-    struct conv_args cd = diag_conv(s, p, a->B, L, t.kv, t.Kd, t.y);
-    ops->conv(&cd);
+    slot_fwd(s, 1, ops, a, &t, t.kv, t.y);
     gate_fwd(s, R, q, t.y, t.o);
-    struct linear_args lo = {.R = R, .I = s->D, .O = s->D, .W = p + s->wo, .b = p + s->bo};
+    struct linear_args lo = {.R = R, .I = s->D, .O = s->D, .W = a->p + s->wo, .b = a->p + s->bo};
     linear_fwd(ops, &lo, t.o, a->y);
 }
 
-/* Diagonal kernel backward: log_dt, A_imag, B, C directly; inv_A_real through
- * A_re = -exp(inv_A_real), so dinv = dA_re * A_re. */
-static void diag_kernel_bwd(const struct h3 *s, const struct ops *ops, const real *p, int L,
-                            const struct h3_act *t, const struct h3_work *w, real *G) {
-    size_t HN2 = (size_t)s->H * s->N2;
-    memset(w->dA_re, 0, HN2 * sizeof(real));
-    struct ssm_kernel_bwd_args kb = {
-        .f = diag_kernel_args(s, p, L, t->A_re, t->Kd), .dK = w->dKd,
-        .dlog_dt = G + s->log_dt, .dA_re = w->dA_re, .dA_im = G + s->A_im,
-        .dB = G + s->kB, .dC = G + s->kC,
+/* Back through slot i: du (=) from dy; its kernel's and skip's gradients (+=). */
+static void slot_bwd(const struct h3 *s, int i, const struct ops *ops, const struct layer_bwd *a,
+                     const struct h3_act *t, const struct h3_work *w, const real *u, const real *dy, real *du) {
+    const struct h3_slot *sl = &s->slot[i];
+    memset(w->dK[i], 0, (size_t)sl->c.H * h3_slot_taps(sl, a->L) * sizeof(real));
+    struct conv_bwd_args b = {
+        .f = slot_conv(s, i, a->p, a->B, a->L, u, t->K[i], NULL), .dy = dy, .du = du, .dk = w->dK[i],
+        .dD = a->g + (i ? s->Dd : s->sD),
     };
-    ops->ssm_kernel_bwd(&kb);
-    for (size_t i = 0; i < HN2; i++) G[s->inv_A + i] += w->dA_re[i] * t->A_re[i];
+    ops->conv_bwd(&b);
+    struct h3_kernel_bwd_args kb = {
+        .f = {.p = a->p, .L = a->L, .A_re = t->A_re[i], .K = t->K[i]}, .dK = w->dK[i], .dA_re = w->dA_re[i],
+        .G = a->g,
+    };
+    h3_slot_kernel_bwd(sl, ops, &kb);
 }
 
 static void h3_backward(const void *self, const struct ops *ops, const struct layer_bwd *a) {
     const struct h3 *s = self;
-    const real *p = a->p;
-    real *G = a->g;
-    int R = a->B * a->L, L = a->L, Lk = s->N < L ? s->N : L;
+    int R = a->B * a->L;
     size_t RD = (size_t)R * s->D;
     struct h3_act t;
     struct h3_work w;
-    act_layout(s, a->B, L, a->act, &t);
-    work_layout(s, a->B, L, a->scratch, &w);
+    act_layout(s, a->B, a->L, a->act, &t);
+    work_layout(s, a->B, a->L, a->scratch, &w);
     real *q = t.qkv, *k = q + RD, *v = k + RD;
     real *dq = w.dqkv, *dk = dq + RD, *dv = dk + RD;
 
-    struct linear_args lo = {.R = R, .I = s->D, .O = s->D, .W = p + s->wo, .b = p + s->bo};
-    linear_bwd(ops, &lo, t.o, a->dy, w.dout_o, G + s->wo, G + s->bo);
+    struct linear_args lo = {.R = R, .I = s->D, .O = s->D, .W = a->p + s->wo, .b = a->p + s->bo};
+    linear_bwd(ops, &lo, t.o, a->dy, w.dout_o, a->g + s->wo, a->g + s->bo);
     gate_bwd(s, R, q, t.y, w.dout_o, dq, w.dy);
-
-    memset(w.dKd, 0, (size_t)s->H * L * sizeof(real));
-    struct conv_bwd_args bd = {
-        .f = diag_conv(s, p, a->B, L, t.kv, t.Kd, NULL), .dy = w.dy, .du = w.dkv, .dk = w.dKd, .dD = G + s->Dd,
-    };
-    ops->conv_bwd(&bd);
-    diag_kernel_bwd(s, ops, p, L, &t, &w, G);
+    slot_bwd(s, 1, ops, a, &t, &w, t.kv, w.dy, w.dkv);
     outer_bwd(s, R, t.kt, v, w.dkv, w.dkt, dv);
-
-    memset(w.dKs, 0, (size_t)s->D * Lk * sizeof(real));
-    struct conv_bwd_args bs = {
-        .f = shift_conv(s, p, a->B, L, k, t.Ks, NULL), .dy = w.dkt, .du = dk, .dk = w.dKs, .dD = G + s->sD,
-    };
-    ops->conv_bwd(&bs);
-    h3_shift_kernel_bwd(s->D, s->N, Lk, p + s->sB, p + s->sC, w.dKs, G + s->sB, G + s->sC);
-    proj_bwd(s, ops, p, a->x, R, w.dqkv, G, a->dx);
+    slot_bwd(s, 0, ops, a, &t, &w, k, w.dkt, dk);
+    proj_bwd(s, ops, a->p, a->x, R, w.dqkv, a->g, a->dx);
 }
 
-/* Shift state: D x N reals; diagonal state: H d_h² x N2 complex = H d_h² N reals. */
+/* Slot 1: D x N reals (shift) or D x N2 complex (diagonal), D N either way;
+ * slot 2 likewise E N (each kv channel keeps N shift taps or N2 complex modes). */
 static size_t h3_state_size(const void *self, int L) {
     (void)L;
     const struct h3 *s = self;
-    return (size_t)s->D * s->N + (size_t)s->H * s->dh * s->dh * s->N;
+    return (size_t)s->D * s->N + (size_t)s->E * s->N;
 }
 
 static void h3_destroy(void *self) { free(self); }
 
 const struct layer_kind layer_h3 = {
     .name = "h3",
-    .summary = "H3: q * SSM_diag(SSM_shift(k) * v), shift + diagonal SSMs, optional outer-product heads",
+    .summary = "H3: q * SSM_diag(SSM_shift(k) * v), shift + diagonal SSMs, optional outer-product heads; "
+               "ablations ssm, gate_kv, gate_q",
     .knobs = h3_knobs,
     .n_knobs = (int)(sizeof h3_knobs / sizeof h3_knobs[0]),
     .pos_emb = false,

@@ -1,0 +1,186 @@
+/* h3_ssm.c — the two SSM kinds an H3 slot can hold (spec/h3.md §1.4, §1.5):
+ *   shift:    K[c, j] = C A^j B for the shift-down A, a learnable FIR of N taps
+ *   diagonal: K[c, l] = 2 Re sum_n C~[c, n] Abar[c, n]^l (S4D-Lin or S4D-Inv A,
+ *             bilinear or zoh), through the ops table's Vandermonde kernel
+ * with their parameters, inits and optimizer groups as the authors' SSKernel
+ * declares them, whichever slot they sit in. */
+#include "h3.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/rng.h"
+
+/* ---- the shift SSM kernel ---------------------------------------------- */
+
+/* K[j] = sum_n B[n] C[n + j] (j < Lk) and its backward, per channel, as
+ * fixed-width blocks of SK_W outputs over zero-padded copies of B and C: no
+ * triangular limits, so every inner loop is one full-width multiply-add
+ * (the shorter, ragged loops cost ~3x more at N = 64, L = 31). */
+enum { SK_W = 16 };
+
+static int round_up(int n, int w) { return (n + w - 1) / w * w; }
+
+/* out[o] = sum_{j < J} w[j] src[o + step * j], for o < n_out (a multiple of SK_W). */
+static void sk_blocks(int n_out, int J, const real *restrict w, const real *restrict src, int step,
+                      real *restrict out) {
+    for (int o = 0; o < n_out; o += SK_W) {
+        real acc[SK_W] = {0};
+        for (int j = 0; j < J; j++) {
+            const real wj = w[j], *s = src + o + (ptrdiff_t)step * j;
+#pragma omp simd
+            for (int t = 0; t < SK_W; t++) acc[t] += wj * s[t];
+        }
+        memcpy(out + o, acc, sizeof acc);
+    }
+}
+
+void h3_shift_kernel(int H, int N, int Lk, const real *B, const real *C, real *K) {
+    const int Lv = round_up(Lk, SK_W);
+    real *cp = xcalloc((size_t)(N + Lv) + (size_t)Lv, sizeof(real)), *out = cp + N + Lv; /* C, zeros; (Lv) */
+    for (int c = 0; c < H; c++) {
+        memcpy(cp, C + (size_t)c * N, (size_t)N * sizeof(real));
+        sk_blocks(Lv, N, B + (size_t)c * N, cp, 1, out); /* K[j] = sum_n B[n] cp[j + n] */
+        memcpy(K + (size_t)c * Lk, out, (size_t)Lk * sizeof(real));
+    }
+    free(cp);
+}
+
+void h3_shift_kernel_bwd(int H, int N, int Lk, const real *B, const real *C, const real *dK, real *dB,
+                         real *dC) {
+    const int Nv = round_up(N, SK_W);
+    /* cp: C then zeros (Nv + Lk); bp: Lk zeros, B, zeros (Lk + Nv); out (Nv) */
+    real *cp = xcalloc(3 * (size_t)Nv + 2 * (size_t)Lk, sizeof(real)), *bp = cp + Nv + Lk, *out = bp + Lk + Nv;
+    for (int c = 0; c < H; c++) {
+        const real *dk = dK + (size_t)c * Lk;
+        memcpy(cp, C + (size_t)c * N, (size_t)N * sizeof(real));
+        memcpy(bp + Lk, B + (size_t)c * N, (size_t)N * sizeof(real));
+        sk_blocks(Nv, Lk, dk, cp, 1, out); /* dB[n] = sum_j dK[j] C[n + j] */
+        for (int n = 0; n < N; n++) dB[(size_t)c * N + n] += out[n];
+        sk_blocks(Nv, Lk, dk, bp + Lk, -1, out); /* dC[m] = sum_j dK[j] B[m - j] */
+        for (int n = 0; n < N; n++) dC[(size_t)c * N + n] += out[n];
+    }
+    free(cp);
+}
+
+/* ---- declaration and init ------------------------------------------------ */
+
+static size_t add(struct param_table *pt, const char *prefix, const char *name, enum param_init init,
+                  double arg, enum opt_group g, int d0, int d1, int d2, int d3) {
+    char full[PARAM_NAME];
+    HP_CHECK(snprintf(full, sizeof full, "%s%s", prefix, name) < (int)sizeof full);
+    return param_add(pt, full, init, arg, g, d0, d1, d2, d3, 0);
+}
+
+/* SSKernelShift registers B (SSM group) and then C, a plain parameter. */
+static void declare_shift(struct h3_slot *s, struct param_table *pt, const char *pre) {
+    int H = s->c.H, N = s->c.N;
+    s->B = add(pt, pre, "B", INIT_CUSTOM, 0, GROUP_SSM, H, N, 0, 0);
+    /* kaiming_uniform(a = sqrt 5) on an (H, 1, N) tensor: fan_in N, bound 1/sqrt(N). */
+    s->C = add(pt, pre, "C", INIT_UNIFORM, 1 / sqrt((double)N), GROUP_DEFAULT, 1, H, N, 0);
+}
+
+/* SSKernelDiag: C is a plain parameter created first; log_dt, B, inv_A_real
+ * and A_imag are registered into the SSM group. */
+static void declare_diag(struct h3_slot *s, struct param_table *pt, const char *pre) {
+    int H = s->c.H, N2 = s->N2;
+    /* torch.randn(cfloat): real and imaginary parts each N(0, 1/2); C <- C B leaves it (B = 1). */
+    s->C = add(pt, pre, "C", INIT_NORMAL, sqrt(0.5), GROUP_DEFAULT, 1, H, N2, 2);
+    s->i_log_dt = pt->n;
+    s->log_dt = add(pt, pre, "log_dt", INIT_CUSTOM, 0, GROUP_SSM, H, 0, 0, 0);
+    s->B = add(pt, pre, "B", INIT_CUSTOM, 0, GROUP_SSM, H, N2, 2, 0);
+    s->inv_A = add(pt, pre, "inv_A_real", INIT_CUSTOM, 0, GROUP_SSM, H, N2, 0, 0);
+    s->A_im = add(pt, pre, "A_imag", INIT_CUSTOM, 0, GROUP_SSM, H, N2, 0, 0);
+}
+
+void h3_slot_declare(struct h3_slot *s, const struct h3_slot_cfg *c, struct param_table *pt, const char *prefix) {
+    memset(s, 0, sizeof *s);
+    s->c = *c;
+    s->N2 = c->N / 2;
+    if (c->kind == H3_SHIFT) declare_shift(s, pt, prefix);
+    else declare_diag(s, pt, prefix);
+}
+
+/* Im A for mode n, S4D-Lin pi n or S4D-Inv (N/pi)(N/(2n+1) - 1), evaluated in
+ * float32 step by step as the authors' init does, so that the initial values
+ * equal theirs bit for bit in either build (README §5.1: pi n "computed in float32"). */
+static float a_imag_init(const struct h3_slot *s, int n) {
+    if (s->c.measure == H3_DIAG_LIN) return (float)M_PI * (float)n;
+    float scale = 1.0f / (float)M_PI * (float)s->c.N;
+    return scale * ((float)s->c.N / (float)(2 * n + 1) - 1.0f);
+}
+
+static void init_diag(const struct h3_slot *s, real *p, uint64_t seed) {
+    int H = s->c.H;
+    struct hp_rng r = hp_rng_make(seed, ((uint64_t)HP_STREAM_INIT << 32) | 0x10000 | (uint64_t)s->i_log_dt);
+    double lo = log(s->c.dt_min), hi = log(s->c.dt_max);
+    for (int h = 0; h < H; h++) p[s->log_dt + h] = (real)(lo + hp_rng_uniform(&r) * (hi - lo));
+    for (int h = 0; h < H; h++)
+        for (int n = 0; n < s->N2; n++) {
+            size_t i = (size_t)h * s->N2 + n;
+            p[s->inv_A + i] = (float)log(0.5); /* Re A = -0.5, a float32 value as the authors' */
+            p[s->A_im + i] = (real)a_imag_init(s, n);
+            p[s->B + 2 * i] = 1;
+            p[s->B + 2 * i + 1] = 0;
+        }
+}
+
+void h3_slot_init(const struct h3_slot *s, real *p, uint64_t seed) {
+    if (s->c.kind == H3_DIAG) {
+        init_diag(s, p, seed);
+        return;
+    }
+    real *B = p + s->B;
+    memset(B, 0, (size_t)s->c.H * s->c.N * sizeof(real));
+    for (int c = 0; c < s->c.H; c++) B[(size_t)c * s->c.N] = 1; /* e1: the shift SSM starts as K = C */
+}
+
+/* ---- kernels --------------------------------------------------------------- */
+
+int h3_slot_taps(const struct h3_slot *s, int L) { return s->c.kind == H3_SHIFT && s->c.N < L ? s->c.N : L; }
+
+size_t h3_slot_modes(const struct h3_slot *s) { return s->c.kind == H3_DIAG ? (size_t)s->c.H * s->N2 : 0; }
+
+static struct ssm_kernel_args diag_args(const struct h3_slot *s, const struct h3_kernel_args *a) {
+    const real *p = a->p;
+    return (struct ssm_kernel_args){
+        .H = s->c.H, .N2 = s->N2, .L = a->L, .disc = s->c.disc, .a_rows = s->c.H,
+        .log_dt = p + s->log_dt, .A_re = a->A_re, .A_im = p + s->A_im,
+        .B = p + s->B, .C = p + s->C, .K = a->K,
+    };
+}
+
+void h3_slot_kernel(const struct h3_slot *s, const struct ops *ops, const struct h3_kernel_args *a) {
+    const real *p = a->p;
+    if (s->c.kind == H3_SHIFT) {
+        h3_shift_kernel(s->c.H, s->c.N, h3_slot_taps(s, a->L), p + s->B, p + s->C, a->K);
+        return;
+    }
+    const real *inv = p + s->inv_A;
+    for (size_t i = 0; i < h3_slot_modes(s); i++) a->A_re[i] = (real)-exp((double)inv[i]);
+    struct ssm_kernel_args k = diag_args(s, a);
+    ops->ssm_kernel(&k);
+}
+
+/* Diagonal: log_dt, A_imag, B, C directly; inv_A_real through
+ * A_re = -exp(inv_A_real), so dinv = dA_re * A_re. */
+void h3_slot_kernel_bwd(const struct h3_slot *s, const struct ops *ops, const struct h3_kernel_bwd_args *a) {
+    const real *p = a->f.p;
+    real *G = a->G;
+    if (s->c.kind == H3_SHIFT) {
+        h3_shift_kernel_bwd(s->c.H, s->c.N, h3_slot_taps(s, a->f.L), p + s->B, p + s->C, a->dK, G + s->B,
+                            G + s->C);
+        return;
+    }
+    size_t HN2 = h3_slot_modes(s);
+    memset(a->dA_re, 0, HN2 * sizeof(real));
+    struct ssm_kernel_bwd_args kb = {
+        .f = diag_args(s, &a->f), .dK = a->dK,
+        .dlog_dt = G + s->log_dt, .dA_re = a->dA_re, .dA_im = G + s->A_im,
+        .dB = G + s->B, .dC = G + s->C,
+    };
+    ops->ssm_kernel_bwd(&kb);
+    for (size_t i = 0; i < HN2; i++) G[s->inv_A + i] += a->dA_re[i] * a->f.A_re[i];
+}
