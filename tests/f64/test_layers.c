@@ -2,7 +2,9 @@
  * per-layer code (double build): finite-difference gradients of the input and
  * of every parameter tensor, causality, determinism; and the whole model's loss
  * gradient by finite differences for every layer kind.
- * A new layer added to models/registry.c is checked here automatically. */
+ * A new layer added to models/registry.c is checked here automatically, with
+ * its default knobs; `variants` below adds knob settings (a layer's ablation
+ * options and their combinations) that go through the same checks. */
 #include <check.h>
 #include <math.h>
 #include <stdlib.h>
@@ -15,16 +17,58 @@
 
 enum { TB = 2, TL = 13, TD = 16 };
 
-/* Layer knobs for the checks: defaults, with dropout off so FD sees a smooth map. */
-static const char *knob_spec(const struct layer_kind *k) {
-    return knob_find(k->knobs, k->n_knobs, "dropout") >= 0 ? "dropout=0" : "";
+/* Knob settings checked beyond each registered kind's defaults. */
+static const struct variant {
+    const char *layer, *knobs;
+} variants[] = {
+    {"h3", "ssm=diag+diag"},
+    {"h3", "ssm=shift+shift"},
+    {"h3", "gate_kv=false"},
+    {"h3", "gate_q=false"},
+    {"h3", "gate_kv=false,gate_q=false"},
+    {"h3", "measure=diag-inv"},
+    {"h3", "disc=zoh"},
+    {"h3", "head_dim=2"},
+    {"h3", "head_dim=2,ssm=diag+diag"},
+    {"h3", "head_dim=2,ssm=shift+shift"},
+    {"h3", "ssm=diag+diag,disc=zoh,measure=diag-inv"},
+    {"h3", "ssm=shift+shift,gate_kv=false,gate_q=false"},
+    {"h3", "ssm=diag+diag,gate_q=false,measure=diag-inv"},
+    {"h3", "ssm=shift+shift,d_state=8,gate_q=false"}, /* N < TL: shift taps end before L in both slots */
+    {"h3", "head_dim=4,ssm=diag+diag,disc=zoh"},
+};
+enum { N_VARIANTS = sizeof variants / sizeof variants[0] };
+
+static int n_kinds(void) {
+    int n = 0;
+    while (layer_kinds[n]) n++;
+    return n;
+}
+
+/* Case i: registered kind i with its defaults, then the variants. Knobs get
+ * dropout off where the kind has it, so FD sees a smooth map. */
+struct lcase {
+    const struct layer_kind *k;
+    char knobs[160], label[192];
+};
+
+static struct lcase case_at(int i) {
+    struct lcase c;
+    int nk = n_kinds();
+    const char *extra = i < nk ? "" : variants[i - nk].knobs;
+    c.k = i < nk ? layer_kinds[i] : layer_find(variants[i - nk].layer);
+    ck_assert_msg(c.k != NULL, "variant %d: no layer '%s'", i - nk, variants[i - nk].layer);
+    bool drop = knob_find(c.k->knobs, c.k->n_knobs, "dropout") >= 0;
+    snprintf(c.knobs, sizeof c.knobs, "%s%s%s", drop ? "dropout=0" : "", drop && *extra ? "," : "", extra);
+    snprintf(c.label, sizeof c.label, "%s{%s}", c.k->name, c.knobs);
+    return c;
 }
 
 /* A (TB, TL, TD) layer at its init with N(0, 0.02) weights scaled up 10x (else
  * the gated paths nearly vanish and the checks see no signal); x and the loss
  * weights dy random; evaluation mode. */
-static void h_make(struct tu_layer *h, const struct layer_kind *k) {
-    tu_layer_open(h, &(struct tu_layer_cfg){.k = k, .knobs = knob_spec(k), .D = TD, .B = TB, .L = TL});
+static void h_make(struct tu_layer *h, const struct lcase *c) {
+    tu_layer_open(h, &(struct tu_layer_cfg){.k = c->k, .knobs = c->knobs, .D = TD, .B = TB, .L = TL});
     tu_layer_init(h, 7);
     for (int t = 0; t < h->pt.n; t++)
         if (h->pt.v[t].init == INIT_NORMAL)
@@ -54,10 +98,11 @@ static double fd(double (*loss)(void *), void *ctx, real *v) {
 /* Pass when |backward - fd| <= 1e-5 * (largest gradient of the tensor) + noise,
  * where noise = 10 * eps_mach * |loss| / step is the round-off floor of a
  * central difference (it matters for tensors whose gradients are tiny). */
-static void check_entry(const char *what, size_t i, double analytic, double numeric, double scale, double noise) {
+static void check_entry(const struct lcase *c, const char *what, size_t i, double analytic, double numeric,
+                        double scale, double noise) {
     double diff = fabs(analytic - numeric), tol = 1e-5 * scale + noise;
-    ck_assert_msg(diff <= tol, "%s[%zu]: backward %.10g, finite difference %.10g (|diff| %.3g > tol %.3g)", what, i,
-                  analytic, numeric, diff, tol);
+    ck_assert_msg(diff <= tol, "%s %s[%zu]: backward %.10g, finite difference %.10g (|diff| %.3g > tol %.3g)",
+                  c->label, what, i, analytic, numeric, diff, tol);
 }
 
 static double fd_noise(double loss) { return 10 * 2.2e-16 * fmax(1.0, fabs(loss)) / 1e-6; }
@@ -69,12 +114,12 @@ static double max_abs(const real *v, size_t n) {
 }
 
 START_TEST(test_layer_gradients) {
-    const struct layer_kind *k = layer_kinds[_i];
+    struct lcase c = case_at(_i);
     struct tu_layer h;
-    h_make(&h, k);
+    h_make(&h, &c);
     h_bwd(&h);
     double sx = max_abs(h.dx, h.n), noise = fd_noise(tu_layer_loss(&h));
-    for (size_t i = 0; i < h.n; i += 37) check_entry("dx", i, h.dx[i], fd(tu_layer_loss, &h, &h.x[i]), sx, noise);
+    for (size_t i = 0; i < h.n; i += 37) check_entry(&c, "dx", i, h.dx[i], fd(tu_layer_loss, &h, &h.x[i]), sx, noise);
     for (int t = 0; t < h.pt.n; t++) {
         const struct param_spec *s = &h.pt.v[t];
         const real *g = h.g + s->offset;
@@ -82,18 +127,18 @@ START_TEST(test_layer_gradients) {
         size_t stride = s->numel / 5 + 1, big = 0;
         for (size_t i = 0; i < s->numel; i++)
             if (fabs(g[i]) > fabs(g[big])) big = i;
-        check_entry(s->name, big, g[big], fd(tu_layer_loss, &h, &h.p[s->offset + big]), sg, noise);
+        check_entry(&c, s->name, big, g[big], fd(tu_layer_loss, &h, &h.p[s->offset + big]), sg, noise);
         for (size_t i = 0; i < s->numel; i += stride)
-            check_entry(s->name, i, g[i], fd(tu_layer_loss, &h, &h.p[s->offset + i]), sg, noise);
+            check_entry(&c, s->name, i, g[i], fd(tu_layer_loss, &h, &h.p[s->offset + i]), sg, noise);
     }
     tu_layer_close(&h);
 }
 END_TEST
 
 START_TEST(test_layer_causal) {
-    const struct layer_kind *k = layer_kinds[_i];
+    struct lcase c = case_at(_i);
     struct tu_layer h;
-    h_make(&h, k);
+    h_make(&h, &c);
     real *y0 = h.dx; /* unused by forward */
     tu_layer_forward_xy(&h, h.x, y0);
     for (int t = 1; t < TL; t += 3) {
@@ -106,7 +151,7 @@ START_TEST(test_layer_causal) {
             for (int d = 0; d < TD; d++) {
                 size_t i = (size_t)s * TD + d;
                 ck_assert_msg(fabs(h.y[i] - y0[i]) <= 1e-12 * (1 + fabs(y0[i])),
-                              "%s: changing position %d moved output at %d (%g -> %g)", k->name, t, s, y0[i],
+                              "%s: changing position %d moved output at %d (%g -> %g)", c.label, t, s, y0[i],
                               h.y[i]);
             }
         memcpy(xt, saved, sizeof saved);
@@ -116,26 +161,26 @@ START_TEST(test_layer_causal) {
 END_TEST
 
 START_TEST(test_layer_deterministic) {
-    const struct layer_kind *k = layer_kinds[_i];
+    struct lcase c = case_at(_i);
     struct tu_layer h;
-    h_make(&h, k);
+    h_make(&h, &c);
     real *y0 = h.dx; /* unused by forward */
     tu_layer_forward_xy(&h, h.x, y0);
     tu_layer_forward(&h);
-    ck_assert_msg(memcmp(y0, h.y, h.n * sizeof(real)) == 0, "%s: two forwards differ", k->name);
-    ck_assert_msg(k->state_size(h.self, TL) > 0, "%s: state_size is 0", k->name);
+    ck_assert_msg(memcmp(y0, h.y, h.n * sizeof(real)) == 0, "%s: two forwards differ", c.label);
+    ck_assert_msg(c.k->state_size(h.self, TL) > 0, "%s: state_size is 0", c.label);
     tu_layer_close(&h);
 }
 END_TEST
 
 /* Whole model: d loss / d parameter by finite differences, every tensor. */
-static struct model *small_model(const struct layer_kind *k) {
+static struct model *small_model(const struct lcase *lc) {
     struct model_cfg c = {.vocab = 7, .d_model = TD, .n_layer = 2, .d_inner = 2 * TD, .max_L = TL,
-                          .embed_dropout = 0, .ln_eps = 1e-5, .kind = k};
-    tu_knobs(&c.layer_knobs, k, knob_spec(k));
+                          .embed_dropout = 0, .ln_eps = 1e-5, .kind = lc->k};
+    tu_knobs(&c.layer_knobs, lc->k, lc->knobs);
     char err[256] = "";
     struct model *m = model_create(&c, err, sizeof err);
-    ck_assert_msg(m != NULL, "%s: %s", k->name, err);
+    ck_assert_msg(m != NULL, "%s: %s", lc->label, err);
     model_init(m, 3);
     return m;
 }
@@ -150,8 +195,8 @@ static double model_loss(void *ctx) {
 }
 
 START_TEST(test_model_gradients) {
-    const struct layer_kind *k = layer_kinds[_i];
-    struct model *m = small_model(k);
+    struct lcase lc = case_at(_i);
+    struct model *m = small_model(&lc);
     int32_t tok[TB * TL], tgt[TB * TL];
     struct hp_rng r = hp_rng_make(5, 5);
     for (int i = 0; i < TB * TL; i++) tok[i] = (int32_t)hp_rng_below(&r, 7), tgt[i] = (i % 4 == 3) ? -1 : (int32_t)hp_rng_below(&r, 7);
@@ -170,27 +215,22 @@ START_TEST(test_model_gradients) {
         for (size_t i = 0; i < s->numel; i++)
             if (fabs(g[s->offset + i]) > fabs(g[s->offset + big])) big = i;
         for (size_t i = big, n = 0; n < 3; n++, i = (i + s->numel / 3 + 1) % s->numel)
-            check_entry(s->name, i, g[s->offset + i], fd(model_loss, &at, &p[s->offset + i]), sg, noise);
+            check_entry(&lc, s->name, i, g[s->offset + i], fd(model_loss, &at, &p[s->offset + i]), sg, noise);
     }
     free(g);
     model_free(m);
 }
 END_TEST
 
-static int n_kinds(void) {
-    int n = 0;
-    while (layer_kinds[n]) n++;
-    return n;
-}
-
 int main(void) {
     Suite *s = suite_create("layers");
     TCase *tc = tcase_create("registry");
     tcase_set_timeout(tc, 120);
-    tcase_add_loop_test(tc, test_layer_gradients, 0, n_kinds());
-    tcase_add_loop_test(tc, test_layer_causal, 0, n_kinds());
-    tcase_add_loop_test(tc, test_layer_deterministic, 0, n_kinds());
-    tcase_add_loop_test(tc, test_model_gradients, 0, n_kinds());
+    int n = n_kinds() + N_VARIANTS;
+    tcase_add_loop_test(tc, test_layer_gradients, 0, n);
+    tcase_add_loop_test(tc, test_layer_causal, 0, n);
+    tcase_add_loop_test(tc, test_layer_deterministic, 0, n);
+    tcase_add_loop_test(tc, test_model_gradients, 0, n);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }
