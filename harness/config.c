@@ -114,41 +114,75 @@ static cJSON *set_value(const char *text) {
     return cJSON_CreateString(text);
 }
 
-int config_doc_set(cJSON *doc, const char *assignment, char *err, size_t errlen) {
-    const char *eq = strchr(assignment, '=');
-    if (!eq || eq == assignment) {
-        snprintf(err, errlen, "--set '%s': expected section.key=value (e.g. train.lr=1e-3)", assignment);
-        return -1;
-    }
-    char path[256];
-    size_t plen = (size_t)(eq - assignment);
-    if (plen >= sizeof path) {
-        snprintf(err, errlen, "--set '%s': key path too long", assignment);
-        return -1;
-    }
-    memcpy(path, assignment, plen);
-    path[plen] = '\0';
+/* Walk (creating) the sections of a dotted key; the object that holds the
+ * last part, with *leaf pointing at that part inside `path`. */
+static cJSON *key_parent(cJSON *doc, char *path, char **leaf, const char *what, char *err, size_t errlen) {
     cJSON *obj = doc;
     char *save = NULL;
     char *part = strtok_r(path, ".", &save);
     while (part) {
         char *next = strtok_r(NULL, ".", &save);
         if (!next) {
-            cJSON_DeleteItemFromObjectCaseSensitive(obj, part);
-            cJSON_AddItemToObject(obj, part, set_value(eq + 1));
-            return 0;
+            *leaf = part;
+            return obj;
         }
         cJSON *child = cJSON_GetObjectItemCaseSensitive(obj, part);
         if (!child) child = cJSON_AddObjectToObject(obj, part);
         if (!cJSON_IsObject(child)) {
-            snprintf(err, errlen, "--set '%s': '%s' is not a section", assignment, part);
-            return -1;
+            snprintf(err, errlen, "%s: '%s' is not a section", what, part);
+            return NULL;
         }
         obj = child;
         part = next;
     }
-    snprintf(err, errlen, "--set '%s': empty key", assignment);
-    return -1;
+    snprintf(err, errlen, "%s: empty key", what);
+    return NULL;
+}
+
+/* Takes ownership of value. */
+static int set_owned(cJSON *doc, const char *key, cJSON *value, const char *what, char *err, size_t errlen) {
+    char path[256];
+    if (strlen(key) >= sizeof path) {
+        snprintf(err, errlen, "%s: key path too long", what);
+        cJSON_Delete(value);
+        return -1;
+    }
+    snprintf(path, sizeof path, "%s", key);
+    char *leaf = NULL;
+    cJSON *obj = key_parent(doc, path, &leaf, what, err, errlen);
+    if (!obj) {
+        cJSON_Delete(value);
+        return -1;
+    }
+    cJSON_DeleteItemFromObjectCaseSensitive(obj, leaf);
+    cJSON_AddItemToObject(obj, leaf, value);
+    return 0;
+}
+
+int config_doc_set(cJSON *doc, const char *assignment, char *err, size_t errlen) {
+    const char *eq = strchr(assignment, '=');
+    if (!eq || eq == assignment) {
+        snprintf(err, errlen, "--set '%s': expected section.key=value (e.g. train.lr=1e-3)", assignment);
+        return -1;
+    }
+    char key[256], what[300];
+    size_t klen = (size_t)(eq - assignment);
+    if (klen >= sizeof key) {
+        snprintf(err, errlen, "--set '%s': key path too long", assignment);
+        return -1;
+    }
+    memcpy(key, assignment, klen);
+    key[klen] = '\0';
+    snprintf(what, sizeof what, "--set '%.280s'", assignment);
+    return set_owned(doc, key, set_value(eq + 1), what, err, errlen);
+}
+
+int config_doc_set_json(cJSON *doc, const char *key, const cJSON *value, char *err, size_t errlen) {
+    char what[300];
+    snprintf(what, sizeof what, "set '%.280s'", key);
+    cJSON *copy = cJSON_Duplicate(value, true);
+    HP_CHECK(copy != NULL);
+    return set_owned(doc, key, copy, what, err, errlen);
 }
 
 /* ---- resolution ---- */
@@ -362,13 +396,21 @@ static int check_name(const char *name, char *err, size_t errlen) {
 }
 
 static int resolve_top(const cJSON *doc, struct run_config *c, char *err, size_t errlen) {
-    static const char *const top[] = {"name", "task", "model", "train", NULL};
+    /* "sweep" is run metadata a sweep writes (harness/sweep.h): carried into
+     * the report, never part of the resolved config or its hash. */
+    static const char *const top[] = {"name", "task", "model", "train", "sweep", NULL};
     if (check_duplicates(doc, "config", err, errlen)) return -1;
     for (const cJSON *v = doc->child; v; v = v->next)
         if (!is_extra(v->string, top)) {
-            snprintf(err, errlen, "config: unknown key '%s'; valid keys are: name, task, model, train", v->string);
+            snprintf(err, errlen, "config: unknown key '%s'; valid keys are: name, task, model, train, sweep",
+                     v->string);
             return -1;
         }
+    const cJSON *sweep = cJSON_GetObjectItemCaseSensitive(doc, "sweep");
+    if (sweep && !cJSON_IsObject(sweep)) {
+        snprintf(err, errlen, "config: key 'sweep' must be an object, not %s", json_kind(sweep));
+        return -1;
+    }
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(doc, "name");
     if (name && !cJSON_IsString(name)) {
         snprintf(err, errlen, "config: key 'name' must be a string, not %s", json_kind(name));

@@ -5,6 +5,8 @@
  *    "task":  {"name": "induction_head", <task knobs>},
  *    "model": {"layer": "h3", <model knobs>, "layer_options": {<layer knobs>}},
  *    "train": {<train knobs>}}
+ * and optionally "sweep": {...}, the metadata a sweep writes into its runs'
+ * configs (harness/sweep.h); it is passed to the report, not resolved or hashed.
  * Every key is typed and range-checked through a core/knob.h table: the task
  * kind's and layer kind's own tables, and the harness tables for model and
  * train below. Unknown keys are rejected by name with the valid keys listed.
@@ -48,6 +50,9 @@ struct cJSON *config_doc_load(const char *path, char *err, size_t errlen);
  * it is one, else taken as a string); creates keys so that resolution can name
  * unknown ones. 0 or -1 with err. */
 int config_doc_set(struct cJSON *doc, const char *assignment, char *err, size_t errlen);
+/* The same with a JSON value (copied); an object value replaces a section
+ * wholesale (e.g. model.layer_options = {} drops the base config's options). */
+int config_doc_set_json(struct cJSON *doc, const char *key, const struct cJSON *value, char *err, size_t errlen);
 
 /* Resolve a document into a config: defaults, then every given key checked.
  * 0 or -1 with err naming the key. */

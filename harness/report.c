@@ -238,14 +238,15 @@ static int make_parents(const char *path, char *err, size_t errlen) {
     return 0;
 }
 
-static int write_all(const char *tmp, const char *text, char *err, size_t errlen) {
+static int write_all(const char *tmp, const char *text, bool newline, char *err, size_t errlen) {
     FILE *f = fopen(tmp, "wb");
     if (!f) {
         snprintf(err, errlen, "cannot write '%s': %s", tmp, strerror(errno));
         return -1;
     }
     size_t n = strlen(text);
-    bool ok = fwrite(text, 1, n, f) == n && fputc('\n', f) != EOF && fflush(f) == 0 && fsync(fileno(f)) == 0;
+    bool ok = fwrite(text, 1, n, f) == n && (!newline || fputc('\n', f) != EOF) && fflush(f) == 0 &&
+              fsync(fileno(f)) == 0;
     int saved = errno;
     if (fclose(f) != 0) ok = false;
     if (!ok) {
@@ -256,20 +257,97 @@ static int write_all(const char *tmp, const char *text, char *err, size_t errlen
     return 0;
 }
 
-int report_write(const char *path, const cJSON *j, char *err, size_t errlen) {
+static int write_atomic(const char *path, const char *text, bool newline, char *err, size_t errlen) {
     if (make_parents(path, err, errlen)) return -1;
     char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    char *text = cJSON_Print(j);
-    HP_CHECK(text != NULL);
-    int rc = write_all(tmp, text, err, errlen);
-    free(text);
+    int rc = write_all(tmp, text, newline, err, errlen);
     if (rc == 0 && rename(tmp, path) != 0) {
         snprintf(err, errlen, "cannot rename '%s' to '%s': %s", tmp, path, strerror(errno));
         unlink(tmp);
         rc = -1;
     }
     return rc;
+}
+
+int report_write(const char *path, const cJSON *j, char *err, size_t errlen) {
+    char *text = cJSON_Print(j);
+    HP_CHECK(text != NULL);
+    int rc = write_atomic(path, text, true, err, errlen);
+    free(text);
+    return rc;
+}
+
+int report_write_text(const char *path, const char *text, char *err, size_t errlen) {
+    return write_atomic(path, text, false, err, errlen);
+}
+
+/* ---- reading back ---- */
+
+char *report_read_text(const char *path, char *err, size_t errlen) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "cannot open '%s': %s", path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 1 << 14, n = 0, got;
+    char *buf = xmalloc(cap);
+    while ((got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+        n += got;
+        if (n + 1 < cap) continue;
+        char *bigger = xmalloc(cap * 2);
+        memcpy(bigger, buf, n);
+        free(buf);
+        buf = bigger;
+        cap *= 2;
+    }
+    bool bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        snprintf(err, errlen, "cannot read '%s'", path);
+        free(buf);
+        return NULL;
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
+cJSON *report_read(const char *path, char *err, size_t errlen) {
+    char *text = report_read_text(path, err, errlen);
+    if (!text) return NULL;
+    const char *end = NULL;
+    cJSON *j = cJSON_ParseWithOpts(text, &end, true);
+    if (!j) {
+        int line = 1;
+        for (const char *p = text; end && p < end && *p; p++) line += *p == '\n';
+        snprintf(err, errlen, "'%s': invalid JSON near line %d", path, line);
+    }
+    free(text);
+    return j;
+}
+
+bool report_is_run(const cJSON *j) {
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(j, "status");
+    if (!cJSON_IsObject(j) || !cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(j, "schema_version"))) return false;
+    if (!cJSON_IsString(st) || !cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(j, "config"))) return false;
+    if (!cJSON_IsString(cJSON_GetObjectItemCaseSensitive(j, "config_hash"))) return false;
+    return !strcmp(st->valuestring, "ok") || !strcmp(st->valuestring, "diverged") || !strcmp(st->valuestring, "failed");
+}
+
+bool report_done(const char *path, uint64_t hash, const cJSON *sweep) {
+    char err[512];
+    cJSON *j = access(path, F_OK) == 0 ? report_read(path, err, sizeof err) : NULL;
+    bool done = j && report_is_run(j);
+    if (done) {
+        char hex[17];
+        report_hex64((unsigned long long)hash, hex);
+        done = strcmp(cJSON_GetObjectItemCaseSensitive(j, "config_hash")->valuestring, hex) == 0;
+    }
+    const cJSON *had = cJSON_GetObjectItemCaseSensitive(j, "sweep");
+    /* Same labels too: the table reads them, so a relabelled run is redone. */
+    if (done && (had || sweep)) done = had && sweep && cJSON_Compare(had, sweep, true);
+    cJSON_Delete(j);
+    return done;
 }
 
 void report_print(FILE *out, const cJSON *j) {

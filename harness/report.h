@@ -7,7 +7,8 @@
  * epochs_run, steps, early_stopped, train_loss[], test_accuracy[],
  * final_accuracy, best_accuracy, best_epoch, diverged {step, epoch} (only
  * when diverged), and "timing" {wall_seconds, train_seconds,
- * tokens_per_second, ms_per_step}. Everything outside "timing" is a function
+ * tokens_per_second, ms_per_step}; runs of a sweep also carry "sweep" {name,
+ * run, labels} from their config (harness/sweep.h). Everything outside "timing" is a function
  * of config + seed + threads + build, so it is byte-identical across reruns.
  *
  * Suite summary, bench table and predict output go through here as well; the
@@ -16,6 +17,7 @@
 #ifndef HIPPO_REPORT_H
 #define HIPPO_REPORT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -64,6 +66,18 @@ void report_hex64(unsigned long long h, char out[17]);
 
 /* Write JSON atomically (parents created). 0 or -1 with err. */
 int report_write(const char *path, const struct cJSON *j, char *err, size_t errlen);
+/* Write text as it is, atomically (parents created): markdown tables, makefiles. */
+int report_write_text(const char *path, const char *text, char *err, size_t errlen);
+/* A whole file (malloc'd, NUL-terminated) or NULL with err. */
+char *report_read_text(const char *path, char *err, size_t errlen);
+/* A JSON file, parsed, or NULL with err naming the file (and the line). */
+struct cJSON *report_read(const char *path, char *err, size_t errlen);
+/* A finished run report: schema_version, config, config_hash and a final
+ * status (ok, diverged or failed; every report train writes has one). */
+bool report_is_run(const struct cJSON *j);
+/* `path` holds a finished run report of the config hashing to `hash`, with
+ * the same "sweep" object (NULL: none) — train --skip-done. */
+bool report_done(const char *path, uint64_t hash, const struct cJSON *sweep);
 /* Pretty-print to a stream with a trailing newline. */
 void report_print(FILE *out, const struct cJSON *j);
 
