@@ -19,22 +19,32 @@ struct verb {
     int (*run)(const struct args *a);
 };
 
-extern const struct verb verb_train, verb_suite, verb_list, verb_show, verb_data, verb_predict, verb_bench_train;
+extern const struct verb verb_train, verb_suite, verb_sweep, verb_table, verb_list, verb_show, verb_data, verb_predict,
+    verb_bench_train;
 
 int cli_main(int argc, char **argv);
 /* Print "hippodrome VERB: message" and a pointer to --help; returns EXIT_USAGE. */
 int cli_usage_error(const char *verb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 
-/* Shared by train and suite: run one resolved config, write its report to
- * `out` (and a checkpoint to `save` when non-NULL). Returns the exit status
- * (0 ok, 1 diverged/failed/unwritable); r is left filled for the caller. */
+/* Where one run's results go. */
+struct cJSON;
+struct run_output {
+    const char *out;            /* report path */
+    const char *save;           /* checkpoint path, or NULL */
+    const struct cJSON *sweep;  /* the config's "sweep" metadata, copied into the report, or NULL */
+};
+
+/* Shared by train and suite: run one resolved config, write its report (and
+ * a checkpoint). Returns the exit status (0 ok, 1 diverged/failed/unwritable);
+ * r is left filled for the caller. */
 struct run_config;
 struct train_result;
 struct train_opts;
-int cli_run_config(const struct run_config *c, const struct train_opts *o, const char *out, const char *save,
+int cli_run_config(const struct run_config *c, const struct train_opts *o, const struct run_output *w,
                    struct train_result *r);
-/* --quiet / --log-every into train options; -1 with a usage message printed. */
+/* --quiet / --log-every / --progress-tag into train options, live display
+ * when stderr is a terminal; -1 with a usage message printed. */
 int cli_train_opts(const struct args *a, const char *verb, struct train_opts *o);
 
 /* The TASK positional argument and its --set task keys, validated (show, data). */

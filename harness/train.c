@@ -108,6 +108,8 @@ struct trainer {
     int32_t *tokens;     /* (B, L) */
     int32_t *targets;    /* (B, L) */
     double tokens_seen;  /* input tokens of every finished step */
+    double drawn_at;     /* when the live progress line was last drawn */
+    bool drawn;          /* a live line is on the terminal */
 };
 
 static int setup_data(struct trainer *st, struct train_result *r) {
@@ -206,21 +208,67 @@ static double train_epoch(struct trainer *st, struct train_result *r, int epoch)
     return sum / st->train.n;
 }
 
-static void log_epoch(const struct trainer *st, const struct train_result *r, const struct train_opts *o,
-                      double t_start) {
+/* The epoch the run stops after unless early stopping comes first. */
+static int last_epoch(const struct trainer *st) {
+    int stop_epoch = cfg_train_int(st->c, "stop_epoch");
+    return stop_epoch > 0 && stop_epoch < st->epochs ? stop_epoch : st->epochs;
+}
+
+static void plain_line(const struct trainer *st, const struct train_result *r, const struct train_opts *o,
+                       double t_start) {
     int e = r->epochs_run;
-    if (!o || o->log_every <= 0) return;
     if (e % o->log_every != 0 && e != st->epochs && !r->early_stopped) return;
     fprintf(o->log ? o->log : stderr,
-            "%s  epoch %4d/%d  loss %.4f  test acc %.4f  best %.4f (epoch %d)  lr %.3g  %.1f s\n", st->c->name, e,
-            st->epochs, r->train_loss[e - 1], r->test_acc[e - 1], r->best_acc, r->best_epoch,
+            "%s%s%s%s  epoch %4d/%d  loss %.4f  test acc %.4f  best %.4f (epoch %d)  lr %.3g  %.1f s\n",
+            o->tag ? "[" : "", o->tag ? o->tag : "", o->tag ? "] " : "", st->c->name, e, st->epochs,
+            r->train_loss[e - 1], r->test_acc[e - 1], r->best_acc, r->best_epoch,
             schedule_lr(&st->sched, st->lr, r->steps > 0 ? r->steps - 1 : 0), hp_now() - t_start);
+}
+
+static void duration_text(double s, char *buf, size_t len) {
+    long t = (long)(s + 0.5);
+    if (t >= 3600) snprintf(buf, len, "%ldh%02ldm", t / 3600, t / 60 % 60);
+    else snprintf(buf, len, "%ldm%02lds", t / 60, t % 60);
+}
+
+/* Redraw the one live line; at most 10 times a second (tiny runs finish
+ * epochs far faster than a terminal is worth redrawing). */
+static void live_line(struct trainer *st, const struct train_result *r, const struct train_opts *o,
+                      double t_start) {
+    int e = r->epochs_run, last = last_epoch(st);
+    double now = hp_now();
+    if (e != last && now - st->drawn_at < 0.1) return;
+    st->drawn_at = now;
+    char eta[32], line[320];
+    duration_text((now - t_start) / e * (last - e), eta, sizeof eta);
+    /* Early stopping may end the run sooner: the ETA is then an upper bound. */
+    bool may_stop = cfg_train_real(st->c, "early_stop_acc") > 0;
+    snprintf(line, sizeof line, "\r\033[K%s%s%s%s  epoch %d/%d  loss %.4f  test acc %.4f  best %.4f  ETA %s%s",
+             o->tag ? "[" : "", o->tag ? o->tag : "", o->tag ? "] " : "", st->c->name, e, last,
+             r->train_loss[e - 1], r->test_acc[e - 1], r->best_acc, may_stop ? "<=" : "", eta);
+    /* One write per redraw, so runs sharing a terminal (make -j) replace each other's line whole. */
+    fputs(line, o->log ? o->log : stderr);
+    fflush(o->log ? o->log : stderr);
+    st->drawn = true;
+}
+
+static void log_epoch(struct trainer *st, const struct train_result *r, const struct train_opts *o,
+                      double t_start) {
+    if (!o || o->log_every <= 0) return;
+    if (o->live) live_line(st, r, o, t_start);
+    else plain_line(st, r, o, t_start);
+}
+
+/* Clear the live line so the outcome line that follows takes its place. */
+static void live_end(const struct trainer *st, const struct train_opts *o) {
+    if (!o || !o->live || !st->drawn) return;
+    fputs("\r\033[K", o->log ? o->log : stderr);
+    fflush(o->log ? o->log : stderr);
 }
 
 static void run_epochs(struct trainer *st, struct train_result *r, const struct train_opts *o, double t_start) {
     double stop_at = cfg_train_real(st->c, "early_stop_acc");
-    int stop_epoch = cfg_train_int(st->c, "stop_epoch");
-    int last = stop_epoch > 0 && stop_epoch < st->epochs ? stop_epoch : st->epochs;
+    int last = last_epoch(st);
     for (int epoch = 0; epoch < last; epoch++) {
         double loss = train_epoch(st, r, epoch);
         if (isnan(loss)) {
@@ -312,6 +360,7 @@ int train_run(const struct run_config *c, const struct train_opts *o, struct tra
         snprintf(r->init, sizeof r->init, "%s", o->init);
     }
     run_epochs(st, r, o, t_start);
+    live_end(st, o);
     r->wall_seconds = hp_now() - t_start;
     if (r->steps > 0) {
         r->ms_per_step = 1e3 * r->train_seconds / (double)r->steps;

@@ -23,6 +23,9 @@ struct train_opts {
     int log_every;    /* progress line every k epochs on `log`; 0 = quiet */
     FILE *log;        /* NULL = stderr */
     const char *init; /* starting weights (safetensors, authors' names), or NULL for the config's init */
+    const char *tag;  /* "3/24": which run of a sweep or suite, shown first; NULL = none */
+    bool live;        /* `log` is a terminal: one line redrawn in place (\r) each epoch, with an
+                         ETA, cleared at the end; log_every then only says on (>0) or off */
 };
 
 struct train_result {

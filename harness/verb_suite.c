@@ -64,14 +64,22 @@ static void fill_cell(struct suite_cell *s, const struct run_config *c, const st
     s->epochs_run = r->epochs_run;
 }
 
+/* "k/n", the progress tag of run i. */
+static const char *run_tag(char *buf, size_t len, int i, int n) {
+    snprintf(buf, len, "%d/%d", i + 1, n);
+    return buf;
+}
+
 static int run_all(const struct run_config *cfgs, int n, const char *outdir, const struct train_opts *o,
                    struct suite_cell *cells, const cJSON *paper) {
     int status = 0;
     for (int i = 0; i < n; i++) {
-        char out[4096];
+        char out[4096], tag[32];
         snprintf(out, sizeof out, "%s/%s.json", outdir, cfgs[i].name);
+        struct train_opts oi = *o;
+        oi.tag = run_tag(tag, sizeof tag, i, n);
         struct train_result r;
-        if (cli_run_config(&cfgs[i], o, out, NULL, &r) != 0) status = EXIT_RUN_FAILED;
+        if (cli_run_config(&cfgs[i], &oi, &(struct run_output){.out = out}, &r) != 0) status = EXIT_RUN_FAILED;
         fill_cell(&cells[i], &cfgs[i], &r, paper);
         train_result_free(&r);
     }
@@ -126,8 +134,12 @@ static int run_parallel(const struct run_config *cfgs, int n, int jobs, const ch
             pid_t p = fork();
             if (p < 0) hp_die("fork failed");
             if (p == 0) {
+                /* Live lines of parallel runs share the terminal's last line, each redraw whole. */
+                char tag[32];
+                struct train_opts oi = *o;
+                oi.tag = run_tag(tag, sizeof tag, next, n);
                 struct train_result r;
-                int rc = cli_run_config(&cfgs[next], o, out, NULL, &r);
+                int rc = cli_run_config(&cfgs[next], &oi, &(struct run_output){.out = out}, &r);
                 train_result_free(&r);
                 fflush(NULL);
                 _exit(rc ? EXIT_RUN_FAILED : 0);

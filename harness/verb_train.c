@@ -1,6 +1,10 @@
 /* verb_train.c — `hippodrome train`: one config, one report (and a checkpoint). */
 #include <cjson/cJSON.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "checkpoint.h"
@@ -16,6 +20,8 @@ int cli_train_opts(const struct args *a, const char *verb, struct train_opts *o)
         return -1;
     }
     if (args_has(a, "--quiet")) o->log_every = 0;
+    o->tag = args_get(a, "--progress-tag");
+    o->live = o->log_every > 0 && isatty(fileno(o->log));
     return 0;
 }
 
@@ -26,12 +32,14 @@ static void print_outcome(const struct run_config *c, const struct train_result 
     if (r->message[0]) fprintf(stderr, "%s: %s\n", c->name, r->message);
 }
 
-int cli_run_config(const struct run_config *c, const struct train_opts *o, const char *out, const char *save,
+int cli_run_config(const struct run_config *c, const struct train_opts *o, const struct run_output *w,
                    struct train_result *r) {
+    const char *out = w->out, *save = w->save;
     train_run(c, o, r);
     int status = r->status == RUN_OK ? 0 : EXIT_RUN_FAILED;
     char err[512];
     cJSON *j = report_run(c, r);
+    if (w->sweep) cJSON_AddItemToObject(j, "sweep", cJSON_Duplicate(w->sweep, true));
     if (report_write(out, j, err, sizeof err) != 0) {
         fprintf(stderr, "hippodrome: %s\n", err);
         status = EXIT_RUN_FAILED;
@@ -43,6 +51,30 @@ int cli_run_config(const struct run_config *c, const struct train_opts *o, const
         status = EXIT_RUN_FAILED;
     }
     return status;
+}
+
+/* The config file's "sweep" metadata (config.h), detached, or NULL. */
+static cJSON *sweep_meta(const char *path) {
+    char err[512];
+    cJSON *doc = config_doc_load(path, err, sizeof err);
+    cJSON *meta = doc ? cJSON_DetachItemFromObjectCaseSensitive(doc, "sweep") : NULL;
+    cJSON_Delete(doc);
+    return meta;
+}
+
+/* --skip-done: 1 when `out` already holds this run's finished report (its
+ * time is refreshed so make sees it up to date); otherwise a stale report is
+ * removed first, so a run that dies before writing leaves none behind. */
+static int skip_done(const struct run_config *c, const char *out, const cJSON *meta) {
+    char hex[17];
+    report_hex64((unsigned long long)config_hash(c), hex);
+    if (report_done(out, config_hash(c), meta)) {
+        if (utimensat(AT_FDCWD, out, NULL, 0) != 0) perror("hippodrome train: cannot refresh the report's time");
+        fprintf(stderr, "%s: done (%s holds config %s), skipped\n", c->name, out, hex);
+        return 1;
+    }
+    if (unlink(out) == 0) fprintf(stderr, "%s: %s is from another config or unfinished; redoing it\n", c->name, out);
+    return 0;
 }
 
 static int run_train(const struct args *a) {
@@ -57,9 +89,15 @@ static int run_train(const struct args *a) {
     char out[256];
     if (args_has(a, "--out")) snprintf(out, sizeof out, "%s", args_get(a, "--out"));
     else snprintf(out, sizeof out, "results/train/%s.json", c.name);
-    struct train_result r;
-    int status = cli_run_config(&c, &o, out, args_get(a, "--save"), &r);
-    train_result_free(&r);
+    cJSON *meta = sweep_meta(path);
+    int status = 0;
+    if (!args_has(a, "--skip-done") || !skip_done(&c, out, meta)) {
+        struct train_result r;
+        struct run_output w = {.out = out, .save = args_get(a, "--save"), .sweep = meta};
+        status = cli_run_config(&c, &o, &w, &r);
+        train_result_free(&r);
+    }
+    cJSON_Delete(meta);
     return status;
 }
 
@@ -71,11 +109,14 @@ static const struct flag_spec train_flags[] = {
     {"--init", "FILE", false, "start from these weights (safetensors, authors' names; e.g. a PyTorch init)"},
     {"--log-every", "K", false, "progress line every K epochs (default 1)"},
     {"--quiet", NULL, false, "no progress lines"},
+    {"--skip-done", NULL, false, "exit 0 at once when --out already holds this config's finished report (same hash)"},
+    {"--progress-tag", "K/N", false, "shown before the run's name in progress lines, e.g. 3/24 (sweeps)"},
 };
 
 const struct verb verb_train = {
     .name = "train",
-    .usage = "--config FILE.json [--set key=value]... [--out REPORT.json] [--save CKPT.safetensors] [--init W.safetensors]",
+    .usage = "--config FILE.json [--set key=value]... [--out REPORT.json] [--save CKPT.safetensors] [--init W.safetensors]"
+             " [--skip-done] [--progress-tag K/N]",
     .summary = "train one config and write its JSON report",
     .flags = train_flags,
     .n_flags = sizeof train_flags / sizeof train_flags[0],
