@@ -6,7 +6,8 @@
 #include <string.h>
 
 static const struct verb *const verbs[] = {
-    &verb_train, &verb_suite, &verb_sweep, &verb_table, &verb_list, &verb_show, &verb_data, &verb_predict, &verb_bench_train, NULL,
+    &verb_train, &verb_suite, &verb_sweep, &verb_table, &verb_list,
+    &verb_show,  &verb_data,  &verb_predict, &verb_bench_train, NULL,
 };
 
 int cli_usage_error(const char *verb, const char *fmt, ...) {

@@ -5,6 +5,7 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 
 #include "../core/base.h"
 #include "../core/rng.h"
@@ -231,6 +232,11 @@ static void duration_text(double s, char *buf, size_t len) {
     else snprintf(buf, len, "%ldm%02lds", t / 60, t % 60);
 }
 
+static int terminal_width(FILE *f) {
+    struct winsize ws;
+    return ioctl(fileno(f), TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0 ? ws.ws_col : 80;
+}
+
 /* Redraw the one live line; at most 10 times a second (tiny runs finish
  * epochs far faster than a terminal is worth redrawing). */
 static void live_line(struct trainer *st, const struct train_result *r, const struct train_opts *o,
@@ -239,13 +245,18 @@ static void live_line(struct trainer *st, const struct train_result *r, const st
     double now = hp_now();
     if (e != last && now - st->drawn_at < 0.1) return;
     st->drawn_at = now;
-    char eta[32], line[320];
+    char spent[32], eta[32], line[320];
+    duration_text(now - t_start, spent, sizeof spent);
     duration_text((now - t_start) / e * (last - e), eta, sizeof eta);
     /* Early stopping may end the run sooner: the ETA is then an upper bound. */
     bool may_stop = cfg_train_real(st->c, "early_stop_acc") > 0;
-    snprintf(line, sizeof line, "\r\033[K%s%s%s%s  epoch %d/%d  loss %.4f  test acc %.4f  best %.4f  ETA %s%s",
-             o->tag ? "[" : "", o->tag ? o->tag : "", o->tag ? "] " : "", st->c->name, e, last,
-             r->train_loss[e - 1], r->test_acc[e - 1], r->best_acc, may_stop ? "<=" : "", eta);
+    int n = snprintf(line, sizeof line,
+                     "\r\033[K%s%s%s%s  epoch %d/%d  loss %.4f  acc %.3f (best %.3f)  %s, ETA %s%s",
+                     o->tag ? "[" : "", o->tag ? o->tag : "", o->tag ? "] " : "", st->c->name, e, last,
+                     r->train_loss[e - 1], r->test_acc[e - 1], r->best_acc, spent, may_stop ? "<=" : "", eta);
+    /* A line longer than the terminal wraps, and \r would then redraw only its last row. */
+    int visible = terminal_width(o->log ? o->log : stderr) - 1, prefix = 4; /* "\r\033[K" */
+    if (n > prefix + visible && visible > 0) line[prefix + visible] = '\0';
     /* One write per redraw, so runs sharing a terminal (make -j) replace each other's line whole. */
     fputs(line, o->log ? o->log : stderr);
     fflush(o->log ? o->log : stderr);

@@ -115,8 +115,8 @@ static const struct flag_spec train_flags[] = {
 
 const struct verb verb_train = {
     .name = "train",
-    .usage = "--config FILE.json [--set key=value]... [--out REPORT.json] [--save CKPT.safetensors] [--init W.safetensors]"
-             " [--skip-done] [--progress-tag K/N]",
+    .usage = "--config FILE.json [--set key=value]... [--out REPORT.json] [--save CKPT.safetensors]"
+             " [--init W.safetensors] [--skip-done] [--progress-tag K/N]",
     .summary = "train one config and write its JSON report",
     .flags = train_flags,
     .n_flags = sizeof train_flags / sizeof train_flags[0],
