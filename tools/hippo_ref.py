@@ -2,7 +2,8 @@
 
 Written from the formulas in spec/h3.md and tests/fixtures/reference/README.md (sections 4, 5
 and 7), not from the reference repositories. Four mixers: H3 (shift SSM + diagonal SSM, any
-head_dim, bilinear or zoh, S4D-Lin or S4D-Inv init), S4D (safari's s4d: one A shared by all
+head_dim, bilinear or zoh, S4D-Lin or S4D-Inv init, and the ablations of models/h3.c: either SSM
+kind in either slot, k·v and q gates replaced by sums), S4D (safari's s4d: one A shared by all
 channels, ZOH, exact GELU, output linear), causal attention (1 or more heads, learned absolute
 position embeddings) and Gated State Spaces (GSS, spec/h3.md §2.2: GELU gates around a DSS
 kernel with Δ = 1; it has no authors' counterpart, so its names are hippodrome's own).
@@ -37,6 +38,9 @@ class Config:
     head_dim: int = 1            # H3 only
     disc: str = "bilinear"       # H3 diagonal SSM: "bilinear" or "zoh" (S4D is always zoh)
     measure: str = "diag-lin"    # SSM A init: "diag-lin" (S4D-Lin) or "diag-inv" (S4D-Inv)
+    ssm: str = "shift+diag"      # H3 only: SSM kinds of slot 1 (on k) + slot 2 (on k~v)
+    gate_kv: bool = True         # H3 only: k~ * v (False: k~ + v)
+    gate_q: bool = True          # H3 only: q * y (False: y + q)
     n_heads: int = 1             # attention only
     max_position_embeddings: int = 0  # attention only (0: no position table)
     expand: int = 4              # GSS only: E = expand·d_model
@@ -47,6 +51,9 @@ class Config:
         d = asdict(self)
         if self.kind != "h3":
             del d["head_dim"]
+        for k in H3_ABLATION_DEFAULTS:  # only when set: files from before these knobs keep their bytes
+            if self.kind != "h3" or d[k] == H3_ABLATION_DEFAULTS[k]:
+                del d[k]
         if self.kind != "gss":
             del d["expand"], d["d_ssm"]
         if self.kind in ("attention", "gss"):
@@ -68,6 +75,11 @@ class Config:
             d["dss_layer_norm_eps"] = 1e-5
             d["dss_dt"] = 1.0
         return json.dumps(d, sort_keys=True)
+
+
+# The H3 ablation knobs at their defaults (H3 itself); absent from a config = these values.
+H3_ABLATION_DEFAULTS = {"ssm": "shift+diag", "gate_kv": True, "gate_q": True}
+H3_SSM_VARIANTS = ("shift+diag", "diag+diag", "shift+shift")
 
 
 def config_from_metadata(model_config):
@@ -182,6 +194,28 @@ def diag_kernel(p, pre, disc, L):
     return vandermonde(Bbar * Cc, logA, L)
 
 
+def h3_slot_kinds(cfg):
+    """("shift" | "diag") for slot 1 (on k) and slot 2 (on k~v)."""
+    if cfg.ssm not in H3_SSM_VARIANTS:
+        raise ValueError("ssm %r; known: %s" % (cfg.ssm, ", ".join(H3_SSM_VARIANTS)))
+    return tuple(cfg.ssm.split("+"))
+
+
+def h3_slot_tags(cfg):
+    """Names of the slots' kernel and state tensors: H3's own kinds keep the authors' names
+    ("shift" in slot 1, "diag" in slot 2); a swapped slot is "slot1_diag" or "slot2_shift"."""
+    k1, k2 = h3_slot_kinds(cfg)
+    return ("shift" if k1 == "shift" else "slot1_" + k1, "diag" if k2 == "diag" else "slot2_" + k2)
+
+
+def h3_slot_kernel(cfg, p, pre, kind, L):
+    """Kernel (C, L) of one slot whose tensors are under pre ("...ssm_k_kernel.kernel." or
+    "...kernel.kernel."): a shift SSM (B, C) or a diagonal SSM (C, log_dt, B, inv_A_real, A_imag)."""
+    if kind == "shift":
+        return shift_kernel(p[pre + "B"], p[pre + "C"], L)
+    return diag_kernel(p, pre, cfg.disc, L)
+
+
 def s4d_kernel(p, pre, L):
     """S4D (ZOH, one A for all channels): K[h, l] = 2·Re Σ_n C[h,n](e^{ΔA}-1)/A · e^{ΔA·l}."""
     dt = torch.exp(p[pre + "log_dt"])[:, None]                                   # (H, 1)
@@ -203,24 +237,31 @@ def gss_kernel(p, pre, L):
 # ---------------------------------------------------------------- mixers
 
 def h3_mixer(cfg, p, pre, a, trace, i):
-    """H3: out = W_O (q ⊙ SSM_diag(SSM_shift(k) ⊙ v)) + b_O. a: (B, L, D)."""
+    """H3: out = W_O (q ⊙ SSM_2(SSM_1(k) ⊙ v)) + b_O, SSM_1 shift and SSM_2 diagonal unless
+    cfg.ssm swaps them; without gate_kv / gate_q the products become sums (head_dim 1 only).
+    a: (B, L, D)."""
     Bsz, L, D = a.shape
     dh = cfg.head_dim
     H = D // dh
+    k1, k2 = h3_slot_kinds(cfg)
     q, k, v = (linear(a, p, pre + n) for n in ("q_proj", "k_proj", "v_proj"))
-    Ks = shift_kernel(p[pre + "ssm_k_kernel.kernel.B"], p[pre + "ssm_k_kernel.kernel.C"], L)
+    Ks = h3_slot_kernel(cfg, p, pre + "ssm_k_kernel.kernel.", k1, L)          # (D, L)
     kt = causal_conv(k, Ks) + p[pre + "ssm_k_D"] * k
-    Kd = diag_kernel(p, pre + "kernel.kernel.", cfg.disc, L)                   # (H, L)
+    Kd = h3_slot_kernel(cfg, p, pre + "kernel.kernel.", k2, L)                # (H, L)
     Dd = p[pre + "D"]
     if dh == 1:
-        kv = kt * v
-        o = q * (causal_conv(kv, Kd) + Dd * kv)
+        kv = kt * v if cfg.gate_kv else kt + v
+        y = causal_conv(kv, Kd) + Dd * kv
+        o = q * y if cfg.gate_q else y + q
+    elif not (cfg.gate_kv and cfg.gate_q):
+        raise ValueError("gate_kv / gate_q off need head_dim 1 (as models/h3.c)")
     else:  # channel c = h·dh + i; output channel j·H + h (safari's PyTorch path)
         kv = kt.view(Bsz, L, H, dh, 1) * v.view(Bsz, L, H, 1, dh)            # (B, L, H, i, j)
         y = causal_conv(kv, Kd[:, None, None, :]) + Dd[:, None, None] * kv
         o = torch.einsum("blhi,blhij->bljh", q.view(Bsz, L, H, dh), y).reshape(Bsz, L, D)
-    trace["kernel/layer%d/shift" % i] = Ks
-    trace["kernel/layer%d/diag" % i] = Kd
+    t1, t2 = h3_slot_tags(cfg)
+    trace["kernel/layer%d/%s" % (i, t1)] = Ks
+    trace["kernel/layer%d/%s" % (i, t2)] = Kd
     return linear(o, p, pre + "output_linear")
 
 
@@ -293,43 +334,72 @@ def forward(cfg, p, ids, targets):
     return loss, trace
 
 
+def h3_slot_stepper(cfg, p, pre, kind, skip):
+    """Recurrent form of one slot (tensors under pre, skip weights (C,)): returns step(x, u) ->
+    (x, y) for u (B, C), and zero_state(B). Shift: x (B, C, N) real, the newest input entering
+    slot 0; diagonal: x (B, C, N2) complex, x = Ā x + B̄ u, y = 2·Re(C x)."""
+    if kind == "shift":
+        Bs, Cs = p[pre + "B"], p[pre + "C"][0]       # (C, N) each
+
+        def step(x, u):
+            x = F.pad(x[..., :-1], (1, 0)) + Bs * u[..., None]
+            return x, (Cs * x).sum(-1) + skip * u
+        return step, lambda b: torch.zeros(b, *Bs.shape, dtype=torch.float64)
+    Abar, Bbar, Cc = diag_discretise(p, pre, cfg.disc)  # (C, N2)
+
+    def step(x, u):
+        x = Abar * x + Bbar * u[..., None]
+        return x, 2 * torch.real((Cc * x).sum(-1)) + skip * u
+    return step, lambda b: torch.zeros(b, *Abar.shape, dtype=Abar.dtype)
+
+
 def h3_step(cfg, p, pre, u):
-    """H3 recurrent mode (head_dim 1), token by token from a zero state.
-    u: (B, L, D) mixer input. Returns out (B, L, D), shift state (B, D, N),
-    diagonal state as real view (B, H, N2, 2)."""
+    """H3 recurrent mode (head_dim 1, any ssm / gates), token by token from a zero state.
+    u: (B, L, D) mixer input. Returns out (B, L, D) and the final states by tag (h3_slot_tags):
+    a shift state (B, C, N), a diagonal one as real view (B, C, N2, 2)."""
     if cfg.head_dim != 1:
         raise ValueError("recurrent mode is implemented for head_dim 1 only")
     Bsz, L, D = u.shape
-    Bs = p[pre + "ssm_k_kernel.kernel.B"]      # (D, N)
-    Cs = p[pre + "ssm_k_kernel.kernel.C"][0]   # (D, N)
-    Abar, Bbar, Cc = diag_discretise(p, pre + "kernel.kernel.", cfg.disc)  # (H, N2)
-    xs = torch.zeros(Bsz, D, Bs.shape[1], dtype=u.dtype)
-    sd = torch.zeros(Bsz, D, Abar.shape[1], dtype=Abar.dtype)
+    kinds = h3_slot_kinds(cfg)
+    steps = [h3_slot_stepper(cfg, p, pre + sub, kind, p[pre + skip]) for sub, kind, skip in
+             zip(("ssm_k_kernel.kernel.", "kernel.kernel."), kinds, ("ssm_k_D", "D"))]
+    xs = [zero(Bsz) for _, zero in steps]
     outs = []
     for t in range(L):
         ut = u[:, t]
         q, k, v = (linear(ut, p, pre + n) for n in ("q_proj", "k_proj", "v_proj"))
-        xs = F.pad(xs[..., :-1], (1, 0)) + Bs * k[..., None]  # newest input enters slot 0
-        kt = (Cs * xs).sum(-1) + p[pre + "ssm_k_D"] * k
-        kv = kt * v
-        sd = Abar * sd + Bbar * kv[..., None]
-        y = 2 * torch.real((Cc * sd).sum(-1)) + p[pre + "D"] * kv
-        outs.append(linear(q * y, p, pre + "output_linear"))
-    return torch.stack(outs, dim=1), xs, torch.view_as_real(sd)
+        xs[0], kt = steps[0][0](xs[0], k)
+        kv = kt * v if cfg.gate_kv else kt + v
+        xs[1], y = steps[1][0](xs[1], kv)
+        o = q * y if cfg.gate_q else y + q
+        outs.append(linear(o, p, pre + "output_linear"))
+    states = {tag: (torch.view_as_real(x) if x.is_complex() else x) for tag, x in zip(h3_slot_tags(cfg), xs)}
+    return torch.stack(outs, dim=1), states
 
 
 def step_trace(cfg, p, trace):
-    """step/layer{i}/{out,state_shift,state_diag} for every layer, fed the conv-mode LN1 outputs."""
+    """step/layer{i}/out and step/layer{i}/state_{tag} per slot (state_shift and state_diag for
+    H3 itself) for every layer, fed the conv-mode LN1 outputs."""
     out = {}
     for i in range(cfg.n_layer):
-        y, xs, sd = h3_step(cfg, p, "backbone.layers.%d.mixer." % i, trace["mixer/layer%d/in" % i])
+        y, states = h3_step(cfg, p, "backbone.layers.%d.mixer." % i, trace["mixer/layer%d/in" % i])
         out["step/layer%d/out" % i] = y
-        out["step/layer%d/state_shift" % i] = xs
-        out["step/layer%d/state_diag" % i] = sd
+        for tag, x in states.items():
+            out["step/layer%d/state_%s" % (i, tag)] = x
     return out
 
 
 # ---------------------------------------------------------------- parameters
+
+def h3_slot_shapes(pre, kind, C, N):
+    """One H3 slot's tensors (C channels) in SSKernel's named_parameters() order: shift B, C;
+    diagonal C, log_dt, B, inv_A_real, A_imag."""
+    if kind == "shift":
+        return [(pre + "B", (C, N)), (pre + "C", (1, C, N))]
+    N2 = N // 2
+    return [(pre + "C", (1, C, N2, 2)), (pre + "log_dt", (C,)), (pre + "B", (C, N2, 2)),
+            (pre + "inv_A_real", (C, N2)), (pre + "A_imag", (C, N2))]
+
 
 def param_shapes(cfg):
     """Ordered list of (name, shape) in safari's named_parameters() order."""
@@ -341,14 +411,13 @@ def param_shapes(cfg):
         m = "backbone.layers.%d.mixer." % i
         if cfg.kind == "h3":
             H = D // cfg.head_dim
+            k1, k2 = h3_slot_kinds(cfg)
             out += [(m + "ssm_k_D", (D,)), (m + "D", (H,))]
             for n in ("q_proj", "k_proj", "v_proj"):
                 out += [(m + n + ".weight", (D, D)), (m + n + ".bias", (D,))]
-            out += [(m + "ssm_k_kernel.kernel.B", (D, N)), (m + "ssm_k_kernel.kernel.C", (1, D, N)),
-                    (m + "kernel.kernel.C", (1, H, N2, 2)), (m + "kernel.kernel.log_dt", (H,)),
-                    (m + "kernel.kernel.B", (H, N2, 2)), (m + "kernel.kernel.inv_A_real", (H, N2)),
-                    (m + "kernel.kernel.A_imag", (H, N2)),
-                    (m + "output_linear.weight", (D, D)), (m + "output_linear.bias", (D,))]
+            out += h3_slot_shapes(m + "ssm_k_kernel.kernel.", k1, D, N)
+            out += h3_slot_shapes(m + "kernel.kernel.", k2, H, N)
+            out += [(m + "output_linear.weight", (D, D)), (m + "output_linear.bias", (D,))]
         elif cfg.kind == "s4d":
             out += [(m + "D", (1, D)), (m + "kernel.kernel.C", (1, D, N2, 2)),
                     (m + "kernel.kernel.log_dt", (D,)), (m + "kernel.kernel.log_w_real", (1, N2)),
@@ -402,9 +471,36 @@ def log_dt_init(H):
     return torch.rand(H) * (math.log(0.1) - math.log(0.001)) + math.log(0.001)
 
 
+def h3_slot_init(cfg, kind, leaf, shape):
+    """Init of the H3 slot tensor `leaf` (B, C, log_dt, ...) by the SSM kind of its slot, so a
+    kind draws the same way in either slot (h3.md §1.4, §1.5)."""
+    N = cfg.d_state
+    if kind == "shift":
+        if leaf == "B":  # e1: the shift SSM starts as K = C
+            B = torch.zeros(shape)
+            B[:, 0] = 1.0
+            return B
+        return (torch.rand(shape) * 2 - 1) / math.sqrt(N)  # C: kaiming_uniform(a=√5), fan_in N
+    if leaf == "log_dt":
+        return log_dt_init(shape[0])
+    if leaf == "inv_A_real":
+        return torch.full(shape, math.log(0.5))
+    if leaf == "A_imag":
+        return a_imag_init(cfg.measure, N, shape[0])
+    if leaf == "B":  # ones (already folded into C)
+        B = torch.zeros(shape)
+        B[..., 0] = 1.0
+        return B
+    return torch.view_as_real(torch.randn(shape[:-1], dtype=torch.complex64).conj().resolve_conj())
+
+
 def init_one(cfg, name, shape):
     """Draw one float32 parameter from the inits of h3.md §1.5, §1.6, §2.1."""
     N = cfg.d_state
+    if cfg.kind == "h3":
+        for tag, kind in zip(("mixer.ssm_k_kernel.kernel.", "mixer.kernel.kernel."), h3_slot_kinds(cfg)):
+            if tag in name:
+                return h3_slot_init(cfg, kind, name.split(tag)[1], shape)
     std_resid = 0.02 / math.sqrt(2 * cfg.n_layer)
     if name.endswith(("norm1.weight", "norm2.weight", "ln_f.weight", "dss.norm.weight")):
         return torch.ones(shape)
@@ -416,34 +512,18 @@ def init_one(cfg, name, shape):
         return torch.randn(shape) * 0.02
     if name.endswith(("ssm_k_D", "mixer.D", "dss.D")):
         return torch.randn(shape)
-    if name.endswith("ssm_k_kernel.kernel.B"):
-        B = torch.zeros(shape)
-        B[:, 0] = 1.0
-        return B
-    if name.endswith("ssm_k_kernel.kernel.C"):
-        return (torch.rand(shape) * 2 - 1) / math.sqrt(N)
-    if name.endswith("kernel.kernel.log_dt"):
+    if name.endswith("kernel.kernel.log_dt"):  # S4D
         return log_dt_init(shape[0])
-    if name.endswith("kernel.kernel.inv_A_real"):
-        return torch.full(shape, math.log(0.5))
-    if name.endswith("kernel.kernel.A_imag"):
-        return a_imag_init(cfg.measure, N, shape[0])
     if name.endswith("kernel.kernel.log_w_real"):
         return torch.full(shape, math.log(0.5 + 1e-4))
     if name.endswith("kernel.kernel.w_imag"):
         return a_imag_init("diag-inv", N, 1)
-    if name.endswith("kernel.kernel.B"):  # H3 diagonal B: ones (already folded into C)
-        B = torch.zeros(shape)
-        B[..., 0] = 1.0
-        return B
     if name.endswith("dss.Lambda_re_log"):  # GSS: S4D-Lin with Δ = 1, Re Λ = −0.5, Im Λ = πn
         return torch.full(shape, math.log(0.5))
     if name.endswith("dss.Lambda_im"):
         return math.pi * torch.arange(shape[0], dtype=torch.float32)
     if name.endswith("dss.C"):  # complex normal, each part N(0, 1/2)
         return torch.view_as_real(torch.randn(shape[:-1], dtype=torch.complex64)).contiguous()
-    if name.endswith("kernel.kernel.C") and cfg.kind == "h3":
-        return torch.view_as_real(torch.randn(shape[:-1], dtype=torch.complex64).conj().resolve_conj())
     raise KeyError(name)
 
 

@@ -4,7 +4,8 @@
 They cover cases the authors' fixtures (tests/fixtures/reference/) do not: H3 head_dim 2, H3 with
 zero-order-hold discretisation, H3 with a large mixer output, two-head attention, S4D at
 vocabulary 10 / length 22, H3 with d_state 16 < L (zero shift-kernel tail), Gated State Spaces
-(GSS, our own layer: no authors' counterpart) and one AdamW step plus the two LR schedules. Same tensor names
+(GSS, our own layer: no authors' counterpart), the H3 ablations (diag+diag, shift+shift, both
+gates off) and one AdamW step plus the two LR schedules. Same tensor names
 as the authors' files; float64 (ids int64); parameters drawn in float32 so they load exactly.
 
 Run check_reference.py first: these numbers are only as good as hippo_ref's agreement with the
@@ -40,6 +41,13 @@ CASES = [
      "assoc_recall", 10, 20, 2, {}),
     ("h3_n16", Config(kind="h3", d_state=16), 6, "induction_head", 20, 20, 2, {}),
     ("gss", Config(kind="gss"), 7, "induction_head", 20, 18, 2, {"gss_proj_scale": 4.5}),
+    # The ablations: batches and lengths chosen to keep each file under 1 MB with its step states.
+    ("h3_diag_diag", Config(kind="h3", ssm="diag+diag"), 8, "induction_head", 20, 18, 1,
+     {"qkvo_scale": 4.5}),
+    ("h3_shift_shift", Config(kind="h3", ssm="shift+shift"), 9, "induction_head", 20, 16, 2,
+     {"qkvo_scale": 4.5}),
+    ("h3_nogates", Config(kind="h3", gate_kv=False, gate_q=False), 10, "induction_head", 20, 20, 1,
+     {"qkvo_scale": 4.5}),
 ]
 
 # GSS projection weights enlarged by `gss_proj_scale` so the mixer output reaches the logits.
