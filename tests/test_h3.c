@@ -3,22 +3,23 @@
  * Built twice: as the float suite (this file) and, included from
  * tests/f64/test_h3.c, as the double suite.
  *  - both builds: the authors' fixtures (h3, h3_headdim8) and ours (head_dim 2,
- *    zoh, a large mixer output, d_state 16 < L), both kernels and the mixer
+ *    zoh, a large mixer output, d_state 16 < L, the ablations diag+diag,
+ *    shift+shift and both gates off), both kernels and the mixer
  *    output of both layers, within README §8's float32 limits (kernels 3e-5,
  *    outputs 1e-5, scaled by the tensor's own largest magnitude: the mixer
  *    output is ~1e-3 at the authors' init) or to round-off in double; the
  *    deterministic SSM inits bit for bit against the authors' stored values;
- *    inits and optimizer groups, knob validation, state size; act and scratch
- *    guarded against overruns;
- *  - double only: a naive reference written here from the formulas (direct
+ *    inits, shapes and optimizer groups of every slot kind in either slot,
+ *    knob validation, state size; act and scratch guarded against overruns;
+ *  - double only (tests/f64/test_h3.c): a naive reference from the formulas (direct
  *    loops, complex powers by repeated multiplication), checked on the fixtures
  *    and then against the layer on random parameters for the cases the fixtures
- *    lack (zoh, head_dim 2 and 4, L > N, diag-inv); finite-difference gradients
- *    of dx and every parameter tensor (head_dim 1 and 2, bilinear and zoh, odd
- *    L, B = 2); gradient accumulation; causality (head_dim 1 and 4).
+ *    lack (zoh, head_dim 2 and 4, L > N, diag-inv, every ssm and gate setting);
+ *    finite-difference gradients of dx and every parameter tensor (head_dim 1
+ *    and 2, bilinear and zoh, odd L, B = 2, the ablations); gradient
+ *    accumulation; causality (head_dim 1 and 4).
  * Gradients are also checked through the whole model against the authors'
  * grad tensors in the model suites. */
-#include <complex.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,7 +44,22 @@
 struct cfg {
     int D, N, dh, B, L;
     const char *disc, *measure;
+    const char *ssm;     /* NULL: shift+diag */
+    bool kv_off, q_off;  /* gate_kv, gate_q false */
 };
+
+static const char *cfg_ssm(const struct cfg *c) { return c->ssm ? c->ssm : "shift+diag"; }
+
+/* Whether slot (0 or 1) of the `ssm` value holds a diagonal SSM. */
+static bool slot_diag(const char *ssm, int slot) {
+    return strcmp(ssm, "diag+diag") == 0 || (slot == 1 && strcmp(ssm, "shift+diag") == 0);
+}
+
+/* The fixtures' kernel tensor tag of a slot (tools/hippo_ref.py h3_slot_tags). */
+static const char *slot_tag(const char *ssm, int slot) {
+    bool d = slot_diag(ssm, slot);
+    return slot ? (d ? "diag" : "slot2_shift") : (d ? "slot1_diag" : "shift");
+}
 
 /* One H3 layer (see tu_layer) and the configuration it was made from. */
 struct rig {
@@ -52,8 +68,9 @@ struct rig {
 };
 
 static void rig_open(struct rig *r, const struct cfg *c, int layer_idx) {
-    char knobs[160];
-    snprintf(knobs, sizeof knobs, "d_state=%d,head_dim=%d,disc=%s,measure=%s", c->N, c->dh, c->disc, c->measure);
+    char knobs[200];
+    snprintf(knobs, sizeof knobs, "d_state=%d,head_dim=%d,disc=%s,measure=%s,ssm=%s,gate_kv=%s,gate_q=%s", c->N,
+             c->dh, c->disc, c->measure, cfg_ssm(c), c->kv_off ? "false" : "true", c->q_off ? "false" : "true");
     r->c = *c;
     tu_layer_open(&r->l, &(struct tu_layer_cfg){.k = &layer_h3, .knobs = knobs, .D = c->D, .B = c->B, .L = c->L,
                                                .layer = layer_idx});
@@ -68,15 +85,19 @@ static real *P(const struct rig *r, const char *name) { return tu_layer_P(&r->l,
 struct fixture {
     const char *path;
     int N, dh;
-    const char *disc;
+    const char *disc, *ssm;
+    bool kv_off, q_off;
 };
 static const struct fixture fixtures[] = {
-    {"tests/fixtures/reference/h3.safetensors", 64, 1, "bilinear"},
-    {"tests/fixtures/reference/h3_headdim8.safetensors", 64, 8, "bilinear"},
-    {"tests/fixtures/ours/h3_headdim2.safetensors", 64, 2, "bilinear"},
-    {"tests/fixtures/ours/h3_zoh.safetensors", 64, 1, "zoh"},
-    {"tests/fixtures/ours/h3_big.safetensors", 64, 1, "bilinear"},
-    {"tests/fixtures/ours/h3_n16.safetensors", 16, 1, "bilinear"},
+    {"tests/fixtures/reference/h3.safetensors", 64, 1, "bilinear", NULL, false, false},
+    {"tests/fixtures/reference/h3_headdim8.safetensors", 64, 8, "bilinear", NULL, false, false},
+    {"tests/fixtures/ours/h3_headdim2.safetensors", 64, 2, "bilinear", NULL, false, false},
+    {"tests/fixtures/ours/h3_zoh.safetensors", 64, 1, "zoh", NULL, false, false},
+    {"tests/fixtures/ours/h3_big.safetensors", 64, 1, "bilinear", NULL, false, false},
+    {"tests/fixtures/ours/h3_n16.safetensors", 16, 1, "bilinear", NULL, false, false},
+    {"tests/fixtures/ours/h3_diag_diag.safetensors", 64, 1, "bilinear", "diag+diag", false, false},
+    {"tests/fixtures/ours/h3_shift_shift.safetensors", 64, 1, "bilinear", "shift+shift", false, false},
+    {"tests/fixtures/ours/h3_nogates.safetensors", 64, 1, "bilinear", NULL, true, true},
 };
 #define N_FIXTURES ((int)(sizeof fixtures / sizeof fixtures[0]))
 
@@ -94,7 +115,8 @@ static void check_fixture(const struct fixture *fx, int layer) {
     const struct st_tensor *in = st_get(&f, name);
     ck_assert_msg(in && in->ndim == 3, "%s: no 3-d %s", fx->path, name);
     struct cfg c = {.D = (int)in->shape[2], .N = fx->N, .dh = fx->dh, .B = (int)in->shape[0],
-                    .L = (int)in->shape[1], .disc = fx->disc, .measure = "diag-lin"};
+                    .L = (int)in->shape[1], .disc = fx->disc, .measure = "diag-lin", .ssm = fx->ssm,
+                    .kv_off = fx->kv_off, .q_off = fx->q_off};
     struct rig r;
     rig_open(&r, &c, layer);
     tu_layer_load(&r.l, &f);
@@ -102,9 +124,9 @@ static void check_fixture(const struct fixture *fx, int layer) {
     int L = c.L, H = c.D / c.dh;
     real *Ks = xmalloc((size_t)c.D * L * sizeof(real)), *Kd = xmalloc((size_t)H * L * sizeof(real));
     h3_kernels(r.l.self, ops_cpu(), r.l.p, L, Ks, Kd);
-    snprintf(name, sizeof name, "kernel/layer%d/shift", layer);
+    snprintf(name, sizeof name, "kernel/layer%d/%s", layer, slot_tag(cfg_ssm(&c), 0));
     tu_check_tensor(&f, name, Ks, (size_t)c.D * L, TOL_KERN);
-    snprintf(name, sizeof name, "kernel/layer%d/diag", layer);
+    snprintf(name, sizeof name, "kernel/layer%d/%s", layer, slot_tag(cfg_ssm(&c), 1));
     tu_check_tensor(&f, name, Kd, (size_t)H * L, TOL_KERN);
 
     tu_layer_forward(&r.l);
@@ -228,6 +250,74 @@ START_TEST(test_groups) {
 }
 END_TEST
 
+/* Each slot, whatever it holds, has its kind's tensors, shapes, inits and
+ * optimizer groups: channels D in slot 1 (on k), H = D / d_h in slot 2. */
+static const char *const ssm_values[] = {"shift+diag", "diag+diag", "shift+shift"};
+
+static void check_shift_slot(const struct rig *r, const char *pre, int C) {
+    char nb[48], nc[48]; /* + the 63-character prefix fits PARAM_NAME */
+    snprintf(nb, sizeof nb, "%sB", pre), snprintf(nc, sizeof nc, "%sC", pre);
+    const struct param_spec *b = tu_layer_spec(&r->l, nb), *c = tu_layer_spec(&r->l, nc);
+    int N = r->c.N;
+    ck_assert_msg(b->ndim == 2 && b->shape[0] == C && b->shape[1] == N && b->group == GROUP_SSM, "%s", b->name);
+    ck_assert_msg(c->ndim == 3 && c->shape[0] == 1 && c->shape[1] == C && c->group == GROUP_DEFAULT, "%s", c->name);
+    ck_assert(c->init == INIT_UNIFORM && c->init_arg == 1 / sqrt((double)N));
+    for (int i = 0; i < C * N; i++)
+        ck_assert_msg(r->l.p[b->offset + i] == (i % N == 0), "%s[%d] = %g, want e1", b->name, i, r->l.p[b->offset + i]);
+}
+
+static void check_diag_slot(const struct rig *r, const char *pre, int C) {
+    static const char *ssm_leaves[] = {"log_dt", "B", "inv_A_real", "A_imag"};
+    const struct param_spec *ps[4];
+    char name[48];
+    int N2 = r->c.N / 2;
+    for (int k = 0; k < 4; k++) {
+        snprintf(name, sizeof name, "%s%s", pre, ssm_leaves[k]);
+        ps[k] = tu_layer_spec(&r->l, name);
+        ck_assert_msg(ps[k]->group == GROUP_SSM && ps[k]->shape[0] == C, "%s: group or channels", ps[k]->name);
+    }
+    snprintf(name, sizeof name, "%sC", pre);
+    const struct param_spec *c = tu_layer_spec(&r->l, name);
+    ck_assert_msg(c->group == GROUP_DEFAULT && c->ndim == 4 && c->shape[1] == C && c->shape[2] == N2, "%s", c->name);
+    const real *p = r->l.p;
+    for (int h = 0; h < C; h++) {
+        double ld = p[ps[0]->offset + h];
+        ck_assert_msg(ld >= log(0.001) && ld <= log(0.1), "%s[%d] = %g", ps[0]->name, h, ld);
+        for (int n = 0; n < N2; n++) {
+            size_t i = (size_t)h * N2 + n;
+            ck_assert(p[ps[1]->offset + 2 * i] == 1 && p[ps[1]->offset + 2 * i + 1] == 0);
+            ck_assert(fabs(p[ps[2]->offset + i] - log(0.5)) <= 1e-7);
+            ck_assert(fabs(p[ps[3]->offset + i] - M_PI * n) <= 1e-5 * (1 + n));
+        }
+    }
+}
+
+START_TEST(test_slots) {
+    const char *ssm = ssm_values[_i % 3];
+    struct cfg c = {.D = 16, .N = 8, .dh = _i < 3 ? 1 : 2, .B = 1, .L = 4, .disc = "bilinear",
+                    .measure = "diag-lin", .ssm = ssm};
+    struct rig r;
+    rig_open(&r, &c, 0);
+    tu_layer_init(&r.l, 3);
+    int C[2] = {c.D, c.D / c.dh}, n_ssm = 0;
+    const char *pre[2] = {"ssm_k_kernel.kernel.", "kernel.kernel."};
+    for (int k = 0; k < 2; k++) {
+        if (slot_diag(ssm, k)) check_diag_slot(&r, pre[k], C[k]);
+        else check_shift_slot(&r, pre[k], C[k]);
+        n_ssm += slot_diag(ssm, k) ? 4 : 1;
+    }
+    int n_group = 0;
+    for (int i = 0; i < r.l.pt.n; i++) n_group += r.l.pt.v[i].group == GROUP_SSM;
+    ck_assert_int_eq(n_group, n_ssm);
+    ck_assert_int_eq(r.l.pt.n, 10 + (slot_diag(ssm, 0) ? 5 : 2) + (slot_diag(ssm, 1) ? 5 : 2));
+    if (slot_diag(ssm, 0)) /* the two diagonal slots draw log_dt from their own sub-streams */
+        ck_assert(memcmp(P(&r, "ssm_k_kernel.kernel.log_dt"), P(&r, "kernel.kernel.log_dt"), C[1] * sizeof(real)) != 0);
+    /* The state is D N + E N reals whatever the slots hold (N2 complex modes = N reals). */
+    ck_assert_uint_eq(layer_h3.state_size(r.l.self, 4), (size_t)c.D * c.N * (1 + c.dh));
+    tu_layer_close(&r.l);
+}
+END_TEST
+
 static void *try_create(const char *key, const char *val, int D, char *err, size_t errlen, struct param_table *pt) {
     struct knob_values kv;
     knob_defaults(&kv, layer_h3.knobs, layer_h3.n_knobs);
@@ -256,6 +346,23 @@ START_TEST(test_config) {
     void *s = try_create("d_state", "2", 32, err, sizeof err, &pt);
     ck_assert_msg(s != NULL, "d_state 2: %s", err);
     layer_h3.destroy(s);
+    ck_assert(knob_set(&kv, "ssm", "diag", err, sizeof err) != 0);
+    ck_assert_msg(strstr(err, "ssm") && strstr(err, "shift+diag|diag+diag|shift+shift"), "message: %s", err);
+    ck_assert(knob_set(&kv, "gate_kv", "maybe", err, sizeof err) != 0);
+    ck_assert_msg(strstr(err, "gate_kv") && strstr(err, "true or false"), "message: %s", err);
+    /* Gates off need head_dim 1: the message names the gate and the head_dim. */
+    static const char *gates[] = {"gate_kv", "gate_q"};
+    for (int g = 0; g < 2; g++) {
+        knob_defaults(&kv, layer_h3.knobs, layer_h3.n_knobs);
+        ck_assert(knob_set(&kv, gates[g], "false", err, sizeof err) == 0);
+        ck_assert(knob_set(&kv, "head_dim", "4", err, sizeof err) == 0);
+        ck_assert(layer_h3.create(&kv, &dims, &pt, "m.", err, sizeof err) == NULL);
+        ck_assert_msg(strstr(err, gates[g]) && strstr(err, "head_dim") && strstr(err, "4"), "message: %s", err);
+        ck_assert(knob_set(&kv, "head_dim", "1", err, sizeof err) == 0);
+        s = layer_h3.create(&kv, &dims, &pt, "m.", err, sizeof err);
+        ck_assert_msg(s != NULL, "%s false, head_dim 1: %s", gates[g], err);
+        layer_h3.destroy(s);
+    }
     param_table_free(&pt);
 }
 END_TEST
@@ -274,227 +381,10 @@ START_TEST(test_state_size) {
 END_TEST
 
 #ifdef HIPPO_F64
-/* ---- naive double reference, straight from README §5.1 ------------------- */
+/* The double-only tests (tests/f64/test_h3.c, which includes this file). */
+static void add_f64_tests(TCase *tc);
+#endif
 
-/* Init, then noise on every tensor so that no path is trivial (dense shift B,
- * B != 1, varied Re A) and the output is O(1). */
-static void rig_randomize(struct rig *r, uint64_t seed) {
-    static const struct { const char *name; double sd; } noise[] = {
-        {"q_proj.weight", 0.3}, {"k_proj.weight", 0.3}, {"v_proj.weight", 0.3}, {"output_linear.weight", 0.3},
-        {"q_proj.bias", 0.1}, {"k_proj.bias", 0.1}, {"v_proj.bias", 0.1}, {"output_linear.bias", 0.1},
-        {"ssm_k_kernel.kernel.B", 0.5}, {"ssm_k_kernel.kernel.C", 0.3}, {"kernel.kernel.B", 0.2},
-        {"kernel.kernel.inv_A_real", 0.3}, {"kernel.kernel.A_imag", 0.1}, {"kernel.kernel.log_dt", 0.5},
-    };
-    tu_layer_init(&r->l, seed);
-    for (size_t k = 0; k < sizeof noise / sizeof noise[0]; k++) {
-        const struct param_spec *ps = tu_layer_spec(&r->l, noise[k].name);
-        struct hp_rng g = hp_rng_make(seed, 100 + k);
-        for (size_t i = 0; i < ps->numel; i++) r->l.p[ps->offset + i] += (real)(noise[k].sd * hp_rng_normal(&g));
-    }
-    /* log_dt up to ~log 0.3 so that the diagonal kernel decays and rotates visibly. */
-    const struct param_spec *ld = tu_layer_spec(&r->l, "kernel.kernel.log_dt");
-    for (size_t i = 0; i < ld->numel; i++) r->l.p[ld->offset + i] += (real)2.0;
-    tu_fill_normal(r->l.x, r->l.n, 1.0, seed + 1, 5);
-}
-
-static void ref_proj(const struct rig *r, const char *w, const char *b, double *out) {
-    int R = r->c.B * r->c.L, D = r->c.D;
-    const real *W = P(r, w), *bb = P(r, b);
-    for (int t = 0; t < R; t++)
-        for (int o = 0; o < D; o++) {
-            double acc = bb[o];
-            for (int i = 0; i < D; i++) acc += (double)r->l.x[(size_t)t * D + i] * W[o * D + i];
-            out[(size_t)t * D + o] = acc;
-        }
-}
-
-/* K_diag (H, L) with powers by repeated multiplication. */
-static void ref_diag_kernel(const struct rig *r, int L, double *K) {
-    int H = r->c.D / r->c.dh, N2 = r->c.N / 2;
-    bool zoh = strcmp(r->c.disc, "zoh") == 0;
-    const real *ld = P(r, "kernel.kernel.log_dt"), *ia = P(r, "kernel.kernel.inv_A_real");
-    const real *ai = P(r, "kernel.kernel.A_imag"), *Bc = P(r, "kernel.kernel.B"), *Cc = P(r, "kernel.kernel.C");
-    for (int h = 0; h < H; h++) {
-        for (int l = 0; l < L; l++) K[h * L + l] = 0;
-        double dt = exp((double)ld[h]);
-        for (int n = 0; n < N2; n++) {
-            int i = h * N2 + n;
-            double complex A = -exp((double)ia[i]) + I * (double)ai[i], x = dt * A;
-            double complex bc = (Bc[2 * i] + I * (double)Bc[2 * i + 1]) * (Cc[2 * i] + I * (double)Cc[2 * i + 1]);
-            double complex z = zoh ? cexp(x) : (1 + x / 2) / (1 - x / 2);
-            double complex ct = zoh ? bc * (z - 1) / A : bc * dt / (1 - x / 2), pw = 1;
-            for (int l = 0; l < L; l++, pw *= z) K[h * L + l] += 2 * creal(ct * pw);
-        }
-    }
-}
-
-/* K_shift (D, L), zero from tap N on. */
-static void ref_shift_kernel(const struct rig *r, int L, double *K) {
-    int D = r->c.D, N = r->c.N;
-    const real *Bs = P(r, "ssm_k_kernel.kernel.B"), *Cs = P(r, "ssm_k_kernel.kernel.C");
-    for (int c = 0; c < D; c++)
-        for (int j = 0; j < L; j++) {
-            double acc = 0;
-            for (int n = 0; j < N && n < N - j; n++) acc += (double)Bs[c * N + n] * Cs[c * N + n + j];
-            K[c * L + j] = acc;
-        }
-}
-
-static void reference(const struct rig *r, double *out) {
-    int B = r->c.B, L = r->c.L, D = r->c.D, dh = r->c.dh, H = D / dh;
-    size_t n = r->l.n;
-    double *q = xmalloc(n * sizeof(double)), *k = xmalloc(n * sizeof(double)), *v = xmalloc(n * sizeof(double));
-    double *kt = xmalloc(n * sizeof(double)), *o = xcalloc(n, sizeof(double));
-    double *Ks = xmalloc((size_t)D * L * sizeof(double)), *Kd = xmalloc((size_t)H * L * sizeof(double));
-    ref_proj(r, "q_proj.weight", "q_proj.bias", q);
-    ref_proj(r, "k_proj.weight", "k_proj.bias", k);
-    ref_proj(r, "v_proj.weight", "v_proj.bias", v);
-    ref_shift_kernel(r, L, Ks);
-    ref_diag_kernel(r, L, Kd);
-    const real *sD = P(r, "ssm_k_D"), *Dd = P(r, "D");
-#define AT(a, b, t, c) a[((size_t)(b) * L + (t)) * D + (c)]
-    for (int b = 0; b < B; b++)
-        for (int t = 0; t < L; t++)
-            for (int c = 0; c < D; c++) {
-                double acc = sD[c] * AT(k, b, t, c);
-                for (int j = 0; j <= t; j++) acc += Ks[c * L + j] * AT(k, b, t - j, c);
-                AT(kt, b, t, c) = acc;
-            }
-    for (int b = 0; b < B; b++)
-        for (int t = 0; t < L; t++)
-            for (int h = 0; h < H; h++)
-                for (int i = 0; i < dh; i++)
-                    for (int j = 0; j < dh; j++) {
-                        double y = Dd[h] * AT(kt, b, t, h * dh + i) * AT(v, b, t, h * dh + j);
-                        for (int s = 0; s <= t; s++)
-                            y += Kd[h * L + s] * AT(kt, b, t - s, h * dh + i) * AT(v, b, t - s, h * dh + j);
-                        AT(o, b, t, j * H + h) += AT(q, b, t, h * dh + i) * y;
-                    }
-#undef AT
-    const real *Wo = P(r, "output_linear.weight"), *bo = P(r, "output_linear.bias");
-    for (size_t t = 0; t < (size_t)B * L; t++)
-        for (int e = 0; e < D; e++) {
-            double acc = bo[e];
-            for (int c = 0; c < D; c++) acc += o[t * D + c] * Wo[e * D + c];
-            out[t * D + e] = acc;
-        }
-    free(q), free(k), free(v), free(kt), free(o), free(Ks), free(Kd);
-}
-
-/* ---- random configurations against the naive reference ------------------ */
-
-static const struct cfg ref_cfgs[] = {
-    {.D = 8, .N = 8, .dh = 1, .B = 2, .L = 7, .disc = "zoh", .measure = "diag-lin"},
-    {.D = 8, .N = 4, .dh = 2, .B = 2, .L = 9, .disc = "bilinear", .measure = "diag-lin"},
-    {.D = 8, .N = 6, .dh = 2, .B = 3, .L = 11, .disc = "zoh", .measure = "diag-inv"},
-    {.D = 8, .N = 8, .dh = 4, .B = 1, .L = 13, .disc = "bilinear", .measure = "diag-inv"},
-    {.D = 12, .N = 2, .dh = 3, .B = 2, .L = 5, .disc = "zoh", .measure = "diag-lin"},
-    {.D = 16, .N = 16, .dh = 1, .B = 2, .L = 40, .disc = "bilinear", .measure = "diag-lin"},
-};
-
-START_TEST(test_reference) {
-    struct rig r;
-    rig_open(&r, &ref_cfgs[_i], 0);
-    rig_randomize(&r, 11 + _i);
-    tu_layer_forward(&r.l);
-    double *want = xmalloc(r.l.n * sizeof(double));
-    reference(&r, want);
-    char what[96];
-    snprintf(what, sizeof what, "config %d (dh %d, N %d, L %d, %s)", _i, r.c.dh, r.c.N, r.c.L, r.c.disc);
-    tu_assert_close_real(what, r.l.y, want, r.l.n, 1e-12);
-    free(want);
-    tu_layer_close(&r.l);
-}
-END_TEST
-
-/* ---- finite differences --------------------------------------------------- */
-
-static const struct cfg fd_cfgs[] = {
-    {.D = 8, .N = 8, .dh = 1, .B = 2, .L = 7, .disc = "bilinear", .measure = "diag-lin"},
-    {.D = 8, .N = 4, .dh = 1, .B = 2, .L = 9, .disc = "zoh", .measure = "diag-lin"},
-    {.D = 8, .N = 4, .dh = 2, .B = 2, .L = 9, .disc = "bilinear", .measure = "diag-lin"},
-    {.D = 8, .N = 8, .dh = 2, .B = 2, .L = 7, .disc = "zoh", .measure = "diag-inv"},
-};
-
-/* loss = <dy, y>; central differences with step 1e-5 at the largest entry and
- * four random ones, error relative to max(|g_i|, 1e-2 max|g|) <= 1e-6. */
-START_TEST(test_fd) {
-    struct rig r;
-    rig_open(&r, &fd_cfgs[_i], 1);
-    rig_randomize(&r, 21 + _i);
-    tu_fill_normal(r.l.dy, r.l.n, 1.0, 99 + _i, 5);
-    tu_layer_forward(&r.l);
-    tu_layer_backward(&r.l);
-    struct tu_fd fd = {.loss = tu_layer_loss, .ctx = &r.l, .step = 1e-5, .n_random = 4, .seed = 1, .stream = 9,
-                       .floor = 1e-2, .tol = 1e-6};
-    char what[160];
-    snprintf(what, sizeof what, "config %d dx", _i);
-    tu_fd_check(&fd, what, r.l.x, r.l.dx, r.l.n);
-    for (int t = 0; t < r.l.pt.n; t++) {
-        const struct param_spec *ps = &r.l.pt.v[t];
-        snprintf(what, sizeof what, "config %d %s", _i, ps->name);
-        fd.seed = 2 + t;
-        tu_fd_check(&fd, what, r.l.p + ps->offset, r.l.g + ps->offset, ps->numel);
-    }
-    tu_layer_close(&r.l);
-}
-END_TEST
-
-/* Gradients accumulate (+=): a second backward doubles them; dx is overwritten. */
-START_TEST(test_accumulate) {
-    struct rig r;
-    rig_open(&r, &fd_cfgs[2], 0);
-    rig_randomize(&r, 5);
-    tu_fill_normal(r.l.dy, r.l.n, 1.0, 6, 5);
-    tu_layer_forward(&r.l);
-    tu_layer_backward(&r.l);
-    size_t np = r.l.pt.total, n = r.l.n;
-    real *g1 = xmalloc(np * sizeof(real)), *dx1 = xmalloc(n * sizeof(real));
-    memcpy(g1, r.l.g, np * sizeof(real));
-    memcpy(dx1, r.l.dx, n * sizeof(real));
-    for (size_t i = 0; i < n; i++) r.l.dx[i] = 1e3; /* must be overwritten */
-    tu_layer_backward(&r.l);
-    for (size_t i = 0; i < np; i++)
-        ck_assert_msg(fabs(r.l.g[i] - 2 * g1[i]) <= 1e-12 * fmax(1, fabs(g1[i])), "g[%zu] did not accumulate", i);
-    for (size_t i = 0; i < n; i++) ck_assert_msg(r.l.dx[i] == dx1[i], "dx[%zu] not overwritten", i);
-    free(g1), free(dx1);
-    tu_layer_close(&r.l);
-}
-END_TEST
-
-/* ---- causality -------------------------------------------------------- */
-
-START_TEST(test_causality) {
-    struct cfg c = {.D = 8, .N = 8, .dh = _i ? 4 : 1, .B = 2, .L = 12, .disc = "bilinear", .measure = "diag-lin"};
-    struct rig r;
-    rig_open(&r, &c, 0);
-    rig_randomize(&r, 31 + _i);
-    size_t n = r.l.n;
-    tu_layer_forward(&r.l);
-    real *y0 = xmalloc(n * sizeof(real));
-    memcpy(y0, r.l.y, n * sizeof(real));
-    double ymax = 0;
-    for (size_t i = 0; i < n; i++) ymax = fmax(ymax, fabs(y0[i]));
-    int t0 = 6;
-    for (int d = 0; d < c.D; d++) r.l.x[((size_t)1 * c.L + t0) * c.D + d] += 1;
-    tu_layer_forward(&r.l);
-    for (int b = 0; b < c.B; b++)
-        for (int t = 0; t < c.L; t++) {
-            double diff = 0;
-            for (int d = 0; d < c.D; d++) {
-                size_t i = ((size_t)b * c.L + t) * c.D + d;
-                diff = fmax(diff, fabs(r.l.y[i] - y0[i]));
-            }
-            bool may_change = b == 1 && t >= t0;
-            /* FFT convolutions leave round-off everywhere: allow 1e-13 of the output scale. */
-            if (!may_change) ck_assert_msg(diff <= 1e-13 * ymax, "y[%d, %d] moved by %g after x[1, %d]", b, t, diff, t0);
-            if (b == 1 && t == t0) ck_assert_msg(diff > 1e-3 * ymax, "y[1, %d] did not respond", t0);
-        }
-    free(y0);
-    tu_layer_close(&r.l);
-}
-END_TEST
-#endif /* HIPPO_F64 */
 
 int main(void) {
     Suite *s = suite_create("h3_" REAL_NAME);
@@ -503,13 +393,11 @@ int main(void) {
     tcase_add_loop_test(tc, test_fixture, 0, 2 * N_FIXTURES);
     tcase_add_loop_test(tc, test_init_matches_authors, 0, 2);
 #ifdef HIPPO_F64
-    tcase_add_loop_test(tc, test_reference, 0, (int)(sizeof ref_cfgs / sizeof ref_cfgs[0]));
-    tcase_add_loop_test(tc, test_fd, 0, (int)(sizeof fd_cfgs / sizeof fd_cfgs[0]));
-    tcase_add_test(tc, test_accumulate);
-    tcase_add_loop_test(tc, test_causality, 0, 2);
+    add_f64_tests(tc);
 #endif
     tcase_add_loop_test(tc, test_init, 0, 2);
     tcase_add_test(tc, test_groups);
+    tcase_add_loop_test(tc, test_slots, 0, 6);
     tcase_add_test(tc, test_config);
     tcase_add_test(tc, test_state_size);
     suite_add_tcase(s, tc);

@@ -53,6 +53,9 @@ static const struct fixture fixtures[] = {
     {"ours/s4d_v10.safetensors", "s4d", "", 0},
     {"ours/h3_n16.safetensors", "h3", "d_state=16", 0},
     {"ours/gss.safetensors", "gss", "", 0},
+    {"ours/h3_diag_diag.safetensors", "h3", "ssm=diag+diag", 0},
+    {"ours/h3_shift_shift.safetensors", "h3", "ssm=shift+shift", 0},
+    {"ours/h3_nogates.safetensors", "h3", "gate_kv=false,gate_q=false", 0},
 };
 enum { N_FIX = sizeof fixtures / sizeof fixtures[0] };
 
