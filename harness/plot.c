@@ -2,8 +2,8 @@
  *
  * Two kinds: the test-accuracy-vs-epoch curves of a folder of run reports, one
  * SVG per task with every run overlaid (coloured by layer), and the grouped
- * bars of a table (`hippodrome table --json`): mean ± std per task and layer
- * with the paper's value marked. Each plot is written as a plain data file and
+ * bars of a table (`hippodrome table --json`): one group per row value (task),
+ * one bar per column value (layer), mean ± std, the paper's value marked. Each plot is written as a plain data file and
  * a gnuplot script beside the SVG, so a researcher can restyle and rerun it;
  * gnuplot is only needed to render. */
 #include "plot.h"
@@ -173,14 +173,16 @@ int plot_curves(const char *dir, const char *outdir, bool render, char *err, siz
 /* x of layer l in task group t: groups of n_layers bars one gap apart. */
 static double bar_x(int t, int l, int n_layers) { return t * (n_layers + 1) + l; }
 
-static int write_bars(FILE *d, FILE *g, const cJSON *cells, const struct names *tasks, const struct names *layers,
-                      const char *dat, const char *svg, const char *title) {
+/* Groups are the table's row values, one bar per column value ("task" and
+ * "layer" for the synthetics table). */
+static int write_bars(FILE *d, FILE *g, const cJSON *cells, const char *rf, const char *cf, const struct names *tasks,
+                      const struct names *layers, const char *dat, const char *svg, const char *title) {
     const cJSON *c;
     bool has_paper[PLOT_MAX_KEYS] = {0};
     for (int l = 0; l < layers->n; l++) { /* block l: this layer's bar in every task group */
         fprintf(d, "# %s: x mean std paper (percent; paper '?' when unknown)\n", layers->v[l]);
         cJSON_ArrayForEach(c, cells) {
-            const char *task = str_at(c, "task"), *layer = str_at(c, "layer");
+            const char *task = str_at(c, rf), *layer = str_at(c, cf);
             if (!task || !layer || strcmp(layer, layers->v[l]) != 0) continue;
             int t = 0;
             while (t < tasks->n && strcmp(tasks->v[t], task) != 0) t++;
@@ -223,14 +225,16 @@ int plot_bars(const char *table_json, const char *outdir, const char *stem, cons
     cJSON *j = report_read(table_json, err, errlen);
     if (!j) return -1;
     const cJSON *cells = cJSON_GetObjectItemCaseSensitive(j, "cells"), *c;
+    const char *rf = str_at(j, "row_field") ? str_at(j, "row_field") : "task";
+    const char *cf = str_at(j, "col_field") ? str_at(j, "col_field") : "layer";
     struct names tasks = {0}, layers = {0};
     cJSON_ArrayForEach(c, cells) {
-        const char *task = str_at(c, "task"), *layer = str_at(c, "layer");
+        const char *task = str_at(c, rf), *layer = str_at(c, cf);
         if (task && layer && names_index(&tasks, task) >= 0) names_index(&layers, layer);
     }
     if (!cJSON_IsArray(cells) || tasks.n == 0) {
-        snprintf(err, errlen, "'%s' has no cells with a task and a layer (write it with hippodrome table --json)",
-                 table_json);
+        snprintf(err, errlen, "'%s' has no cells with a '%s' and a '%s' (write it with hippodrome table --json)",
+                 table_json, rf, cf);
         cJSON_Delete(j);
         return -1;
     }
@@ -241,7 +245,7 @@ int plot_bars(const char *table_json, const char *outdir, const char *stem, cons
     int rc = ensure_dir(outdir, err, errlen);
     FILE *d = rc ? NULL : fopen(dat, "w"), *g = rc ? NULL : fopen(gp, "w");
     if (rc == 0 && (!d || !g)) snprintf(err, errlen, "cannot write '%s' or '%s': %s", dat, gp, strerror(errno)), rc = -1;
-    if (rc == 0) write_bars(d, g, cells, &tasks, &layers, dat, svg, title);
+    if (rc == 0) write_bars(d, g, cells, rf, cf, &tasks, &layers, dat, svg, title);
     if (d && (ferror(d) | fclose(d))) rc = rc ? rc : (snprintf(err, errlen, "cannot write '%s'", dat), -1);
     if (g && (ferror(g) | fclose(g))) rc = rc ? rc : (snprintf(err, errlen, "cannot write '%s'", gp), -1);
     cJSON_Delete(j);

@@ -48,7 +48,7 @@ static void setup(void) {
     fake_run("c.json", "assoc_recall", "h3", "0.25, 1.0");
     write_file("notes.json", "{\"not\": \"a report\"}");
     write_file("table.json",
-               "{\"cells\": [{\"task\": \"induction_head\", \"layer\": \"h3\", \"mean\": 0.9, \"std\": 0.05, "
+               "{\"row_field\": \"task\", \"col_field\": \"layer\", \"cells\": [{\"task\": \"induction_head\", \"layer\": \"h3\", \"mean\": 0.9, \"std\": 0.05, "
                "\"paper\": 100.0}, {\"task\": \"induction_head\", \"layer\": \"s4d\", \"mean\": 0.2, \"std\": 0.1, "
                "\"paper\": null}, {\"task\": \"assoc_recall\", \"layer\": \"h3\", \"mean\": 1.0, \"std\": 0, "
                "\"paper\": 99.8}]}");
@@ -93,12 +93,30 @@ START_TEST(test_bars_data) {
 }
 END_TEST
 
+/* Groups follow the table's row field, bars its column field (an ablation table). */
+START_TEST(test_bars_fields) {
+    write_file("abl.json",
+               "{\"row_field\": \"variant\", \"col_field\": \"task\", \"cells\": [{\"variant\": \"h3\", "
+               "\"task\": \"ih\", \"mean\": 0.5, \"std\": 0}, {\"variant\": \"zoh\", \"task\": \"ar\", "
+               "\"mean\": 0.25, \"std\": 0.01}]}");
+    char out[128], table[128], err[512];
+    snprintf(out, sizeof out, "%s/plots", tmp);
+    snprintf(table, sizeof table, "%s/abl.json", tmp);
+    ck_assert_msg(plot_bars(table, out, "abl", "t", false, err, sizeof err) == 0, "%s", err);
+    char *d = read_all("plots/abl.dat"), *gp = read_all("plots/abl.gp");
+    /* variants h3, zoh are groups 0 and 1 (3 apart: 2 bars + gap); tasks ih, ar are bars 0 and 1 */
+    ck_assert_msg(strstr(d, "# ih:") && strstr(d, "0 50.0000 0.0000 ?\n") && strstr(d, "4 25.0000 1.0000 ?\n"), "%s", d);
+    ck_assert_msg(strstr(gp, "'h3' 0.5") && strstr(gp, "'zoh' 3.5") && !strstr(gp, "'paper'"), "%s", gp);
+    free(d), free(gp);
+}
+END_TEST
+
 START_TEST(test_errors) {
     char out[128], err[512], bad[128];
     snprintf(out, sizeof out, "%s/plots", tmp);
     snprintf(bad, sizeof bad, "%s/notes.json", tmp);
     ck_assert_int_eq(plot_bars(bad, out, "x", "t", false, err, sizeof err), -1);
-    ck_assert_msg(strstr(err, "no cells"), "%s", err);
+    ck_assert_msg(strstr(err, "no cells with a 'task' and a 'layer'"), "%s", err);
     ck_assert_int_eq(plot_curves("/nonexistent/dir", out, false, err, sizeof err), -1);
     ck_assert_msg(strstr(err, "/nonexistent/dir"), "%s", err);
 }
@@ -123,6 +141,7 @@ int main(void) {
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_curves_data);
     tcase_add_test(tc, test_bars_data);
+    tcase_add_test(tc, test_bars_fields);
     tcase_add_test(tc, test_errors);
     tcase_add_test(tc, test_render);
     suite_add_tcase(s, tc);
