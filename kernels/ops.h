@@ -127,7 +127,7 @@ struct gelu_args {
     real *y;          /* (=) */
 };
 struct gelu_bwd_args {
-    struct gelu_args f; /* f.y: the forward's output, or NULL; with it the tanh form
+    struct gelu_args f; /* f.y: the forward's output, or NULL; with it tanh (or erf)
                            is not evaluated again (one division instead) */
     const real *dy;
     real *dx;         /* (=) */

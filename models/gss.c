@@ -242,8 +242,9 @@ static void gelu_fwd(const struct ops *ops, size_t n, const real *x, real *y) {
     ops->gelu(&(struct gelu_args){.n = n, .kind = GELU_ERF, .x = x, .y = y});
 }
 
-static void gelu_bwd(const struct ops *ops, size_t n, const real *x, const real *dy, real *dx) {
-    ops->gelu_bwd(&(struct gelu_bwd_args){.f = {.n = n, .kind = GELU_ERF, .x = x, .y = NULL}, .dy = dy, .dx = dx});
+/* y: the forward's output (read only), so the backward need not evaluate erf again. */
+static void gelu_bwd(const struct ops *ops, size_t n, const real *x, const real *y, const real *dy, real *dx) {
+    ops->gelu_bwd(&(struct gelu_bwd_args){.f = {.n = n, .kind = GELU_ERF, .x = x, .y = (real *)y}, .dy = dy, .dx = dx});
 }
 
 /* ---- forward / backward ------------------------------------------------------------ */
@@ -305,7 +306,7 @@ static void dss_bwd(const struct gss *s, const struct ops *ops, const struct lay
     struct layernorm_bwd_args lb = {.f = dss_norm(s, p, R, t), .dy = w->dH2, .dx = w->dH1, .dw = G + s->nw,
                                     .db = G + s->nb};
     ops->layernorm_bwd(&lb);
-    gelu_bwd(ops, (size_t)R * H, t->av, w->dH1, w->dH2); /* dav */
+    gelu_bwd(ops, (size_t)R * H, t->av, t->v, w->dH1, w->dH2); /* dav */
 }
 
 static void gss_backward(const void *self, const struct ops *ops, const struct layer_bwd *a) {
@@ -324,7 +325,7 @@ static void gss_backward(const void *self, const struct ops *ops, const struct l
         w.dE2[i] = w.dE1[i] * t.u[i]; /* dg */
         w.dE3[i] = w.dE1[i] * t.g[i]; /* du */
     }
-    gelu_bwd(ops, (size_t)R * E, t.au, w.dE3, w.dE1); /* dau */
+    gelu_bwd(ops, (size_t)R * E, t.au, t.u, w.dE3, w.dE1); /* dau */
     struct linear_args lg = lin(R, H, E, p, s->wg, NULL);
     linear_bwd(ops, &lg, t.yd, w.dE2, w.dH1, G + s->wg, NULL); /* dv' */
     dss_bwd(s, ops, a, &t, &w);

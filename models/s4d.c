@@ -200,7 +200,7 @@ static void s4d_backward(const void *self, const struct ops *ops, const struct l
     struct linear_args la = out_linear(s, a->B, L, a->p);
     linear_bwd(ops, &la, g, a->dy, dg, a->g + s->W, a->g + s->b);
     ops->gelu_bwd(&(struct gelu_bwd_args){
-        .f = {.n = BLH, .kind = GELU_ERF, .x = y, .y = NULL}, .dy = dg, .dx = dy});
+        .f = {.n = BLH, .kind = GELU_ERF, .x = y, .y = (real *)g}, .dy = dg, .dx = dy}); /* g: read only; no erf again */
 
     memset(dK, 0, (size_t)H * L * sizeof *dK);
     struct conv_args ca = conv_args(s, a->B, L, a->x, a->p, K, NULL);
