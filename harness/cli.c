@@ -6,7 +6,7 @@
 #include <string.h>
 
 static const struct verb *const verbs[] = {
-    &verb_train, &verb_suite, &verb_sweep, &verb_table, &verb_list,
+    &verb_train, &verb_suite, &verb_sweep, &verb_table, &verb_plot, &verb_list,
     &verb_show,  &verb_data,  &verb_predict, &verb_bench_train, NULL,
 };
 
@@ -33,7 +33,7 @@ static void verb_help(FILE *out, const struct verb *v) {
 }
 
 static void main_help(FILE *out) {
-    fprintf(out, "hippodrome — train small sequence models (H3, S4D, attention) on synthetic languages\n\n"
+    fprintf(out, "hippodrome — train small sequence models (H3 and its ablations, S4D, GSS, attention) on synthetic languages\n\n"
                  "usage: hippodrome VERB [flags]\n\nverbs:\n");
     for (int i = 0; verbs[i]; i++) fprintf(out, "  %-12s %s\n", verbs[i]->name, verbs[i]->summary);
     fprintf(out, "\n'hippodrome VERB --help' describes a verb's flags.\n"
