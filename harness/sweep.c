@@ -31,6 +31,8 @@ struct axis {
 /* The parsed file: base configs are the first axis. */
 struct spec {
     const char *path;
+    FILE *sources;       /* collects the file's and the base configs' paths */
+    bool plain;          /* every one of them can stand in a makefile unquoted */
     cJSON *file;
     const cJSON *set;
     struct axis configs; /* v[i].label: config name */
@@ -74,6 +76,13 @@ static void scalar_text(const cJSON *v, char *out, size_t len) {
     for (const char *p = raw; *p && k + 1 < len; p++)
         if (*p != '+') out[k++] = safe_char(*p) ? *p : '-';
     out[k] = '\0';
+}
+
+/* A path make can take unquoted. */
+static bool make_safe(const char *p) {
+    for (; *p; p++)
+        if (!isalnum((unsigned char)*p) && !strchr("_./-", *p)) return false;
+    return true;
 }
 
 static bool reserved_key(const char *key) {
@@ -149,6 +158,8 @@ static int load_base(const cJSON *item, struct spec *sp, int i, char *err, size_
                     item->valuestring);
     sp->base[i] = config_doc_load(path, err, errlen);
     if (!sp->base[i]) return -1;
+    fprintf(sp->sources, " %s", path);
+    sp->plain = sp->plain && make_safe(path);
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(sp->base[i], "name");
     char stem[CONFIG_NAME];
     const char *slash = strrchr(item->valuestring, '/');
@@ -313,12 +324,18 @@ static int expand(const struct spec *sp, struct sweep *s, char *err, size_t errl
 
 int sweep_load(const char *path, struct sweep *s, char *err, size_t errlen) {
     memset(s, 0, sizeof *s);
-    struct spec sp = {.path = path};
+    struct spec sp = {.path = path, .plain = make_safe(path)};
+    size_t len = 0;
+    sp.sources = open_memstream(&s->sources, &len);
+    if (!sp.sources) hp_die("open_memstream failed");
+    fputs(path, sp.sources);
     char inner[2048];
     sp.file = report_read(path, inner, sizeof inner);
     int rc = sp.file ? 0 : fail(err, errlen, "sweep: %s", inner);
     if (rc == 0 && (parse_spec(&sp, s, inner, sizeof inner) || expand(&sp, s, inner, sizeof inner)))
         rc = fail(err, errlen, "sweep '%s': %s", path, inner);
+    if (fclose(sp.sources) != 0) hp_die("collecting the sweep's sources failed");
+    s->sources_plain = sp.plain;
     spec_free(&sp);
     if (rc) sweep_free(s);
     return rc;
@@ -327,6 +344,7 @@ int sweep_load(const char *path, struct sweep *s, char *err, size_t errlen) {
 void sweep_free(struct sweep *s) {
     for (int i = 0; s->runs && i < s->n_runs; i++) cJSON_Delete(s->runs[i].doc);
     free(s->runs);
+    free(s->sources);
     memset(s, 0, sizeof *s);
 }
 
@@ -355,6 +373,15 @@ static char *text_close(FILE *f, char **buf) {
     return *buf;
 }
 
+/* GNU make remakes a makefile that is a target, then rereads it: an edited
+ * sweep file or base config is re-expanded before any run starts. Left out
+ * when a path would need quoting in make. */
+static void remake_rule(FILE *f, const struct sweep *s, const struct sweep_out *o) {
+    if (!o->file || !s->sources_plain || !make_safe(o->file)) return;
+    fprintf(f, "\n# Re-expand the sweep when its file or a base config changes.\n%s/runs.mk: %s\n", o->dir, s->sources);
+    fprintf(f, "\t$(HIPPODROME) sweep %s --out %s%s\n", o->file, o->dir, o->slurm ? " --slurm" : "");
+}
+
 char *sweep_makefile(const struct sweep *s, const struct sweep_out *o) {
     char *buf = NULL;
     size_t len = 0;
@@ -368,11 +395,13 @@ char *sweep_makefile(const struct sweep *s, const struct sweep_out *o) {
           "# and the recipe runs `train --skip-done`, which keeps a report holding the run's config\n"
           "# hash. A failed or diverged run still writes its report (its \"status\" says which), so\n"
           "# its recipe succeeds and the others go on; a run that dies without a report fails its\n"
-          "# recipe and leaves no report, so the next make redoes it.\n"
+          "# recipe and leaves no report, so the next make redoes it. An edited sweep file or base\n"
+          "# config is re-expanded (`hippodrome sweep`) before any run starts.\n"
           "# HIPPODROME=... runs another binary; TRAIN_FLAGS=--quiet drops the progress display.\n\n", f);
     fprintf(f, "HIPPODROME ?= %s\nTRAIN_FLAGS ?=\n\n.PHONY: %s-all\n%s-all:", o->bin, s->name, s->name);
     for (int i = 0; i < s->n_runs; i++) fprintf(f, " \\\n  %s/%s.json", o->dir, s->runs[i].name);
     fputs("\n", f);
+    remake_rule(f, s, o);
     for (int i = 0; i < s->n_runs; i++) {
         const char *r = s->runs[i].name;
         fprintf(f, "\n%s/%s.json: %s/configs/%s.json\n", o->dir, r, o->dir, r);

@@ -38,6 +38,7 @@
 #ifndef HIPPO_SWEEP_H
 #define HIPPO_SWEEP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -59,6 +60,8 @@ struct sweep {
     char name[SWEEP_NAME];
     int n_runs;
     struct sweep_run *runs;
+    char *sources;  /* the sweep file and its base configs, space-separated (runs.mk depends on them) */
+    bool sources_plain; /* none of those paths needs quoting in a makefile */
 };
 
 /* Parse and expand a sweep file; every run resolved. 0, or -1 with err
@@ -73,9 +76,15 @@ char *sweep_run_text(const struct sweep *s, int i);
 struct sweep_out {
     const char *dir;   /* results/<sweep>: reports <dir>/<run>.json, configs <dir>/configs/<run>.json */
     const char *bin;   /* the hippodrome binary, as the makefile and sbatch script call it */
+    const char *file;  /* the sweep file as given: runs.mk re-expands it when it or a base config changes */
+    bool slurm;        /* re-expansion rewrites sweep.sbatch too */
 };
 
-/* results/<sweep>/runs.mk and sweep.sbatch (malloc'd text). */
+/* results/<sweep>/runs.mk and sweep.sbatch (malloc'd text). runs.mk has
+ * <sweep>-all as its first target, one rule per report (prerequisite: the
+ * run's config file; recipe: train --skip-done, succeeding whenever a report
+ * exists) and a rule that remakes runs.mk itself from the sweep file and the
+ * base configs, so make re-expands an edited sweep before running it. */
 char *sweep_makefile(const struct sweep *s, const struct sweep_out *o);
 char *sweep_sbatch(const struct sweep *s, const struct sweep_out *o);
 

@@ -75,6 +75,16 @@ static int write_generated(const char *path, char *text) {
     return rc < 0 ? -1 : 0;
 }
 
+/* runs.mk is written every time: its time tells make the expansion is current. */
+static int write_makefile(const struct sweep *s, const struct sweep_out *o, const char *path) {
+    char err[512];
+    char *text = sweep_makefile(s, o);
+    int rc = report_write_text(path, text, err, sizeof err);
+    if (rc) fprintf(stderr, "hippodrome sweep: %s\n", err);
+    free(text);
+    return rc;
+}
+
 static int write_slurm(const struct sweep *s, const struct sweep_out *o) {
     char path[4096];
     snprintf(path, sizeof path, "%s/slurm", o->dir);
@@ -86,7 +96,7 @@ static int write_slurm(const struct sweep *s, const struct sweep_out *o) {
     snprintf(path, sizeof path, "%s/sweep.sbatch", o->dir);
     if (write_generated(path, sweep_sbatch(s, o))) return -1;
     if (chmod(path, 0755) != 0) perror(path);
-    printf("slurm: sbatch %s\n", path);
+    printf("or on Slurm: sbatch %s\n", path);
     return 0;
 }
 
@@ -120,15 +130,15 @@ static void list_runs(const struct sweep *s, const struct sweep_out *o) {
     }
 }
 
-static int write_all(const struct sweep *s, const struct sweep_out *o, bool slurm) {
+static int write_all(const struct sweep *s, const struct sweep_out *o) {
     int changed;
     char path[4096];
     snprintf(path, sizeof path, "%s/runs.mk", o->dir);
-    if (write_configs(s, o, &changed) || write_generated(path, sweep_makefile(s, o))) return EXIT_RUN_FAILED;
+    if (write_configs(s, o, &changed) || write_makefile(s, o, path)) return EXIT_RUN_FAILED;
     printf("sweep %s: %d runs, %d done; %d run configs written or changed in %s/configs\n", s->name, s->n_runs,
            count_done(s, o), changed, o->dir);
-    printf("make: make -f %s -j 2\n", path);
-    if (slurm && write_slurm(s, o)) return EXIT_RUN_FAILED;
+    printf("run them: make -f %s -j 2\n", path);
+    if (o->slurm && write_slurm(s, o)) return EXIT_RUN_FAILED;
     return 0;
 }
 
@@ -142,10 +152,10 @@ static int run_sweep(const struct args *a) {
     size_t n = strlen(dir);
     while (n > 1 && dir[n - 1] == '/') dir[--n] = '\0';
     bin_path(bin, sizeof bin);
-    struct sweep_out o = {.dir = dir, .bin = bin};
+    struct sweep_out o = {.dir = dir, .bin = bin, .file = a->pos[0], .slurm = args_has(a, "--slurm")};
     int status = check_dir(dir);
     if (status == 0 && args_has(a, "--list")) list_runs(&s, &o);
-    else if (status == 0) status = write_all(&s, &o, args_has(a, "--slurm"));
+    else if (status == 0) status = write_all(&s, &o);
     sweep_free(&s);
     return status;
 }

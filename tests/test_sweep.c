@@ -211,6 +211,9 @@ START_TEST(test_runs_mk) {
              "--progress-tag 2/12 $(TRAIN_FLAGS) || test -f $@\n",
              dir, dir, dir);
     ck_assert_msg(strstr(mk, want), "runs.mk lacks the rule\n%s\nin:\n%.1500s", want, mk);
+    snprintf(want, sizeof want, "\n%s/r/runs.mk: %s %s/ar.json %s/ih.json\n\t$(HIPPODROME) sweep %s --out %s/r\n", dir,
+             path, dir, dir, path, dir);
+    ck_assert_msg(strstr(mk, want), "runs.mk lacks the rule\n%s\nin:\n%.1500s", want, mk);
     free(mk);
     ck_assert(!exists(at("r/sweep.sbatch"))); /* only with --slurm */
     /* A config file is rewritten only when its content changes (make's timestamps). */
@@ -311,6 +314,13 @@ START_TEST(test_failed_run_recorded) {
     expect(0, "3 done", BIN " sweep %s --out %s/r --list", path, dir);
     expect(0, NULL, "make -s -f %s/r/runs.mk TRAIN_FLAGS=--quiet", dir);
     ck_assert(exists(rep));
+    /* An edited sweep file is re-expanded by make itself; only the new runs train. */
+    sleep(1); /* a newer mtime than runs.mk on second-resolution file systems */
+    write_text("div.json", "{\"name\": \"div\", \"configs\": [\"%s\"], \"axes\": {\"train.lr\": [0.001, 10], "
+               "\"train.seed\": [0, 1, 2]}, \"set\": {\"train.weight_decay\": 10, \"train.schedule\": \"constant\"}}", ar);
+    expect(0, "6 runs, 4 done", "make -f %s/r/runs.mk -j 2 TRAIN_FLAGS=--quiet", dir);
+    ck_assert(exists(at("r/ar__lr10__seed2.json")));
+    ck_assert_msg(strstr(out, "ar__lr0.001__seed2: ok") && !strstr(out, "ar__lr0.001__seed0: ok"), "%.1500s", out);
 }
 END_TEST
 
