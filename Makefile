@@ -3,6 +3,9 @@
 #   make test       build and run every test suite (the exit status is the verdict)
 #   make run        train attention, S4D and H3 on both tasks (quick config) and print the table
 #   make bench-train   ms per training step per layer, 1 and 2 threads -> results/bench/train.json
+#   make synthetics    the paper's synthetic-language table, 3 seeds -> results/synthetics/table.{json,md}
+#   make ablations     the H3 ablation grid, 3 seeds -> results/ablations/table.{json,md}
+#   make plots         SVG curves and bars of the grids that have run -> results/plots/
 #   make CUDA=0     pretend nvcc is absent (there is no CUDA backend yet)
 # Dependencies (Debian packages) are checked, and installed when running as root, by scripts/deps.
 
@@ -33,7 +36,7 @@ TESTS32 := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/test_*.c))
 TESTS64 := $(patsubst tests/f64/%.c,$(B)/tests/f64_%,$(wildcard tests/f64/test_*.c))
 BIN := $(B)/hippodrome
 
-.PHONY: all deps test run bench-train bench-ops features clean
+.PHONY: all deps test run bench-train bench-ops synthetics ablations plots features clean
 all: deps features $(BIN)
 # The git commit named in reports: only harness/version.c sees it, rebuilt whenever HEAD moves.
 HIPPO_VERSION_O := $(B)/f32/harness/version.o $(B)/f64/harness/version.o
@@ -91,6 +94,35 @@ run: deps $(BIN)
 
 bench-train: deps $(BIN)
 	./$(BIN) bench-train --steps 200 --out results/bench/train.json
+
+# Grids of runs: `hippodrome sweep` expands the sweep file into one config per
+# run and results/<sweep>/runs.mk; that fragment trains them JOBS at a time
+# (skipping runs whose report holds the same config hash, so an interrupted
+# grid resumes where it stopped), then `hippodrome table` aggregates. Runs log
+# plain lines (two live progress lines would overwrite each other).
+JOBS ?= 2
+SWEEP_TRAIN_FLAGS ?= --log-every 20
+define run_sweep
+	./$(BIN) sweep configs/sweeps/$(1).json
+	$(MAKE) --no-print-directory -f results/$(1)/runs.mk -j $(JOBS) -k $(1)-all TRAIN_FLAGS="$(SWEEP_TRAIN_FLAGS)"
+endef
+
+synthetics: deps $(BIN)
+	$(call run_sweep,synthetics)
+	./$(BIN) table results/synthetics --metric best --reference results/reference/synthetics.json \
+	  --json results/synthetics/table.json --md results/synthetics/table.md
+
+ablations: deps $(BIN)
+	$(call run_sweep,ablations)
+	./$(BIN) table results/ablations --rows variant --cols task.name --metric best \
+	  --reference results/reference/ablations.json --json results/ablations/table.json --md results/ablations/table.md
+
+# SVG plots of whatever grids have been run (make synthetics / make ablations / make run first).
+plots: $(BIN)
+	@./scripts/deps plots
+	@for g in quick synthetics ablations; do \
+	  if [ -f results/$$g/table.json ]; then ./$(BIN) plot results/$$g --table results/$$g/table.json --out results/plots/$$g || exit 1; \
+	  elif [ -d results/$$g ]; then ./$(BIN) plot results/$$g --out results/plots/$$g || exit 1; fi; done
 
 # CPU op benchmarks (kernels/lab): gemm candidates incl. BLIS, conv paths.
 BLIS_INC := /usr/include/x86_64-linux-gnu/blis-openmp
