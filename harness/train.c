@@ -251,10 +251,11 @@ static void live_line(struct trainer *st, const struct train_result *r, const st
     /* Early stopping may end the run sooner: the ETA is then an upper bound. */
     bool may_stop = cfg_train_real(st->c, "early_stop_acc") > 0;
     int n = snprintf(line, sizeof line,
-                     "\r\033[K%s%s%s%s  epoch %d/%d  loss %.4f  acc %.3f (best %.3f)  %s, ETA %s%s",
+                     "\r\033[K%s%s%s%s  epoch %d/%d  ETA %s%s  loss %.4f  acc %.3f (best %.3f)  %s",
                      o->tag ? "[" : "", o->tag ? o->tag : "", o->tag ? "] " : "", st->c->name, e, last,
-                     r->train_loss[e - 1], r->test_acc[e - 1], r->best_acc, spent, may_stop ? "<=" : "", eta);
-    /* A line longer than the terminal wraps, and \r would then redraw only its last row. */
+                     may_stop ? "<=" : "", eta, r->train_loss[e - 1], r->test_acc[e - 1], r->best_acc, spent);
+    /* A line longer than the terminal wraps, and \r would then redraw only its last row;
+     * the least useful fields are last and go first. */
     int visible = terminal_width(o->log ? o->log : stderr) - 1, prefix = 4; /* "\r\033[K" */
     if (n > prefix + visible && visible > 0) line[prefix + visible] = '\0';
     /* One write per redraw, so runs sharing a terminal (make -j) replace each other's line whole. */
