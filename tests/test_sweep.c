@@ -4,7 +4,8 @@
  * train --skip-done (same hash kept, other hash or unfinished report redone),
  * and a sweep run by make where one run diverges: it is recorded, the others
  * finish, a second make does nothing, and a run that dies without a report
- * leaves none and is redone. Runs build/hippodrome from the repo root. */
+ * leaves none and is redone; the live progress line and the plain one.
+ * Runs build/hippodrome from the repo root. */
 #include <cjson/cJSON.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 #include "../harness/config.h"
 #include "../harness/report.h"
 #include "../harness/sweep.h"
+#include "../harness/train.h"
 #include "testutil.h"
 
 #define BIN "build/hippodrome"
@@ -324,6 +326,48 @@ START_TEST(test_failed_run_recorded) {
 }
 END_TEST
 
+/* What a run prints with the given options (live or plain), as text. */
+static char *progress_text(bool live, int log_every) {
+    struct run_config c;
+    char err[1024];
+    ck_assert_msg(config_load(write_text("ar.json", TINY("ar", "assoc_recall")), NULL, 0, &c, err, sizeof err) == 0,
+                  "%s", err);
+    FILE *log = tmpfile();
+    ck_assert_ptr_nonnull(log);
+    struct train_opts o = {.log_every = log_every, .log = log, .tag = "3/9", .live = live};
+    struct train_result r;
+    ck_assert_int_eq(train_run(&c, &o, &r), 0);
+    train_result_free(&r);
+    long n = ftell(log);
+    char *text = xcalloc((size_t)n + 1, 1);
+    rewind(log);
+    ck_assert_int_eq(fread(text, 1, (size_t)n, log), (size_t)n);
+    fclose(log);
+    return text;
+}
+
+START_TEST(test_progress) {
+    /* A terminal: one line redrawn in place, tagged, with an ETA, cleared at the end. */
+    char *t = progress_text(true, 1);
+    const char *head = "\r\033[K[3/9] ar  epoch 1/2  ETA ";
+    ck_assert_msg(strncmp(t, head, strlen(head)) == 0, "live: '%s'", t);
+    ck_assert_msg(strstr(t, "\r\033[K[3/9] ar  epoch 2/2  ETA 0m00s  loss "), "live: '%s'", t);
+    ck_assert_msg(!strchr(t, '\n'), "a live display wrote a newline: '%s'", t);
+    size_t n = strlen(t);
+    ck_assert_msg(n > 4 && strcmp(t + n - 4, "\r\033[K") == 0, "the live line is not cleared: '%s'", t);
+    free(t);
+    /* Not a terminal: the plain lines, tagged. */
+    t = progress_text(false, 1);
+    head = "[3/9] ar  epoch    1/2  loss ";
+    ck_assert_msg(strncmp(t, head, strlen(head)) == 0 && !strchr(t, '\r'), "plain: '%s'", t);
+    ck_assert_msg(strstr(t, "\n[3/9] ar  epoch    2/2  loss "), "plain: '%s'", t);
+    free(t);
+    t = progress_text(true, 0); /* --quiet */
+    ck_assert_str_eq(t, "");
+    free(t);
+}
+END_TEST
+
 START_TEST(test_example_sweep) {
     /* The committed demo stays valid: 3 layers x 2 seeds, nothing trained. */
     struct sweep s;
@@ -354,6 +398,7 @@ int main(void) {
     tcase_add_test(tc, test_sbatch);
     tcase_add_test(tc, test_skip_done);
     tcase_add_test(tc, test_failed_run_recorded);
+    tcase_add_test(tc, test_progress);
     tcase_add_test(tc, test_example_sweep);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
