@@ -212,8 +212,8 @@ static const struct flag_spec suite_flags[] = {
     {"--out", "OUTDIR", false, "where the run reports and summary.json go"},
     {"--set", "KEY=VALUE", true, "override a key in every config, e.g. train.threads=2"},
     {"--jobs", "N", false, "runs at once, each its own process (default 1); use with train.threads=1"},
-    {"--log-every", "K", false, "progress line every K epochs (default 1)"},
-    {"--quiet", NULL, false, "no progress lines"},
+    {"--log-every", "K", false, "a progress line every K epochs (default 1); on a terminal one line is redrawn"},
+    {"--quiet", NULL, false, "no progress display"},
 };
 
 const struct verb verb_suite = {

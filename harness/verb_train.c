@@ -107,8 +107,8 @@ static const struct flag_spec train_flags[] = {
     {"--out", "FILE", false, "report path (default results/train/<name>.json)"},
     {"--save", "FILE", false, "write the trained weights as safetensors (authors' tensor names)"},
     {"--init", "FILE", false, "start from these weights (safetensors, authors' names; e.g. a PyTorch init)"},
-    {"--log-every", "K", false, "progress line every K epochs (default 1)"},
-    {"--quiet", NULL, false, "no progress lines"},
+    {"--log-every", "K", false, "a progress line every K epochs (default 1); on a terminal one line is redrawn"},
+    {"--quiet", NULL, false, "no progress display"},
     {"--skip-done", NULL, false, "exit 0 at once when --out already holds this config's finished report (same hash)"},
     {"--progress-tag", "K/N", false, "shown before the run's name in progress lines, e.g. 3/24 (sweeps)"},
 };
