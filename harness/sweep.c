@@ -3,11 +3,13 @@
 
 #include <cjson/cJSON.h>
 #include <ctype.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../core/base.h"
 #include "paths.h"
@@ -149,6 +151,16 @@ static int parse_axis(const cJSON *arr, struct axis *ax, char *err, size_t errle
     return 0;
 }
 
+/* The part of an absolute path below the working directory, else the path:
+ * runs.mk names its sources as the user would, and keeps working in a
+ * checkout at another place. */
+static const char *below_cwd(const char *path) {
+    char cwd[PATH_MAX];
+    if (!getcwd(cwd, sizeof cwd)) return path;
+    size_t n = strlen(cwd);
+    return strncmp(path, cwd, n) == 0 && path[n] == '/' ? path + n + 1 : path;
+}
+
 /* Base config i: loaded, labelled by its "name" or file stem. */
 static int load_base(const cJSON *item, struct spec *sp, int i, char *err, size_t errlen) {
     if (!cJSON_IsString(item)) return fail(err, errlen, "\"configs\" entry %d must be a path string", i + 1);
@@ -158,8 +170,9 @@ static int load_base(const cJSON *item, struct spec *sp, int i, char *err, size_
                     item->valuestring);
     sp->base[i] = config_doc_load(path, err, errlen);
     if (!sp->base[i]) return -1;
-    fprintf(sp->sources, " %s", path);
-    sp->plain = sp->plain && make_safe(path);
+    const char *shown = below_cwd(path);
+    fprintf(sp->sources, " %s", shown);
+    sp->plain = sp->plain && make_safe(shown);
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(sp->base[i], "name");
     char stem[CONFIG_NAME];
     const char *slash = strrchr(item->valuestring, '/');
