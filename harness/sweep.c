@@ -410,7 +410,8 @@ char *sweep_makefile(const struct sweep *s, const struct sweep_out *o) {
           "# its recipe succeeds and the others go on; a run that dies without a report fails its\n"
           "# recipe and leaves no report, so the next make redoes it. An edited sweep file or base\n"
           "# config is re-expanded (`hippodrome sweep`) before any run starts.\n"
-          "# HIPPODROME=... runs another binary; TRAIN_FLAGS=--quiet drops the progress display.\n\n", f);
+          "# HIPPODROME=... runs another binary; TRAIN_FLAGS=... goes to every train, e.g. --quiet (no\n"
+          "# progress) or --plain (plain lines: with -j, live lines on one terminal replace each other).\n\n", f);
     fprintf(f, "HIPPODROME ?= %s\nTRAIN_FLAGS ?=\n\n.PHONY: %s-all\n%s-all:", o->bin, s->name, s->name);
     for (int i = 0; i < s->n_runs; i++) fprintf(f, " \\\n  %s/%s.json", o->dir, s->runs[i].name);
     fputs("\n", f);

@@ -214,6 +214,7 @@ static const struct flag_spec suite_flags[] = {
     {"--jobs", "N", false, "runs at once, each its own process (default 1); use with train.threads=1"},
     {"--log-every", "K", false, "a progress line every K epochs (default 1); on a terminal one line is redrawn"},
     {"--quiet", NULL, false, "no progress display"},
+    {"--plain", NULL, false, "plain progress lines even on a terminal"},
 };
 
 const struct verb verb_suite = {

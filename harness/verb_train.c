@@ -21,7 +21,7 @@ int cli_train_opts(const struct args *a, const char *verb, struct train_opts *o)
     }
     if (args_has(a, "--quiet")) o->log_every = 0;
     o->tag = args_get(a, "--progress-tag");
-    o->live = o->log_every > 0 && isatty(fileno(o->log));
+    o->live = o->log_every > 0 && !args_has(a, "--plain") && isatty(fileno(o->log));
     return 0;
 }
 
@@ -109,6 +109,7 @@ static const struct flag_spec train_flags[] = {
     {"--init", "FILE", false, "start from these weights (safetensors, authors' names; e.g. a PyTorch init)"},
     {"--log-every", "K", false, "a progress line every K epochs (default 1); on a terminal one line is redrawn"},
     {"--quiet", NULL, false, "no progress display"},
+    {"--plain", NULL, false, "plain progress lines even on a terminal (runs sharing one, e.g. make -j)"},
     {"--skip-done", NULL, false, "exit 0 at once when --out already holds this config's finished report (same hash)"},
     {"--progress-tag", "K/N", false, "shown before the run's name in progress lines, e.g. 3/24 (sweeps)"},
 };

@@ -256,7 +256,8 @@ END_TEST
 START_TEST(test_skip_done) {
     const char *cfg = write_text("ar.json", TINY("ar", "assoc_recall"));
     const char *rep = at("rep.json");
-    expect(0, "ar: ok", BIN " train --config %s --out %s --skip-done --quiet", cfg, rep);
+    expect(0, "[2/5] ar  epoch    2/2  loss", BIN " train --config %s --out %s --skip-done --plain --progress-tag 2/5",
+           cfg, rep);
     char *first = read_text(rep);
     expect(0, "skipped", BIN " train --config %s --out %s --skip-done --quiet", cfg, rep);
     char *second = read_text(rep);
