@@ -101,7 +101,7 @@ bench-train: deps $(BIN)
 # grid resumes where it stopped), then `hippodrome table` aggregates. Runs log
 # plain lines (two live progress lines would overwrite each other).
 JOBS ?= 2
-SWEEP_TRAIN_FLAGS ?= --log-every 20
+SWEEP_TRAIN_FLAGS ?= --log-every 20 --plain
 define run_sweep
 	./$(BIN) sweep configs/sweeps/$(1).json
 	$(MAKE) --no-print-directory -f results/$(1)/runs.mk -j $(JOBS) -k $(1)-all TRAIN_FLAGS="$(SWEEP_TRAIN_FLAGS)"
