@@ -161,9 +161,23 @@ static const char *below_cwd(const char *path) {
     return strncmp(path, cwd, n) == 0 && path[n] == '/' ? path + n + 1 : path;
 }
 
-/* Base config i: loaded, labelled by its "name" or file stem. */
-static int load_base(const cJSON *item, struct spec *sp, int i, char *err, size_t errlen) {
-    if (!cJSON_IsString(item)) return fail(err, errlen, "\"configs\" entry %d must be a path string", i + 1);
+/* Base config i: a path, or {"path": P, "label": L}; loaded, labelled by L,
+ * else its "name", else its file stem. */
+static int load_base(const cJSON *entry, struct spec *sp, int i, char *err, size_t errlen) {
+    const cJSON *item = entry, *label = NULL;
+    if (cJSON_IsObject(entry)) {
+        for (const cJSON *k = entry->child; k; k = k->next)
+            if (strcmp(k->string, "path") != 0 && strcmp(k->string, "label") != 0)
+                return fail(err, errlen, "\"configs\" entry %d: unknown key '%s'; valid keys are: path, label", i + 1,
+                            k->string);
+        item = cJSON_GetObjectItemCaseSensitive(entry, "path");
+        label = cJSON_GetObjectItemCaseSensitive(entry, "label");
+        if (label && !cJSON_IsString(label))
+            return fail(err, errlen, "\"configs\" entry %d: \"label\" must be a string", i + 1);
+    }
+    if (!cJSON_IsString(item))
+        return fail(err, errlen, "\"configs\" entry %d must be a path string or {\"path\": ..., \"label\": ...}",
+                    i + 1);
     char path[4096];
     if (repo_path(item->valuestring, path, sizeof path) != 0)
         return fail(err, errlen, "config '%s' not found (relative paths are from the repository root)",
@@ -179,9 +193,10 @@ static int load_base(const cJSON *item, struct spec *sp, int i, char *err, size_
     snprintf(stem, sizeof stem, "%s", slash ? slash + 1 : item->valuestring);
     char *dot = strrchr(stem, '.');
     if (dot && dot != stem) *dot = '\0';
-    snprintf(sp->configs.v[i].label, CONFIG_NAME, "%s", cJSON_IsString(name) ? name->valuestring : stem);
+    snprintf(sp->configs.v[i].label, CONFIG_NAME, "%s",
+             label ? label->valuestring : cJSON_IsString(name) ? name->valuestring : stem);
     if (!safe_name(sp->configs.v[i].label, CONFIG_NAME))
-        return fail(err, errlen, "config '%s': its name '%s' is not 1-%d characters of [A-Za-z0-9_.-]",
+        return fail(err, errlen, "config '%s': its label '%s' is not 1-%d characters of [A-Za-z0-9_.-]",
                     item->valuestring, sp->configs.v[i].label, CONFIG_NAME - 1);
     return 0;
 }

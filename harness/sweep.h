@@ -12,7 +12,9 @@
  *
  * - configs: base config files, absolute or relative to the repository root
  *   (repo_path: the directory above build/, else the working directory). They
- *   are the first axis, labelled by each config's "name" (else its file stem).
+ *   are the first axis, labelled by each config's "name" (else its file stem);
+ *   an entry {"path": P, "label": L} gives the label itself (e.g. the task
+ *   when the base configs are one layer's).
  * - axes, in file order: an axis whose name contains a '.' is a config key
  *   and takes scalars (numbers, strings, booleans); any other name takes
  *   objects {"label": L, "set": {key: value, ...}}, where a value may be an

@@ -169,6 +169,23 @@ START_TEST(test_label_text) {
 }
 END_TEST
 
+/* {"path", "label"} entries label a base config themselves; a bad entry is refused. */
+START_TEST(test_config_labels) {
+    const char *ar = write_text("ar.json", TINY("ar", "assoc_recall"));
+    const char *path = write_text("cl.json",
+                                  "{\"name\": \"cl\", \"configs\": [{\"path\": \"%s\", \"label\": \"recall\"}], "
+                                  "\"axes\": {\"train.seed\": [0]}}",
+                                  ar);
+    struct sweep s;
+    char err[2048];
+    ck_assert_msg(sweep_load(path, &s, err, sizeof err) == 0, "%s", err);
+    ck_assert_str_eq(s.runs[0].name, "recall__seed0");
+    sweep_free(&s);
+    const char *bad = write_text("cl2.json", "{\"name\": \"cl\", \"configs\": [{\"path\": \"%s\", \"lable\": \"x\"}]}", ar);
+    expect(2, "unknown key 'lable'; valid keys are: path, label", BIN " sweep %s --out %s/results", bad, dir);
+}
+END_TEST
+
 /* A sweep whose only fault is in `axes` or `set`; it must exit 2 naming `needle` and write nothing. */
 static void expect_rejected(const char *axes, const char *set, const char *needle) {
     const char *ar = write_text("ar.json", TINY("ar", "assoc_recall"));
@@ -394,6 +411,7 @@ int main(void) {
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_expansion);
     tcase_add_test(tc, test_label_text);
+    tcase_add_test(tc, test_config_labels);
     tcase_add_test(tc, test_unknown_keys_rejected);
     tcase_add_test(tc, test_runs_mk);
     tcase_add_test(tc, test_sbatch);
