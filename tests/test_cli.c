@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "testutil.h"
+#include "cli_testutil.h"
 
 #define BIN "build/hippodrome"
 #define TINY                                                                                                        \
@@ -20,32 +21,8 @@
     "\"num_test\": 40}, \"model\": {\"layer\": \"%s\", \"d_model\": 16, \"n_layer\": 1, \"d_inner\": 32}, "           \
     "\"train\": {\"epochs\": 2, \"batch_size\": 16, \"warmup_epochs\": 1, \"lr\": 1e-3}}"
 
-static char out[1 << 16];
 static char dir[64];
 
-/* Run a command line (stderr merged); returns the exit status, output in `out`. */
-static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int run(const char *fmt, ...) {
-    char cmd[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd - 8, fmt, ap);
-    va_end(ap);
-    strcat(cmd, " 2>&1");
-    FILE *p = popen(cmd, "r");
-    ck_assert_ptr_nonnull(p);
-    size_t n = fread(out, 1, sizeof out - 1, p);
-    out[n] = '\0';
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-#define expect(status, needle, ...)                                                                        \
-    do {                                                                                                   \
-        int rc_ = run(__VA_ARGS__);                                                                        \
-        ck_assert_msg(rc_ == (status), "exit %d, expected %d; output:\n%s", rc_, (status), out);           \
-        if (needle) ck_assert_msg(strstr(out, (const char *)(needle)), "output lacks '%s':\n%s", (const char *)(needle), out); \
-    } while (0)
 
 static void setup(void) {
     snprintf(dir, sizeof dir, "/tmp/hippo_test_cli_XXXXXX");

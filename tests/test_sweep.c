@@ -20,6 +20,7 @@
 #include "../harness/sweep.h"
 #include "../harness/train.h"
 #include "testutil.h"
+#include "cli_testutil.h"
 
 #define BIN "build/hippodrome"
 /* Tiny runs: a few hundredths of a second each. */
@@ -33,7 +34,6 @@
     "\"model.layer_options\": {}}}]"
 
 static char dir[64];
-static char out[1 << 16];
 
 static void setup(void) {
     snprintf(dir, sizeof dir, "/tmp/hippo_test_sweep_XXXXXX");
@@ -75,29 +75,6 @@ static char *read_text(const char *path) {
     return t;
 }
 
-/* Run a command line (stderr merged); exit status, output in `out`. */
-static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int run(const char *fmt, ...) {
-    char cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd - 8, fmt, ap);
-    va_end(ap);
-    strcat(cmd, " 2>&1");
-    FILE *p = popen(cmd, "r");
-    ck_assert_ptr_nonnull(p);
-    size_t n = fread(out, 1, sizeof out - 1, p);
-    out[n] = '\0';
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static void check_output(int rc, int status, const char *needle) {
-    ck_assert_msg(rc == status, "exit %d, expected %d; output:\n%.1500s", rc, status, out);
-    if (needle) ck_assert_msg(strstr(out, needle), "output lacks '%s':\n%.1500s", needle, out);
-}
-
-#define expect(status, needle, ...) check_output(run(__VA_ARGS__), (status), (needle))
 
 static bool exists(const char *path) { return access(path, F_OK) == 0; }
 

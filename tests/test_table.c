@@ -20,11 +20,11 @@
 #include "../harness/table.h"
 #include "../harness/train.h"
 #include "testutil.h"
+#include "cli_testutil.h"
 
 #define BIN "build/hippodrome"
 
 static char dir[64];
-static char out[1 << 16];
 
 static void setup(void) {
     snprintf(dir, sizeof dir, "/tmp/hippo_test_table_XXXXXX");
@@ -281,28 +281,6 @@ START_TEST(test_reference_schema) {
 }
 END_TEST
 
-static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int run(const char *fmt, ...) {
-    char cmd[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd - 8, fmt, ap);
-    va_end(ap);
-    strcat(cmd, " 2>&1");
-    FILE *p = popen(cmd, "r");
-    ck_assert_ptr_nonnull(p);
-    size_t n = fread(out, 1, sizeof out - 1, p);
-    out[n] = '\0';
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static void check_output(int rc, int status, const char *needle) {
-    ck_assert_msg(rc == status, "exit %d, expected %d; output:\n%.1500s", rc, status, out);
-    if (needle) ck_assert_msg(strstr(out, needle), "output lacks '%s':\n%.1500s", needle, out);
-}
-
-#define expect(status, needle, ...) check_output(run(__VA_ARGS__), (status), (needle))
 
 START_TEST(test_verb) {
     grid_fixture();
