@@ -198,10 +198,73 @@ static void attn_backward(const void *self, const struct ops *ops, const struct 
     linear_bwd(ops, &in, a->x, dqkv, a->dx, a->g + s->wqkv, a->g + s->bqkv);
 }
 
-/* The KV cache: keys and values of every past position. */
+/* The KV cache: keys and values of every past position, (L, 2D) per
+ * sequence: row s = [k_s | v_s]. */
 static size_t attn_state_size(const void *self, int L) {
     const struct attn *s = self;
     return 2 * (size_t)L * s->D;
+}
+
+/* ---- recurrent mode: a KV cache ----------------------------------------- */
+
+/* Empty, or rows 0..P-1 filled with the prompt's keys and values from the
+ * forward's qkv (act starts with it, (B, P, 3D)). */
+static void attn_state_init(const void *self, const struct ops *ops, const struct layer_state_args *a) {
+    (void)ops;
+    const struct attn *s = self;
+    int D = s->D, P = a->prompt_L;
+    size_t S = attn_state_size(s, a->L);
+    HP_CHECK(P <= a->L);
+    memset(a->state, 0, (size_t)a->B * S * sizeof(real));
+    for (int b = 0; b < a->B; b++)
+        for (int t = 0; t < P; t++)
+            memcpy(a->state + (size_t)b * S + (size_t)t * 2 * D, a->act + ((size_t)b * P + t) * 3 * D + D,
+                   2 * (size_t)D * sizeof(real));
+}
+
+/* qkv (B, 3D), o (B, D), one head's scores (L). */
+static size_t attn_step_scratch_size(const void *self, int B, int L) {
+    const struct attn *s = self;
+    return (size_t)B * 4 * s->D + (size_t)L;
+}
+
+/* o_h (=) = sum_{s <= t} softmax_s(q_h . k_h(s) / sqrt(dh)) v_h(s) over cache
+ * rows 0..t of one sequence; e (t + 1) holds the unnormalised weights. */
+static void attn_head_step(const struct attn *s, const real *q, const real *cache, int t, int h, real *e,
+                           real *o) {
+    int D = s->D, dh = s->dh;
+    double scale = 1.0 / sqrt((double)dh), mx = -INFINITY, sum = 0;
+    for (int r = 0; r <= t; r++) {
+        const real *k = cache + (size_t)r * 2 * D + h * dh;
+        double dot = 0;
+        for (int i = 0; i < dh; i++) dot += (double)q[h * dh + i] * k[i];
+        e[r] = (real)(dot * scale);
+        mx = fmax(mx, e[r]);
+    }
+    for (int r = 0; r <= t; r++) sum += e[r] = (real)exp(e[r] - mx);
+    for (int i = 0; i < dh; i++) {
+        double acc = 0;
+        for (int r = 0; r <= t; r++) acc += (double)e[r] * cache[(size_t)r * 2 * D + D + h * dh + i];
+        o[h * dh + i] = (real)(acc / sum);
+    }
+}
+
+static void attn_step(const void *self, const struct ops *ops, const struct layer_step *a) {
+    const struct attn *s = self;
+    int B = a->B, D = s->D, t = a->t;
+    size_t S = attn_state_size(s, a->L);
+    HP_CHECK(t >= 0 && t < a->L);
+    real *qkv = a->scratch, *o = qkv + (size_t)B * 3 * D, *e = o + (size_t)B * D;
+    struct linear_args in = {.R = B, .I = D, .O = 3 * D, .W = a->p + s->wqkv, .b = a->p + s->bqkv};
+    struct linear_args out = {.R = B, .I = D, .O = D, .W = a->p + s->wout, .b = a->p + s->bout};
+    linear_fwd(ops, &in, a->x, qkv);
+    for (int b = 0; b < B; b++) {
+        real *cache = a->state + (size_t)b * S;
+        const real *row = qkv + (size_t)b * 3 * D;
+        memcpy(cache + (size_t)t * 2 * D, row + D, 2 * (size_t)D * sizeof(real));
+        for (int h = 0; h < s->NH; h++) attn_head_step(s, row, cache, t, h, e, o + (size_t)b * D);
+    }
+    linear_fwd(ops, &out, o, a->y);
 }
 
 static void attn_destroy(void *self) { free(self); }
@@ -219,5 +282,8 @@ const struct layer_kind layer_attention = {
     .forward = attn_forward,
     .backward = attn_backward,
     .state_size = attn_state_size,
+    .state_init = attn_state_init,
+    .step_scratch_size = attn_step_scratch_size,
+    .step = attn_step,
     .destroy = attn_destroy,
 };

@@ -463,11 +463,63 @@ static void h3_backward(const void *self, const struct ops *ops, const struct la
 }
 
 /* Slot 1: D x N reals (shift) or D x N2 complex (diagonal), D N either way;
- * slot 2 likewise E N (each kv channel keeps N shift taps or N2 complex modes). */
+ * slot 2 likewise E N (each kv channel keeps N shift taps or N2 complex
+ * modes). Exactly the buffer the recurrent mode below uses. */
 static size_t h3_state_size(const void *self, int L) {
     (void)L;
     const struct h3 *s = self;
     return (size_t)s->D * s->N + (size_t)s->E * s->N;
+}
+
+/* ---- recurrent mode (spec/h3.md §1.7) -------------------------------------
+ * A sequence's state is slot 1's (D channels x N) then slot 2's (E x N),
+ * in the layouts of models/h3.h. A token runs the forward's pieces with
+ * R = B rows: projections, slot 1 step, k~ v, slot 2 step, q gate, W_O. */
+
+static struct h3_slot_state slot_state(const struct h3 *s, int i, int B, const real *p, real *state) {
+    return (struct h3_slot_state){
+        .B = B, .group = i ? s->dh * s->dh : 1, .p = p, .skip = p + (i ? s->Dd : s->sD),
+        .state = state + (i ? (size_t)s->D * s->N : 0), .stride = h3_state_size(s, 0),
+    };
+}
+
+/* Empty, or set from the prompt's k (slot 1's input) and kv (slot 2's) that
+ * the forward left in act. */
+static void h3_state_init(const void *self, const struct ops *ops, const struct layer_state_args *a) {
+    (void)ops;
+    const struct h3 *s = self;
+    int P = a->prompt_L;
+    memset(a->state, 0, (size_t)a->B * h3_state_size(s, a->L) * sizeof(real));
+    if (P == 0) return;
+    struct h3_act t;
+    act_layout(s, a->B, P, (real *)a->act, &t); /* views only: nothing is written */
+    const real *k = t.qkv + (size_t)a->B * P * s->D;
+    for (int i = 0; i < 2; i++) {
+        struct h3_slot_state st = slot_state(s, i, a->B, a->p, a->state);
+        h3_slot_prefill(&s->slot[i], &st, P, i ? t.kv : k);
+    }
+}
+
+/* q, k, v (3, B, D), k~ (B, D), kv and y (B, E), o (B, D). */
+static size_t h3_step_scratch_size(const void *self, int B, int L) {
+    (void)L;
+    const struct h3 *s = self;
+    return (size_t)B * (5 * (size_t)s->D + 2 * (size_t)s->E);
+}
+
+static void h3_step(const void *self, const struct ops *ops, const struct layer_step *a) {
+    const struct h3 *s = self;
+    int B = a->B;
+    size_t BD = (size_t)B * s->D, BE = (size_t)B * s->E;
+    real *q = a->scratch, *k = q + BD, *v = k + BD, *kt = v + BD, *kv = kt + BD, *y = kv + BE, *o = y + BE;
+    proj_fwd(s, ops, a->p, a->x, B, q);
+    struct h3_slot_state s1 = slot_state(s, 0, B, a->p, a->state), s2 = slot_state(s, 1, B, a->p, a->state);
+    h3_slot_step(&s->slot[0], &s1, k, kt);
+    outer_fwd(s, B, kt, v, kv);
+    h3_slot_step(&s->slot[1], &s2, kv, y);
+    gate_fwd(s, B, q, y, o);
+    struct linear_args lo = {.R = B, .I = s->D, .O = s->D, .W = a->p + s->wo, .b = a->p + s->bo};
+    linear_fwd(ops, &lo, o, a->y);
 }
 
 static void h3_destroy(void *self) { free(self); }
@@ -486,5 +538,8 @@ const struct layer_kind layer_h3 = {
     .forward = h3_forward,
     .backward = h3_backward,
     .state_size = h3_state_size,
+    .state_init = h3_state_init,
+    .step_scratch_size = h3_step_scratch_size,
+    .step = h3_step,
     .destroy = h3_destroy,
 };

@@ -78,6 +78,31 @@ void h3_shift_kernel(int H, int N, int Lk, const real *B, const real *C, real *K
 void h3_shift_kernel_bwd(int H, int N, int Lk, const real *B, const real *C, const real *dK, real *dB,
                          real *dC);
 
+/* ---- recurrent mode (spec/h3.md §1.7) ----
+ * A slot channel's state is N reals:
+ *   shift:    the register x (N), newest input in slot 0:
+ *             x <- (0, x_0..x_{N-2}) + B u,  y = C·x + D u
+ *   diagonal: N2 complex modes z (N2, 2) as (re, im):
+ *             z <- Abar z + Bbar u,  y = 2 Re C·z + D u
+ * (the authors' state layouts, tests/fixtures/reference/README.md §7), with
+ * Abar, Bbar the kernel's discretisation, so that y_t is the convolution's
+ * output at t. Channels c = 0..C-1, C = H group; channel c uses kernel row
+ * c / group and skip D[c / group]. */
+struct h3_slot_state {
+    int B, group;
+    const real *p;     /* flat parameter buffer */
+    const real *skip;  /* (H) the slot's D */
+    real *state;       /* channel c of sequence b at state + b stride + c N */
+    size_t stride;     /* reals from one sequence's state to the next */
+};
+
+/* One token: u (B, C) -> y (B, C) (=), the state updated. */
+void h3_slot_step(const struct h3_slot *s, const struct h3_slot_state *a, const real *u, real *y);
+
+/* The state (=) after a prompt u (B, P, C), P >= 1:
+ *   shift x[n] = sum_{j <= min(n, P-1)} B[n-j] u_{P-1-j},  diagonal z = sum_t Abar^{P-1-t} Bbar u_t. */
+void h3_slot_prefill(const struct h3_slot *s, const struct h3_slot_state *a, int P, const real *u);
+
 /* Both kernels of `self` (a layer_h3 instance) for tests, zero-padded to L
  * taps: K1 (D, L) slot 1's, K2 (H, L) slot 2's (=). */
 void h3_kernels(const void *self, const struct ops *ops, const real *p, int L, real *K1, real *K2);

@@ -6,12 +6,15 @@
  * declares them, whichever slot they sit in. */
 #include "h3.h"
 
+#include <complex.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../core/rng.h"
+
+#undef I /* complex values are built with CMPLX */
 
 /* ---- the shift SSM kernel ---------------------------------------------- */
 
@@ -183,4 +186,124 @@ void h3_slot_kernel_bwd(const struct h3_slot *s, const struct ops *ops, const st
     };
     ops->ssm_kernel_bwd(&kb);
     for (size_t i = 0; i < HN2; i++) G[s->inv_A + i] += a->dA_re[i] * a->f.A_re[i];
+}
+
+/* ---- recurrent mode ----------------------------------------------------------- */
+
+/* Kernel row h's discretised modes, in double as the kernel computes them:
+ * bilinear Abar = (1 + dtA/2)/(1 - dtA/2), Bbar = B dt/(1 - dtA/2);
+ * zoh Abar = exp(dtA), Bbar = B (exp(dtA) - 1)/A. */
+enum { H3_MAX_N2 = 512 }; /* d_state <= 1024, the knob's limit */
+
+struct diag_modes {
+    double complex abar[H3_MAX_N2], bbar[H3_MAX_N2], c[H3_MAX_N2];
+};
+
+static double complex cplx(const real *v) { return CMPLX((double)v[0], (double)v[1]); }
+
+static void cplx_store(real *v, double complex z) {
+    v[0] = (real)creal(z);
+    v[1] = (real)cimag(z);
+}
+
+static void diag_modes(const struct h3_slot *s, const real *p, int h, struct diag_modes *m) {
+    HP_CHECK(s->N2 <= H3_MAX_N2);
+    double dt = exp((double)p[s->log_dt + h]);
+    for (int n = 0; n < s->N2; n++) {
+        size_t i = (size_t)h * s->N2 + n;
+        double complex a = CMPLX(-exp((double)p[s->inv_A + i]), (double)p[s->A_im + i]), x = dt * a, q;
+        if (s->c.disc == SSM_BILINEAR) {
+            m->abar[n] = (1.0 + x / 2) / (1.0 - x / 2);
+            q = dt / (1.0 - x / 2);
+        } else {
+            m->abar[n] = cexp(x);
+            q = (m->abar[n] - 1.0) / a;
+        }
+        m->bbar[n] = cplx(p + s->B + 2 * i) * q;
+        m->c[n] = cplx(p + s->C + 2 * i);
+    }
+}
+
+/* One channel's shift register: x <- (0, x_0..x_{N-2}) + B u, then C·x. */
+static double shift_channel_step(int N, const real *B, const real *C, real *x, double u) {
+    memmove(x + 1, x, (size_t)(N - 1) * sizeof *x);
+    x[0] = 0;
+    double y = 0;
+    for (int n = 0; n < N; n++) {
+        x[n] += (real)(B[n] * u);
+        y += (double)C[n] * x[n];
+    }
+    return y;
+}
+
+static void shift_step(const struct h3_slot *s, const struct h3_slot_state *a, const real *u, real *y) {
+    int N = s->c.N, C = s->c.H * a->group;
+    for (int b = 0; b < a->B; b++)
+        for (int c = 0; c < C; c++) {
+            int h = c / a->group;
+            size_t i = (size_t)b * C + c;
+            real *x = a->state + (size_t)b * a->stride + (size_t)c * N;
+            double v = shift_channel_step(N, a->p + s->B + (size_t)h * N, a->p + s->C + (size_t)h * N, x, u[i]);
+            y[i] = (real)(v + (double)a->skip[h] * u[i]);
+        }
+}
+
+static void diag_step(const struct h3_slot *s, const struct h3_slot_state *a, const real *u, real *y) {
+    int C = s->c.H * a->group, N2 = s->N2;
+    struct diag_modes m; /* 24 KiB at most, on the stack */
+    for (int h = 0; h < s->c.H; h++) {
+        diag_modes(s, a->p, h, &m);
+        for (int b = 0; b < a->B; b++)
+            for (int c = h * a->group; c < (h + 1) * a->group; c++) {
+                size_t i = (size_t)b * C + c;
+                real *z = a->state + (size_t)b * a->stride + (size_t)c * 2 * N2;
+                double acc = (double)a->skip[h] * u[i];
+                for (int n = 0; n < N2; n++) {
+                    double complex zn = m.abar[n] * cplx(z + 2 * n) + m.bbar[n] * (double)u[i];
+                    cplx_store(z + 2 * n, zn);
+                    acc += 2 * creal(m.c[n] * zn);
+                }
+                y[i] = (real)acc;
+            }
+    }
+}
+
+void h3_slot_step(const struct h3_slot *s, const struct h3_slot_state *a, const real *u, real *y) {
+    if (s->c.kind == H3_SHIFT) shift_step(s, a, u, y);
+    else diag_step(s, a, u, y);
+}
+
+static void shift_prefill(const struct h3_slot *s, const struct h3_slot_state *a, int P, const real *u) {
+    int N = s->c.N, C = s->c.H * a->group;
+    for (int b = 0; b < a->B; b++)
+        for (int c = 0; c < C; c++) {
+            const real *Bs = a->p + s->B + (size_t)(c / a->group) * N;
+            real *x = a->state + (size_t)b * a->stride + (size_t)c * N;
+            for (int n = 0; n < N; n++) {
+                double acc = 0;
+                for (int j = 0; j <= n && j < P; j++) acc += (double)Bs[n - j] * u[((size_t)b * P + P - 1 - j) * C + c];
+                x[n] = (real)acc;
+            }
+        }
+}
+
+static void diag_prefill(const struct h3_slot *s, const struct h3_slot_state *a, int P, const real *u) {
+    int C = s->c.H * a->group, N2 = s->N2;
+    struct diag_modes m;
+    for (int h = 0; h < s->c.H; h++) {
+        diag_modes(s, a->p, h, &m);
+        for (int b = 0; b < a->B; b++)
+            for (int c = h * a->group; c < (h + 1) * a->group; c++)
+                for (int n = 0; n < N2; n++) {
+                    double complex z = 0; /* Horner's rule over the prompt */
+                    for (int t = 0; t < P; t++) z = m.abar[n] * z + m.bbar[n] * (double)u[((size_t)b * P + t) * C + c];
+                    cplx_store(a->state + (size_t)b * a->stride + (size_t)c * 2 * N2 + 2 * n, z);
+                }
+    }
+}
+
+void h3_slot_prefill(const struct h3_slot *s, const struct h3_slot_state *a, int P, const real *u) {
+    HP_CHECK(P >= 1);
+    if (s->c.kind == H3_SHIFT) shift_prefill(s, a, P, u);
+    else diag_prefill(s, a, P, u);
 }

@@ -53,6 +53,32 @@ struct layer_bwd {
     uint64_t seed, stream;
 };
 
+/* Recurrent inference. One sequence's state is state_size(self, L) reals (S)
+ * for sequences of up to L positions; B sequences' states lie one after
+ * another, (B, S). */
+struct layer_state_args {
+    int B;
+    int L;            /* positions the state was sized for: S = state_size(self, L) */
+    real *state;      /* (B, S) (=) */
+    const real *p;    /* the model's flat parameter buffer */
+    /* The prompt, consumed in convolution mode (h3.md §1.7): 0 = none, the
+     * state is empty (zero); else the state after its last token. */
+    int prompt_L;     /* 0 <= prompt_L <= L */
+    const real *x;    /* (B, prompt_L, D) the prompt's input to this layer */
+    const real *act;  /* as left by forward(x) with training off, same B and prompt_L */
+};
+
+struct layer_step {
+    int B;
+    int t;            /* this token's position: tokens 0..t-1 are in the state; t < L */
+    int L;            /* as in layer_state_args */
+    const real *x;    /* (B, D) this token's input */
+    real *y;          /* (B, D) output (=) */
+    const real *p;
+    real *state;      /* (B, S) updated in place */
+    real *scratch;    /* step_scratch_size(self, B, L) reals, not preserved */
+};
+
 struct layer_kind {
     const char *name;
     const char *summary; /* one line for `hippodrome list` */
@@ -70,9 +96,16 @@ struct layer_kind {
     size_t (*scratch_size)(const void *self, int B, int L);
     void (*forward)(const void *self, const struct ops *ops, const struct layer_fwd *a);
     void (*backward)(const void *self, const struct ops *ops, const struct layer_bwd *a);
-    /* Recurrent state per sequence, in reals, from the buffers step() uses
+    /* Recurrent state per sequence, in reals: exactly the buffer step() uses
      * (attention: its KV cache at length L). */
     size_t (*state_size)(const void *self, int L);
+    /* Recurrent mode; all three NULL in a kind without it (the model then
+     * refuses to generate). state_init empties the state or sets it from a
+     * prompt run through forward(); step then consumes one token per sequence,
+     * giving what forward() gives at that position. */
+    void (*state_init)(const void *self, const struct ops *ops, const struct layer_state_args *a);
+    size_t (*step_scratch_size)(const void *self, int B, int L);
+    void (*step)(const void *self, const struct ops *ops, const struct layer_step *a);
     void (*destroy)(void *self);
 };
 

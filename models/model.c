@@ -388,3 +388,13 @@ const real *model_tap(const struct model *m, enum model_tap tap, int layer) {
     }
     return NULL;
 }
+
+const void *model_layer(const struct model *m, int i) {
+    HP_CHECK(i >= 0 && i < m->cfg.n_layer);
+    return m->layer[i];
+}
+
+const real *model_layer_act(const struct model *m, int i) {
+    HP_CHECK(i >= 0 && i < m->cfg.n_layer && m->arena);
+    return m->act[i].layer;
+}

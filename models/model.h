@@ -78,5 +78,34 @@ double model_forward(struct model *m, const struct ops *ops, const struct model_
 void model_backward(struct model *m, const struct ops *ops);
 void model_zero_grad(struct model *m);
 const real *model_tap(const struct model *m, enum model_tap tap, int layer);
+/* Block i's layer instance and the activations its last forward left (act_size reals). */
+const void *model_layer(const struct model *m, int i);
+const real *model_layer_act(const struct model *m, int i);
+
+/* ---- recurrent inference (models/model_step.c, spec/h3.md §1.7) ----
+ * A prompt is consumed in convolution mode (the normal forward) and every
+ * layer's state set from it; then one token per sequence at a time, the
+ * embedding (+ the position row of the token's position), each block with its
+ * layer's step, LN_f and the tied head. Each step gives the logits the full
+ * forward gives at that position. */
+struct model_state;
+
+/* States and step buffers for B sequences of up to L positions, empty (zero).
+ * NULL with err when the layer kind has no recurrent step, or when L exceeds
+ * the position-embedding rows. */
+struct model_state *model_state_create(struct model *m, int B, int L, char *err, size_t errlen);
+void model_state_free(struct model_state *s);
+/* Tokens consumed so far (the next token's position). */
+int model_state_pos(const struct model_state *s);
+/* Reals allocated for the layers' states per sequence (= model_state_size(m, L)). */
+size_t model_state_reals(const struct model_state *s);
+/* Consume a prompt tokens (B, P), 1 <= P <= min(L, max_L), from an empty
+ * state; returns the logits (B, V) after its last token (valid until the next
+ * call). The model's forward activations are overwritten. */
+const real *model_prefill(struct model *m, const struct ops *ops, struct model_state *s, const int32_t *tokens,
+                          int P);
+/* One token per sequence, tokens (B), at position model_state_pos(s) < L;
+ * returns the logits (B, V) (valid until the next call). */
+const real *model_step(struct model *m, const struct ops *ops, struct model_state *s, const int32_t *tokens);
 
 #endif

@@ -11,10 +11,12 @@
  * H channels (= d_model), N2 = N/2 complex modes. */
 #include "s4d.h"
 
+#include <complex.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#undef I /* linear_args has a field I; complex values are built with CMPLX */
 
 #include "../core/rng.h"
 #include "layer.h"
@@ -216,11 +218,98 @@ static void s4d_backward(const void *self, const struct ops *ops, const struct l
     for (int n = 0; n < N2; n++) a->g[s->log_w_real + n] += dA_re[n] * A_re[n];
 }
 
-/* H x N/2 complex modes per sequence. */
+/* H x N/2 complex modes per sequence: (H, N2, 2) as (re, im). */
 static size_t s4d_state_size(const void *self, int L) {
     (void)L;
     const struct s4d *s = self;
     return (size_t)s->H * 2 * s->N2;
+}
+
+/* ---- recurrent mode ------------------------------------------------------
+ * Per channel h and mode n: z <- Abar z + Bbar u, y = 2 Re sum_n C z + D u,
+ * with the forward's ZOH pair Abar = exp(dt A), Bbar = (exp(dt A) - 1)/A (B is
+ * folded into C), so that y_t = sum_l K_l u_{t-l} + D u_t exactly as the
+ * convolution. Discretisation and the state update run in double whatever
+ * `real` is, as the kernel does. */
+
+/* Channel h's modes: Abar, Bbar and C per n. */
+struct zoh_modes {
+    double complex abar[S4D_MAX_N2], bbar[S4D_MAX_N2], c[S4D_MAX_N2];
+};
+
+static double complex cplx(const real *v) { return CMPLX((double)v[0], (double)v[1]); }
+
+static void cplx_store(real *v, double complex z) {
+    v[0] = (real)creal(z);
+    v[1] = (real)cimag(z);
+}
+
+static void zoh_modes(const struct s4d *s, const real *p, int h, struct zoh_modes *m) {
+    double dt = exp((double)p[s->log_dt + h]);
+    for (int n = 0; n < s->N2; n++) {
+        double complex a = CMPLX(-exp((double)p[s->log_w_real + n]), (double)p[s->w_imag + n]);
+        m->abar[n] = cexp(dt * a);
+        m->bbar[n] = (m->abar[n] - 1.0) / a;
+        m->c[n] = cplx(p + s->C + ((size_t)h * s->N2 + n) * 2);
+    }
+}
+
+/* Empty, or the state after the prompt: z_P = sum_t Abar^{P-1-t} Bbar u_t, by
+ * Horner's rule over the prompt's inputs (the layer's own input x). */
+static void s4d_state_init(const void *self, const struct ops *ops, const struct layer_state_args *a) {
+    (void)ops;
+    const struct s4d *s = self;
+    int H = s->H, N2 = s->N2, P = a->prompt_L;
+    size_t S = s4d_state_size(s, a->L);
+    memset(a->state, 0, (size_t)a->B * S * sizeof(real));
+    if (P == 0) return;
+    struct zoh_modes m_, *m = &m_; /* 24 KiB at most, on the stack */
+    for (int h = 0; h < H; h++) {
+        zoh_modes(s, a->p, h, m);
+        for (int b = 0; b < a->B; b++)
+            for (int n = 0; n < N2; n++) {
+                double complex z = 0;
+                for (int t = 0; t < P; t++) z = m->abar[n] * z + m->bbar[n] * (double)a->x[((size_t)b * P + t) * H + h];
+                cplx_store(a->state + (size_t)b * S + ((size_t)h * N2 + n) * 2, z);
+            }
+    }
+}
+
+/* y (B, H) and its GELU g (B, H). */
+static size_t s4d_step_scratch_size(const void *self, int B, int L) {
+    (void)L;
+    const struct s4d *s = self;
+    return 2 * (size_t)B * s->H;
+}
+
+/* y[b, h] (=) = 2 Re sum_n C z + D u after z <- Abar z + Bbar u. */
+static void ssm_step(const struct s4d *s, const struct layer_step *a, real *y) {
+    int H = s->H, N2 = s->N2;
+    size_t S = s4d_state_size(s, a->L);
+    struct zoh_modes m_, *m = &m_; /* 24 KiB at most, on the stack */
+    for (int h = 0; h < H; h++) {
+        zoh_modes(s, a->p, h, m);
+        for (int b = 0; b < a->B; b++) {
+            double u = a->x[(size_t)b * H + h], acc = a->p[s->D + h] * u;
+            real *st = a->state + (size_t)b * S + (size_t)h * N2 * 2;
+            for (int n = 0; n < N2; n++) {
+                double complex z = m->abar[n] * cplx(st + 2 * n) + m->bbar[n] * u;
+                cplx_store(st + 2 * n, z);
+                acc += 2 * creal(m->c[n] * z);
+            }
+            y[(size_t)b * H + h] = (real)acc;
+        }
+    }
+}
+
+static void s4d_step(const void *self, const struct ops *ops, const struct layer_step *a) {
+    const struct s4d *s = self;
+    size_t BH = (size_t)a->B * s->H;
+    real *y = a->scratch, *g = y + BH;
+    ssm_step(s, a, y);
+    ops->gelu(&(struct gelu_args){.n = BH, .kind = GELU_ERF, .x = y, .y = g});
+    struct linear_args la = out_linear(s, a->B, 1, a->p);
+    linear_fwd(ops, &la, g, a->y);
 }
 
 static void s4d_destroy(void *self) { free(self); }
@@ -238,5 +327,8 @@ const struct layer_kind layer_s4d = {
     .forward = s4d_forward,
     .backward = s4d_backward,
     .state_size = s4d_state_size,
+    .state_init = s4d_state_init,
+    .step_scratch_size = s4d_step_scratch_size,
+    .step = s4d_step,
     .destroy = s4d_destroy,
 };
