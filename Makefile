@@ -36,7 +36,7 @@ TESTS32 := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/test_*.c))
 TESTS64 := $(patsubst tests/f64/%.c,$(B)/tests/f64_%,$(wildcard tests/f64/test_*.c))
 BIN := $(B)/hippodrome
 
-.PHONY: all deps test run bench-train bench-ops synthetics ablations plots features clean
+.PHONY: all deps test run bench-train bench-long bench-ops synthetics ablations plots features clean
 all: deps features $(BIN)
 # The git commit named in reports: only harness/version.c sees it, rebuilt whenever HEAD moves.
 HIPPO_VERSION_O := $(B)/f32/harness/version.o $(B)/f64/harness/version.o
@@ -94,6 +94,11 @@ run: deps $(BIN)
 
 bench-train: deps $(BIN)
 	./$(BIN) bench-train --steps 200 --out results/bench/train.json
+
+# Long-sequence recall (configs/long: H3 and attention, d_model 64): ms per step and peak memory
+# from 1K to 128K tokens, each length in its own process under a memory limit.
+bench-long: deps $(BIN)
+	./$(BIN) bench-long --out results/bench/long.json
 
 # Grids of runs: `hippodrome sweep` expands the sweep file into one config per
 # run and results/<sweep>/runs.mk; that fragment trains them JOBS at a time

@@ -160,6 +160,33 @@ START_TEST(test_suite_summary) {
 }
 END_TEST
 
+/* bench-long: one row per (config, L) with time and peak memory; a length
+ * beyond the memory limit is reported as out of memory, not a crash. */
+START_TEST(test_bench_long) {
+    char cdir[128], path[160], rep[160];
+    snprintf(cdir, sizeof cdir, "%s/long", dir);
+    ck_assert_int_eq(mkdir(cdir, 0777), 0);
+    snprintf(path, sizeof path, "%s/a.json", cdir);
+    write_config(path, "long_attention", "attention");
+    snprintf(rep, sizeof rep, "%s/long.json", dir);
+    /* attention at 2^17 needs 64 GiB for one score matrix: far past a 1 GiB limit */
+    expect(0, "out of memory", BIN " bench-long --configs %s --lengths 16,32,131072 --steps 1 --mem-limit-gb 1 --out %s",
+           cdir, rep);
+    cJSON *j = read_json(rep);
+    const cJSON *rows = cJSON_GetObjectItem(j, "rows");
+    ck_assert_int_eq(cJSON_GetArraySize(rows), 3);
+    for (int i = 0; i < 3; i++) {
+        const cJSON *r = cJSON_GetArrayItem(rows, i);
+        ck_assert_int_eq(cJSON_GetObjectItem(r, "seq_len")->valueint, i == 2 ? 131072 : 16 << i);
+        ck_assert_str_eq(cJSON_GetObjectItem(r, "status")->valuestring, i == 2 ? "out of memory" : "ok");
+        ck_assert(i == 2 || cJSON_GetObjectItem(r, "ms_per_step")->valuedouble > 0);
+        ck_assert(cJSON_GetObjectItem(r, "peak_rss_mb")->valuedouble >= 0);
+    }
+    cJSON_Delete(j);
+    expect(2, "--lengths", BIN " bench-long --configs %s --lengths 16,abc", cdir);
+}
+END_TEST
+
 int main(void) {
     if (access(BIN, X_OK) != 0) {
         fprintf(stderr, "test_cli: %s not built (run make)\n", BIN);
@@ -174,6 +201,7 @@ int main(void) {
     tcase_add_test(tc, test_help_and_list);
     tcase_add_test(tc, test_train_save_predict);
     tcase_add_test(tc, test_suite_summary);
+    tcase_add_test(tc, test_bench_long);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }
