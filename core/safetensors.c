@@ -92,13 +92,54 @@ static int parse_tensor(const cJSON *item, const char *path, size_t data_len, co
         return -1;
     }
     double b = cJSON_GetArrayItem(off, 0)->valuedouble, e = cJSON_GetArrayItem(off, 1)->valuedouble;
-    if (b < 0 || e < b || e > (double)data_len || (size_t)(e - b) != t->numel * dtype_size(t->dtype)) {
-        snprintf(err, errlen, "%s: tensor '%s': data_offsets [%.0f, %.0f) do not match its shape or the file (%zu data bytes)",
-                 path, t->name, b, e, data_len);
+    if (b < 0 || e < b) {
+        snprintf(err, errlen, "%s: tensor '%s': bad data_offsets [%.0f, %.0f)", path, t->name, b, e);
+        return -1;
+    }
+    if (e > (double)data_len) {
+        snprintf(err, errlen, "%s: truncated: tensor '%s' ends at data byte %.0f, the file holds %zu data bytes",
+                 path, t->name, e, data_len);
+        return -1;
+    }
+    if ((size_t)(e - b) != t->numel * dtype_size(t->dtype)) {
+        snprintf(err, errlen, "%s: tensor '%s': data_offsets [%.0f, %.0f) hold %.0f bytes, its shape and dtype need %zu",
+                 path, t->name, b, e, e - b, t->numel * dtype_size(t->dtype));
         return -1;
     }
     t->data = data + (size_t)b;
     return 0;
+}
+
+static int by_offset(const void *a, const void *b) {
+    const unsigned char *x = ((const struct st_tensor *)a)->data, *y = ((const struct st_tensor *)b)->data;
+    return (x > y) - (x < y);
+}
+
+/* The layout's rule: the tensors cover the data section exactly, no gaps,
+ * overlaps or trailing bytes, so stray or missing bytes are caught. */
+static int check_coverage(const struct st_file *f, const char *path, const unsigned char *data, size_t data_len,
+                          char *err, size_t errlen) {
+    struct st_tensor *v = xmalloc(((size_t)f->n + 1) * sizeof *v);
+    memcpy(v, f->t, (size_t)f->n * sizeof *v);
+    qsort(v, (size_t)f->n, sizeof *v, by_offset);
+    size_t at = 0;
+    int rc = 0;
+    for (int i = 0; i < f->n && rc == 0; i++) {
+        size_t b = (size_t)((const unsigned char *)v[i].data - data);
+        if (b != at) {
+            snprintf(err, errlen, "%s: tensor '%s' starts at data byte %zu, the one before it ends at %zu (%s)", path,
+                     v[i].name, b, at, b < at ? "overlap" : "gap");
+            rc = -1;
+        }
+        at = b + v[i].numel * dtype_size(v[i].dtype);
+    }
+    if (rc == 0 && at != data_len) {
+        snprintf(err, errlen, "%s: %zu bytes after the last tensor (data section %zu bytes)", path, data_len - at,
+                 data_len);
+        rc = -1;
+    }
+    free(v);
+    return rc;
 }
 
 int st_read(const char *path, struct st_file *f, char *err, size_t errlen) {
@@ -131,9 +172,15 @@ int st_read(const char *path, struct st_file *f, char *err, size_t errlen) {
         f->n++;
     }
     cJSON_Delete(root);
+    if (check_coverage(f, path, data, data_len, err, errlen) != 0) {
+        st_free(f);
+        return -1;
+    }
     return 0;
 truncated:
-    snprintf(err, errlen, "%s: truncated (%zu bytes; header length does not fit)", path, f->size);
+    if (f->size < 8) snprintf(err, errlen, "%s: truncated or not safetensors (%zu bytes, no 8-byte header length)", path, f->size);
+    else snprintf(err, errlen, "%s: truncated or not safetensors (%zu bytes; the header length %llu runs past the end)",
+                  path, f->size, (unsigned long long)hlen);
     st_free(f);
     return -1;
 }

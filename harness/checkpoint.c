@@ -2,6 +2,7 @@
 #include "checkpoint.h"
 
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +61,13 @@ static int config_from_meta(const struct st_file *f, const char *path, struct ru
     return rc;
 }
 
+/* "[2, 3]" */
+static void shape_text(const int64_t *shape, int ndim, char *out, size_t len) {
+    size_t n = (size_t)snprintf(out, len, "[");
+    for (int d = 0; d < ndim && n < len; d++) n += (size_t)snprintf(out + n, len - n, "%s%lld", d ? ", " : "", (long long)shape[d]);
+    if (n < len) snprintf(out + n, len - n, "]");
+}
+
 static int load_tensor(const struct st_file *f, const struct param_spec *s, real *p, char *err, size_t errlen) {
     const struct st_tensor *t = st_get(f, s->name);
     if (!t) {
@@ -74,14 +82,25 @@ static int load_tensor(const struct st_file *f, const struct param_spec *s, real
     bool same = t->ndim == s->ndim && t->numel == s->numel;
     for (int d = 0; same && d < s->ndim; d++) same = t->shape[d] == s->shape[d];
     if (!same) {
-        snprintf(err, errlen, "tensor '%s' has the wrong shape", s->name);
+        char have[64], want[64];
+        shape_text(t->shape, t->ndim, have, sizeof have);
+        shape_text(s->shape, s->ndim, want, sizeof want);
+        snprintf(err, errlen, "tensor '%s' has the wrong shape %s, the model's is %s", s->name, have, want);
         return -1;
     }
     double *tmp = xmalloc(s->numel * sizeof *tmp);
     st_to_f64(t, tmp);
-    for (size_t i = 0; i < s->numel; i++) p[s->offset + i] = (real)tmp[i];
+    int rc = 0;
+    for (size_t i = 0; i < s->numel && rc == 0; i++) {
+        /* NaN or Inf in a weight is corruption (training stops at a diverged loss). */
+        if (!isfinite(tmp[i])) {
+            snprintf(err, errlen, "tensor '%s' holds a non-finite value (%g) at element %zu", s->name, tmp[i], i);
+            rc = -1;
+        }
+        p[s->offset + i] = (real)tmp[i];
+    }
     free(tmp);
-    return 0;
+    return rc;
 }
 
 static int load_weights(const struct st_file *f, struct model *m, char *err, size_t errlen) {

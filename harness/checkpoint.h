@@ -15,8 +15,10 @@
 #include "config.h"
 
 int checkpoint_save(const char *path, const struct run_config *c, struct model *m, char *err, size_t errlen);
-/* Rebuild config and model from a checkpoint; NULL with err on any mismatch
- * (missing or extra tensor, wrong shape, bad metadata). */
+/* Rebuild config and model from a checkpoint; NULL with err naming the
+ * problem: the file's layout (truncated, header length past the end, bad
+ * header, offsets that do not tile the data: core/safetensors.c), bad
+ * metadata, a missing or extra tensor, a wrong shape, a NaN or Inf weight. */
 struct model *checkpoint_load(const char *path, struct run_config *c, char *err, size_t errlen);
 /* Overwrite every parameter of m from a safetensors file, by name — the
  * authors' names as they are, or with a "param/" prefix as in the fixtures;
