@@ -8,7 +8,9 @@
  * Shapes: B batch, L length, D d_model. x and y are (B, L, D) row-major.
  * Every registered layer is put through the generic checks in
  * tests/f64/test_layers.c (finite-difference gradients, causality,
- * determinism) with no extra code. */
+ * determinism) with no extra code; one with a recurrent step also through
+ * tests/test_step.c (step = forward token by token, state from a prompt,
+ * state_size = the buffer step uses, the whole model's prefill + step). */
 #ifndef HIPPO_LAYER_H
 #define HIPPO_LAYER_H
 
