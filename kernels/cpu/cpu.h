@@ -28,6 +28,10 @@ void cpu_conv_direct(const struct conv_args *a);
 void cpu_conv_direct_bwd(const struct conv_bwd_args *a);
 void cpu_conv_fft(const struct conv_args *a);
 void cpu_conv_fft_bwd(const struct conv_bwd_args *a);
+/* FlashConv (flashconv.c): the same contract, fused per panel of channels
+ * around our own block FFT (fft_block.h). */
+void cpu_conv_flash(const struct conv_args *a);
+void cpu_conv_flash_bwd(const struct conv_bwd_args *g);
 /* The register-blocked direct kernel for BLH with H a multiple of the vector
  * width (conv_blh.c); cpu_conv_direct uses it whenever it fits. */
 bool cpu_conv_blh_fits(const struct conv_args *a);
@@ -66,6 +70,14 @@ enum cpu_scratch_slot {
     SCRATCH_SSM_MODE_CACHE,
     SCRATCH_LN_ACC,
     SCRATCH_XENT_ROW,
+    SCRATCH_FC_A,    /* FlashConv: transform buffers (n/2 panel elements each) */
+    SCRATCH_FC_B,
+    SCRATCH_FC_G,    /* the kernel-gradient spectrum sum */
+    SCRATCH_FC_K,    /* the panel's kernel spectrum */
+    SCRATCH_FC_T0,   /* time-domain panel copies (L vectors each) */
+    SCRATCH_FC_T1,
+    SCRATCH_FC_T2,
+    SCRATCH_FC_SSM,  /* state passing: mode tables and states */
     CPU_SCRATCH_SLOTS
 };
 void *cpu_scratch(enum cpu_scratch_slot slot, size_t bytes);
