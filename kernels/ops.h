@@ -57,6 +57,30 @@ struct conv_bwd_args {
     real *dD;           /* (H/group) (+=), or NULL */
 };
 
+/* H3's inner op fused (spec/h3.md §1.2-1.3): on (B, L, D) activations (BLH)
+ * with H = D / head_dim heads, head h owning channels h d_h .. h d_h + d_h - 1,
+ * one kernel row K[h] (Lk <= L taps) and one skip Dk[h]:
+ *   kv[t, h, i, j] = kt[t, h d_h + i] v[t, h d_h + j]                (outer product per head)
+ *   y[t, h, i, j]  = sum_{s <= t} K[h, t - s] kv[s, h, i, j] + Dk[h] kv[t, h, i, j]
+ *   o[t, j H + h]  = sum_i q[t, h d_h + i] y[t, h, i, j]             (the reference's (j h) order)
+ * For head_dim 1: o = q * (K * (kt v) + Dk kt v). Equal to models/h3.c's
+ * outer_fwd, slot-2 convolution and gate_fwd with both gates on; computed in
+ * one pass per panel of channels with no (B, L, E) intermediate. */
+struct h3_inner_args {
+    int B, L, D, head_dim, Lk;
+    const real *q, *kt, *v; /* (B, L, D) each; kt = k~, the slot-1 SSM's output */
+    const real *K;          /* (D / head_dim, Lk) */
+    const real *Dk;         /* (D / head_dim), or NULL for no skip */
+    real *o;                /* (B, L, D) (=) */
+};
+struct h3_inner_bwd_args {
+    struct h3_inner_args f; /* the forward's arguments (o unused; y is recomputed) */
+    const real *dout;       /* (B, L, D) */
+    real *dq, *dkt, *dv;    /* (B, L, D) (=) each */
+    real *dK;               /* (D / head_dim, Lk) (+=), or NULL */
+    real *dDk;              /* (D / head_dim) (+=), or NULL */
+};
+
 enum ssm_disc { SSM_BILINEAR, SSM_ZOH };
 
 /* Diagonal SSM convolution kernel by a Vandermonde product over conjugate pairs:
@@ -167,6 +191,8 @@ struct ops {
     void (*gelu_bwd)(const struct gelu_bwd_args *a);
     void (*xent)(const struct xent_args *a);
     void (*xent_bwd)(const struct xent_bwd_args *a);
+    void (*h3_inner)(const struct h3_inner_args *a);
+    void (*h3_inner_bwd)(const struct h3_inner_bwd_args *a);
 };
 
 const struct ops *ops_cpu(void);

@@ -32,6 +32,9 @@ void cpu_conv_fft_bwd(const struct conv_bwd_args *a);
  * around our own block FFT (fft_block.h). */
 void cpu_conv_flash(const struct conv_args *a);
 void cpu_conv_flash_bwd(const struct conv_bwd_args *g);
+/* The fused H3 inner op (flashconv_h3.c). */
+void cpu_h3_inner(const struct h3_inner_args *a);
+void cpu_h3_inner_bwd(const struct h3_inner_bwd_args *g);
 /* The register-blocked direct kernel for BLH with H a multiple of the vector
  * width (conv_blh.c); cpu_conv_direct uses it whenever it fits. */
 bool cpu_conv_blh_fits(const struct conv_args *a);

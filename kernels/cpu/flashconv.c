@@ -27,6 +27,15 @@ struct fc_lanes fc_lanes_of(enum conv_layout lay, int L, int H, int b, int c0, i
     return ln;
 }
 
+struct fc_lanes fc_lanes_ch(int L, int C, int b, const int *ch, int n) {
+    struct fc_lanes ln = {.n = n, .st = C, .contig = n == VL};
+    for (int l = 0; l < n; l++) {
+        ln.off[l] = (size_t)b * L * C + ch[l];
+        ln.contig = ln.contig && ch[l] == ch[0] + l;
+    }
+    return ln;
+}
+
 void fc_gather(const real *src, const struct fc_lanes *ln, int L, vec *dst) {
     if (ln->contig) {
         const real *s = src + ln->off[0];
@@ -49,6 +58,18 @@ void fc_scatter(const vec *src, const struct fc_lanes *ln, int L, real *dst) {
     for (int l = 0; l < ln->n; l++) {
         real *d = dst + ln->off[l];
         for (int t = 0; t < L; t++) d[(ptrdiff_t)t * ln->st] = src[t][l];
+    }
+}
+
+void fc_scatter_add(const vec *src, const struct fc_lanes *ln, int L, real *dst) {
+    if (ln->contig) {
+        real *d = dst + ln->off[0];
+        for (int t = 0; t < L; t++) vstore(d + (ptrdiff_t)t * ln->st, vload(d + (ptrdiff_t)t * ln->st) + src[t]);
+        return;
+    }
+    for (int l = 0; l < ln->n; l++) {
+        real *d = dst + ln->off[l];
+        for (int t = 0; t < L; t++) d[(ptrdiff_t)t * ln->st] += src[t][l];
     }
 }
 

@@ -24,10 +24,17 @@ struct fc_lanes {
 /* Lanes of channels c0..c0+n-1 of batch entry b in a (B, L, H) or (B, H, L) tensor. */
 struct fc_lanes fc_lanes_of(enum conv_layout lay, int L, int H, int b, int c0, int n);
 
+/* Lanes reading channel ch[l] of batch entry b in a (B, L, C) tensor (BLH);
+ * several lanes may read the same channel. */
+struct fc_lanes fc_lanes_ch(int L, int C, int b, const int *ch, int n);
+
 /* dst[t] (=) the panel's values at time t, t < L; unused lanes 0. */
 void fc_gather(const real *src, const struct fc_lanes *ln, int L, vec *dst);
 /* dst[t] (=) the panel's values at time t, lanes l < ln->n. */
 void fc_scatter(const vec *src, const struct fc_lanes *ln, int L, real *dst);
+/* dst at time t (+=) src[t], lane by lane in lane order (lanes sharing a
+ * channel add up there). */
+void fc_scatter_add(const vec *src, const struct fc_lanes *ln, int L, real *dst);
 /* v[l] for lane l of channel c0 + l: table[(c0 + l) / group], 0 beyond n. */
 vec fc_lane_vals(const real *table, int c0, int n, int group);
 

@@ -17,6 +17,8 @@ const struct ops *ops_cpu(void) {
         .gelu_bwd = cpu_gelu_bwd,
         .xent = cpu_xent,
         .xent_bwd = cpu_xent_bwd,
+        .h3_inner = cpu_h3_inner,
+        .h3_inner_bwd = cpu_h3_inner_bwd,
     };
     t.gemm_name = cpu_gemm_name();
     return &t;
