@@ -111,6 +111,36 @@ struct ssm_kernel_bwd_args {
     real *dC;         /* (H, N2, 2) (+=) */
 };
 
+/* Causal convolution with a diagonal SSM given by its discrete modes, by state
+ * passing (spec/h3.md §3.4), for sequences of any length. Per channel c, with
+ * row r = c / group sharing modes Abar[r, n], Ct[r, n] (n < N2 conjugate pairs):
+ *   x[t, n] = Abar[r, n] x[t-1, n] + u[b, c, t],  x[-1] = 0
+ *   y[b, c, t] = 2 Re sum_n Ct[r, n] x[t, n] + D[r] u[b, c, t]
+ * i.e. the conv op with K[r, l] = 2 Re sum_n Ct Abar^l over all L taps (the
+ * kernel ssm_kernel computes from log_dt, A, B, C: Abar and Ct there). L is
+ * cut into chunks of T: inside a chunk a FlashConv with the first T taps,
+ * across chunks the state, so memory is O(T) per channel and the cost per
+ * token does not grow with L. The backward gives du and the modes' gradients
+ * as (dL/dRe, dL/dIm) pairs, the convention of ssm_kernel_bwd. */
+struct ssm_conv_args {
+    int B, L, H, N2, group;
+    int T; /* chunk length: a power of two >= 16; 0 = automatic (cpu: 4096, or one chunk when L is shorter) */
+    enum conv_layout layout;
+    const real *Abar; /* (H/group, N2, 2) complex as (re, im); |Abar| < 1 */
+    const real *Ct;   /* (H/group, N2, 2) */
+    const real *D;    /* (H/group) or NULL */
+    const real *u;    /* (B, L, H) or (B, H, L) per layout */
+    real *y;          /* like u (=) */
+};
+struct ssm_conv_bwd_args {
+    struct ssm_conv_args f; /* y unused */
+    const real *dy;
+    real *du;    /* (=), or NULL */
+    real *dAbar; /* (H/group, N2, 2) (+=), or NULL */
+    real *dCt;   /* (H/group, N2, 2) (+=), or NULL */
+    real *dD;    /* (H/group) (+=), or NULL */
+};
+
 /* Row softmax over the last axis of (R, C), optionally causal: for row r the
  * column limit is (r % L) + 1 when `causal_L` > 0 (rows are (…, L) query rows
  * over L keys, C == L), and masked entries of y are written as 0. */
@@ -193,6 +223,8 @@ struct ops {
     void (*xent_bwd)(const struct xent_bwd_args *a);
     void (*h3_inner)(const struct h3_inner_args *a);
     void (*h3_inner_bwd)(const struct h3_inner_bwd_args *a);
+    void (*ssm_conv_chunked)(const struct ssm_conv_args *a);
+    void (*ssm_conv_chunked_bwd)(const struct ssm_conv_bwd_args *a);
 };
 
 const struct ops *ops_cpu(void);

@@ -35,6 +35,11 @@ void cpu_conv_flash_bwd(const struct conv_bwd_args *g);
 /* The fused H3 inner op (flashconv_h3.c). */
 void cpu_h3_inner(const struct h3_inner_args *a);
 void cpu_h3_inner_bwd(const struct h3_inner_bwd_args *g);
+/* Diagonal-SSM convolution by state passing (flashconv_ssm.c); the chunk
+ * length it uses for L when a->T is 0. */
+void cpu_ssm_conv_chunked(const struct ssm_conv_args *a);
+void cpu_ssm_conv_chunked_bwd(const struct ssm_conv_bwd_args *g);
+int cpu_ssm_conv_chunk(int T, int L);
 /* The register-blocked direct kernel for BLH with H a multiple of the vector
  * width (conv_blh.c); cpu_conv_direct uses it whenever it fits. */
 bool cpu_conv_blh_fits(const struct conv_args *a);

@@ -19,6 +19,8 @@ const struct ops *ops_cpu(void) {
         .xent_bwd = cpu_xent_bwd,
         .h3_inner = cpu_h3_inner,
         .h3_inner_bwd = cpu_h3_inner_bwd,
+        .ssm_conv_chunked = cpu_ssm_conv_chunked,
+        .ssm_conv_chunked_bwd = cpu_ssm_conv_chunked_bwd,
     };
     t.gemm_name = cpu_gemm_name();
     return &t;

@@ -1,0 +1,354 @@
+/* flashconv_ssm.c — the diagonal SSM's convolution by state passing
+ * (ops.h ssm_conv_chunked; spec/h3.md §3.4; FLASHCONV.md).
+ *
+ * Per panel of VL channels, L is cut into chunks of T (t0 = 0, T, 2T, ...):
+ *   y[t0 + j] = (K_T * u_chunk)[j] + D u + 2 Re sum_n Ct z^{j+1} x   (x: state before the chunk)
+ *   x <- z^T x + sum_j z^{T-1-j} u_chunk[j]
+ * with K_T the first T taps, convolved by FlashConv (FFT size 2T). The two
+ * Vandermonde products (M_xy x and M_ux u of the paper) are real-by-complex
+ * products with the table z^e, e = 0..T, factored as z^{R a} z^r (R = 64):
+ * two small tables (R and T/R + 1 rows of N2 modes) instead of T rows, so
+ * they stay in L2 next to the FFT buffers; computed in double, stored in
+ * `real`. Cost per token: one 2T-point FFT pair plus 4 N2 complex
+ * multiply-adds, independent of L; memory O(T + N2 (R + T/R)) per panel.
+ *
+ * Backward: one reverse sweep per batch entry with the adjoint state
+ * nu = sum_{r >= t1} z^{r - t1} dy_r (t1 = the next chunk's start):
+ *   du[t0 + j] = (K_T ⋆ dy_chunk)[j] + D dy + 2 Re sum_n Ct z^{Tc - j} nu
+ * The modes' gradients need G(z) = sum_l dk_l z^l and G'(z), dk the full-
+ * length kernel gradient (never formed): pairs inside a chunk come from the
+ * correlation sum_{b, chunks} conj(U) DY (one 2T spectrum, inverted once per
+ * panel), pairs across chunks from B1 nu and B2 nu + B1 nu' with
+ * B1 = sum_j u_j z^{Tc-j}, B2 = its derivative in z, nu' = d nu / dz. */
+#include "flashconv.h"
+
+#include <complex.h>
+#include <string.h>
+
+#include "fft_codelets.h"
+
+#define SP_R 64  /* z^e = z^{R a} z^r */
+#define SP_NB 8  /* modes per register block; tables are padded to a multiple */
+
+/* One panel's modes and tables; mode arrays hold N2p (padded) entries. */
+struct sp {
+    const struct ssm_conv_args *a;
+    const struct fb_plan *p; /* real size 2T */
+    int c0, nl, T, R, NA, N2p;
+    fb_cx *z, *ct, *PR, *QR, *PA, *QA; /* PR[r][n] = z^r, QR = r z^{r-1}; PA[a][n] = z^{R a}, QA = R a z^{R a - 1} */
+    fb_cx *S, *Sq;                     /* (N2p) scratch sums */
+    fb_cx *K;                          /* K_T's spectrum, scaled for the convolution */
+    vec d;
+};
+
+int cpu_ssm_conv_chunk(int T, int L) {
+    if (T > 0) return T;
+    if (L > 4096) return 4096;
+    int t = 16;
+    while (t < L) t *= 2;
+    return t;
+}
+
+static void set_lane(fb_cx *x, int l, double complex v) {
+    x->re[l] = (real)creal(v);
+    x->im[l] = (real)cimag(v);
+}
+
+/* The tables of lane l for its row's modes, in double. */
+static void lane_tables(struct sp *s, int l, int row) {
+    int N2 = s->a->N2, R = s->R;
+    for (int n = 0; n < N2; n++) {
+        size_t o = ((size_t)row * N2 + n) * 2;
+        double complex z = s->a->Abar[o] + I * (double)s->a->Abar[o + 1], w = 1, pa = 1;
+        set_lane(&s->z[n], l, z);
+        set_lane(&s->ct[n], l, s->a->Ct[o] + I * (double)s->a->Ct[o + 1]);
+        set_lane(&s->PR[n], l, 1);
+        for (int r = 1; r < R; r++) {
+            set_lane(&s->QR[(size_t)r * s->N2p + n], l, r * w);
+            w *= z;
+            set_lane(&s->PR[(size_t)r * s->N2p + n], l, w); /* z^r; w = z^{R-1} at the end */
+        }
+        set_lane(&s->PA[n], l, 1);
+        for (int a = 1; a < s->NA; a++) {
+            double complex pm = pa * w; /* z^{R a - 1} */
+            pa = pm * z;
+            set_lane(&s->PA[(size_t)a * s->N2p + n], l, pa);
+            set_lane(&s->QA[(size_t)a * s->N2p + n], l, (double)R * a * pm);
+        }
+    }
+}
+
+/* out[j'] (+=) Re sum_n z^{j + e0} sv[n] for j < len, j' = j or len-1-j (rev). */
+static void vand_out(const struct sp *s, int e0, const fb_cx *sv, vec *out, int len, bool rev) {
+    int R = s->R, N2p = s->N2p;
+    for (int a = e0 / R; a * R <= len - 1 + e0; a++) {
+        int j0 = a * R - e0 > 0 ? a * R - e0 : 0, j1 = (a + 1) * R - e0 < len ? (a + 1) * R - e0 : len;
+        for (int n = 0; n < N2p; n++) s->S[n] = cx_mul(s->PA[(size_t)a * N2p + n], sv[n]);
+        for (int j = j0; j < j1; j++) {
+            const fb_cx *pr = s->PR + (size_t)(j + e0 - a * R) * N2p;
+            vec acc = {0};
+            for (int n = 0; n < N2p; n++) acc += pr[n].re * s->S[n].re - pr[n].im * s->S[n].im;
+            out[rev ? len - 1 - j : j] += acc;
+        }
+    }
+}
+
+/* The inner sums of one exponent block, SP_NB modes at a time in registers:
+ * S[n] = sum_j c_j z^r, Sq[n] = sum_j c_j r z^{r-1} (r = j + e0 - R a). */
+static void block_sums(const struct sp *s, int e0, int a, const vec *c, int len, bool rev, int j0, int j1, bool q) {
+    int R = s->R, N2p = s->N2p;
+    for (int n0 = 0; n0 < N2p; n0 += SP_NB) {
+        fb_cx acc[SP_NB], accq[SP_NB];
+        memset(acc, 0, sizeof acc), memset(accq, 0, sizeof accq);
+        for (int j = j0; j < j1; j++) {
+            vec cj = c[rev ? len - 1 - j : j];
+            const fb_cx *pr = s->PR + (size_t)(j + e0 - a * R) * N2p + n0, *qr = s->QR + (pr - s->PR);
+            for (int k = 0; k < SP_NB; k++) acc[k].re += cj * pr[k].re, acc[k].im += cj * pr[k].im;
+            if (q)
+                for (int k = 0; k < SP_NB; k++) accq[k].re += cj * qr[k].re, accq[k].im += cj * qr[k].im;
+        }
+        memcpy(s->S + n0, acc, sizeof acc);
+        memcpy(s->Sq + n0, accq, sizeof accq);
+    }
+}
+
+/* acc[n] (+=) sum_j c_j' z^{j + e0}, and accq[n] (+=) sum_j c_j' (j + e0) z^{j + e0 - 1}
+ * when accq is given, over j < len with c_j' = c[j] or c[len-1-j] (rev). */
+static void vand_in(const struct sp *s, int e0, const vec *c, int len, bool rev, fb_cx *acc, fb_cx *accq) {
+    int R = s->R, N2p = s->N2p;
+    for (int a = e0 / R; a * R <= len - 1 + e0; a++) {
+        int j0 = a * R - e0 > 0 ? a * R - e0 : 0, j1 = (a + 1) * R - e0 < len ? (a + 1) * R - e0 : len;
+        block_sums(s, e0, a, c, len, rev, j0, j1, accq != NULL);
+        for (int n = 0; n < N2p; n++) {
+            fb_cx pa = s->PA[(size_t)a * N2p + n];
+            acc[n] = cx_add(acc[n], cx_mul(pa, s->S[n]));
+            if (accq) accq[n] = cx_add(accq[n], cx_add(cx_mul(s->QA[(size_t)a * N2p + n], s->S[n]), cx_mul(pa, s->Sq[n])));
+        }
+    }
+}
+
+/* ---- panel setup ------------------------------------------------------------ */
+
+/* Mode arrays of a panel, carved from one scratch slot: z, ct, S, Sq and
+ * four states (N2p each), PR, QR (R rows), PA, QA (NA rows). */
+enum { SP_X, SP_NU, SP_NUQ, SP_GC, SP_GZ, SP_T1, SP_T2, SP_STATES };
+
+static fb_cx *panel_arrays(struct sp *s) {
+    size_t rows = 4 + SP_STATES + 2 * (size_t)s->R + 2 * (size_t)s->NA;
+    fb_cx *m = cpu_scratch(SCRATCH_FC_SSM, sizeof(fb_cx) * rows * s->N2p);
+    memset(m, 0, sizeof(fb_cx) * rows * s->N2p);
+    fb_cx *q = m;
+    s->z = q, q += s->N2p;
+    s->ct = q, q += s->N2p;
+    s->S = q, q += s->N2p;
+    s->Sq = q, q += s->N2p;
+    fb_cx *states = q;
+    q += SP_STATES * s->N2p;
+    s->PR = q, q += (size_t)s->R * s->N2p;
+    s->QR = q, q += (size_t)s->R * s->N2p;
+    s->PA = q, q += (size_t)s->NA * s->N2p;
+    s->QA = q;
+    return states;
+}
+
+/* Tables, and K_T's spectrum: K_l = Re sum_n z^l (2 Ct), l < T, by vand_out. */
+static fb_cx *panel_init(struct sp *s, const struct ssm_conv_args *a, int c0, int nl) {
+    int T = cpu_ssm_conv_chunk(a->T, a->L);
+    *s = (struct sp){.a = a, .p = fb_plan_get(2 * T), .c0 = c0, .nl = nl, .T = T, .R = T < SP_R ? T : SP_R};
+    s->NA = T / s->R + 1;
+    s->N2p = (a->N2 + SP_NB - 1) / SP_NB * SP_NB;
+    fb_cx *states = panel_arrays(s);
+    for (int l = 0; l < nl; l++) lane_tables(s, l, (c0 + l) / a->group);
+    s->d = fc_lane_vals(a->D, c0, nl, a->group);
+    s->K = cpu_scratch(SCRATCH_FC_K, sizeof(fb_cx) * s->p->M);
+    fb_cx *two_ct = states + SP_T1 * s->N2p;
+    for (int n = 0; n < s->N2p; n++) two_ct[n] = cx_scale(s->ct[n], 2);
+    fc_zero((vec *)s->K, 0, 2 * s->p->M);
+    vand_out(s, 0, two_ct, (vec *)s->K, T, false);
+    fb_rfft(s->p, s->K, (real)1 / s->p->M);
+    return states;
+}
+
+/* The panel's lanes at batch entry b, shifted to time t0. */
+static struct fc_lanes chunk_lanes(const struct sp *s, int b, int t0) {
+    const struct ssm_conv_args *a = s->a;
+    struct fc_lanes ln = fc_lanes_of(a->layout, a->L, a->H, b, s->c0, s->nl);
+    for (int l = 0; l < ln.n; l++) ln.off[l] += (size_t)t0 * ln.st;
+    return ln;
+}
+
+/* X (=) the transform of x (len vectors, zero-padded to 2T samples). */
+static void forward_of(const struct sp *s, const vec *x, int len, fb_cx *X) {
+    memcpy(X, x, sizeof(vec) * len);
+    fc_zero((vec *)X, len, s->p->M);
+    fb_fft(s->p, X, true);
+}
+
+/* ---- forward ---------------------------------------------------------------- */
+
+static void fwd_entry(const struct sp *s, fb_cx *st, int b, vec *u, fb_cx *X) {
+    const struct ssm_conv_args *a = s->a;
+    int T = s->T, N2p = s->N2p;
+    fb_cx *x = st + SP_X * N2p, *sv = st + SP_T1 * N2p;
+    vec *y = (vec *)X;
+    memset(x, 0, sizeof(fb_cx) * N2p);
+    for (int t0 = 0; t0 < a->L; t0 += T) {
+        int Tc = a->L - t0 < T ? a->L - t0 : T;
+        struct fc_lanes ln = chunk_lanes(s, b, t0);
+        fc_gather(a->u, &ln, Tc, u);
+        forward_of(s, u, Tc, X);
+        fb_conv(s->p, X, s->K, false);
+        fb_ifft(s->p, X, true);
+        for (int j = 0; j < Tc; j++) y[j] += s->d * u[j];
+        if (t0 > 0) { /* the state's contribution, M_xy x */
+            for (int n = 0; n < N2p; n++) sv[n] = cx_scale(cx_mul(s->ct[n], x[n]), 2);
+            vand_out(s, 1, sv, y, Tc, false);
+        }
+        fc_scatter(y, &ln, Tc, a->y);
+        if (t0 + Tc < a->L) { /* x <- z^T x + M_ux u */
+            for (int n = 0; n < N2p; n++) x[n] = cx_mul(s->PA[(size_t)(s->NA - 1) * N2p + n], x[n]);
+            vand_in(s, 0, u, Tc, true, x, NULL);
+        }
+    }
+}
+
+static void check_args(const struct ssm_conv_args *a) {
+    HP_CHECK(a->B >= 0 && a->L > 0 && a->H > 0 && a->N2 > 0 && a->group >= 1 && a->H % a->group == 0);
+    int T = cpu_ssm_conv_chunk(a->T, a->L);
+    HP_CHECK(T >= 16 && (T & (T - 1)) == 0 && 2 * T <= FB_MAX_N);
+}
+
+void cpu_ssm_conv_chunked(const struct ssm_conv_args *a) {
+    check_args(a);
+    if (a->B == 0) return;
+    int T = cpu_ssm_conv_chunk(a->T, a->L), panels = (a->H + VL - 1) / VL;
+    int nt = fc_threads(3 * fc_fft_work((double)a->B * a->H * ((a->L + T - 1) / T), 2 * T));
+    int bsplit = panels >= 2 * nt ? 1 : (2 * nt + panels - 1) / panels;
+    bsplit = bsplit > a->B ? a->B : bsplit;
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    for (int task = 0; task < panels * bsplit; task++) {
+        int pi = task / bsplit, bs = task % bsplit, c0 = pi * VL;
+        struct sp s;
+        fb_cx *st = panel_init(&s, a, c0, a->H - c0 < VL ? a->H - c0 : VL);
+        vec *u = cpu_scratch(SCRATCH_FC_T0, sizeof(vec) * T);
+        fb_cx *X = cpu_scratch(SCRATCH_FC_A, sizeof(fb_cx) * s.p->M);
+        for (int b = a->B * bs / bsplit; b < a->B * (bs + 1) / bsplit; b++) fwd_entry(&s, st, b, u, X);
+    }
+}
+
+/* ---- backward --------------------------------------------------------------- */
+
+struct spb {
+    const struct ssm_conv_bwd_args *g;
+    fb_cx *st;        /* states: nu, nu', gC, gZ and two temporaries */
+    fb_cx *A, *U, *G; /* dy's and u's transforms, the intra-chunk correlation sum */
+    vec *dy, *u, dd;
+    bool grads;       /* dAbar or dCt wanted */
+};
+
+/* One chunk of the reverse sweep: du, the gradient sums, then nu, nu'. */
+static void bwd_chunk(const struct sp *s, struct spb *w, int b, int t0) {
+    const struct ssm_conv_bwd_args *g = w->g;
+    const struct ssm_conv_args *a = &g->f;
+    int T = s->T, N2p = s->N2p, Tc = a->L - t0 < T ? a->L - t0 : T;
+    fb_cx *nu = w->st + SP_NU * N2p, *nuq = w->st + SP_NUQ * N2p, *gc = w->st + SP_GC * N2p;
+    fb_cx *gz = w->st + SP_GZ * N2p, *t1 = w->st + SP_T1 * N2p, *t2 = w->st + SP_T2 * N2p;
+    bool last = t0 + Tc == a->L;
+    struct fc_lanes ln = chunk_lanes(s, b, t0);
+    fc_gather(g->dy, &ln, Tc, w->dy);
+    fc_gather(a->u, &ln, Tc, w->u);
+    for (int j = 0; j < Tc; j++) w->dd += w->dy[j] * w->u[j];
+    forward_of(s, w->dy, Tc, w->A);
+    if (w->grads) {
+        fb_cx *U = cpu_scratch(SCRATCH_FC_B, sizeof(fb_cx) * s->p->M);
+        forward_of(s, w->u, Tc, U);
+        fb_corr_acc(s->p, U, w->A, w->G);
+        if (!last) { /* cross-chunk pairs: B1 nu and B2 nu + B1 nu' */
+            memset(t1, 0, sizeof(fb_cx) * N2p), memset(t2, 0, sizeof(fb_cx) * N2p);
+            vand_in(s, 1, w->u, Tc, true, t1, t2);
+            for (int n = 0; n < N2p; n++) {
+                gc[n] = cx_add(gc[n], cx_mul(t1[n], nu[n]));
+                gz[n] = cx_add(gz[n], cx_add(cx_mul(t2[n], nu[n]), cx_mul(t1[n], nuq[n])));
+            }
+        }
+    }
+    if (g->du) {
+        vec *du = (vec *)w->A;
+        fb_conv(s->p, w->A, s->K, true);
+        fb_ifft(s->p, w->A, true);
+        for (int j = 0; j < Tc; j++) du[j] += s->d * w->dy[j];
+        if (!last) {
+            for (int n = 0; n < N2p; n++) t1[n] = cx_scale(cx_mul(s->ct[n], nu[n]), 2);
+            vand_out(s, 1, t1, du, Tc, true);
+        }
+        fc_scatter(du, &ln, Tc, g->du);
+    }
+    if (t0 == 0) return;
+    /* nu' <- sum_j j z^{j-1} dy_j + T z^{T-1} nu + z^T nu';  nu <- sum_j z^j dy_j + z^T nu
+     * (after the last chunk nu = nu' = 0, so its length need not be T) */
+    memset(t1, 0, sizeof(fb_cx) * N2p), memset(t2, 0, sizeof(fb_cx) * N2p);
+    vand_in(s, 0, w->dy, Tc, false, t1, t2);
+    const fb_cx *zT = s->PA + (size_t)(s->NA - 1) * N2p, *qT = s->QA + (size_t)(s->NA - 1) * N2p;
+    for (int n = 0; n < N2p; n++) {
+        nuq[n] = cx_add(t2[n], cx_add(cx_mul(qT[n], nu[n]), cx_mul(zT[n], nuq[n])));
+        nu[n] = cx_add(t1[n], cx_mul(zT[n], nu[n]));
+    }
+}
+
+/* G(z) = sum_l dk_l z^l and G'(z) from the intra-chunk correlation and the
+ * cross-chunk sums; then the modes' gradients into their rows, lane order:
+ * dCt = (2 Re G, -2 Im G), dAbar = (2 Re(Ct G'), -2 Im(Ct G')). */
+static void bwd_reduce(const struct sp *s, struct spb *w) {
+    const struct ssm_conv_bwd_args *g = w->g;
+    const struct ssm_conv_args *a = &g->f;
+    int N2p = s->N2p;
+    if (w->grads) {
+        fb_cx *gc = w->st + SP_GC * N2p, *gz = w->st + SP_GZ * N2p;
+        fb_irfft(s->p, w->G, (real)1 / s->p->M);
+        vand_in(s, 0, (const vec *)w->G, s->T, false, gc, gz);
+        for (int l = 0; l < s->nl; l++) {
+            size_t o = (size_t)((s->c0 + l) / a->group) * a->N2 * 2;
+            for (int n = 0; n < a->N2; n++) {
+                fb_cx cg = cx_mul(s->ct[n], gz[n]);
+                if (g->dCt) g->dCt[o + 2 * n] += 2 * gc[n].re[l], g->dCt[o + 2 * n + 1] -= 2 * gc[n].im[l];
+                if (g->dAbar) g->dAbar[o + 2 * n] += 2 * cg.re[l], g->dAbar[o + 2 * n + 1] -= 2 * cg.im[l];
+            }
+        }
+    }
+    if (g->dD)
+        for (int l = 0; l < s->nl; l++) g->dD[(s->c0 + l) / a->group] += w->dd[l];
+}
+
+static void bwd_panel(const struct ssm_conv_bwd_args *g, int c0, int nl) {
+    const struct ssm_conv_args *a = &g->f;
+    struct sp s;
+    struct spb w = {.g = g, .grads = g->dAbar || g->dCt};
+    w.st = panel_init(&s, a, c0, nl);
+    w.A = cpu_scratch(SCRATCH_FC_A, sizeof(fb_cx) * s.p->M);
+    w.G = cpu_scratch(SCRATCH_FC_G, sizeof(fb_cx) * s.p->M);
+    w.dy = cpu_scratch(SCRATCH_FC_T0, sizeof(vec) * 2 * s.T);
+    w.u = w.dy + s.T;
+    memset(w.G, 0, sizeof(fb_cx) * s.p->M);
+    int N2p = s.N2p, chunks = (a->L + s.T - 1) / s.T;
+    for (int b = 0; b < a->B; b++) {
+        memset(w.st + SP_NU * N2p, 0, sizeof(fb_cx) * 2 * N2p); /* nu, nu' */
+        for (int c = chunks - 1; c >= 0; c--) bwd_chunk(&s, &w, b, c * s.T);
+    }
+    bwd_reduce(&s, &w);
+}
+
+void cpu_ssm_conv_chunked_bwd(const struct ssm_conv_bwd_args *g) {
+    const struct ssm_conv_args *a = &g->f;
+    check_args(a);
+    if (a->B == 0) return;
+    int T = cpu_ssm_conv_chunk(a->T, a->L), rows = a->H / a->group;
+    int nt = fc_threads(5 * fc_fft_work((double)a->B * a->H * ((a->L + T - 1) / T), 2 * T));
+    nt = nt > rows ? rows : nt;
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        int r0, r1;
+        fc_rows_of(rows, omp_get_thread_num(), omp_get_num_threads(), &r0, &r1);
+        for (int c0 = r0 * a->group; c0 < r1 * a->group; c0 += VL)
+            bwd_panel(g, c0, r1 * a->group - c0 < VL ? r1 * a->group - c0 : VL);
+    }
+}
