@@ -139,6 +139,13 @@ bench-ops: $(B)/libhippo32.a
 	./$(B)/lab/bench_gemm results/bench/gemm.json
 	./$(B)/lab/bench_conv results/bench/conv.json
 
+# FlashConv vs the direct and FFTW convolutions, the fused H3 inner op, state
+# passing and threads (kernels/lab/bench_flashconv.c; findings in kernels/cpu/FLASHCONV.md).
+bench-flashconv: $(B)/libhippo32.a
+	@mkdir -p $(B)/lab results/bench
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $(B)/lab/bench_flashconv kernels/lab/bench_flashconv.c $(B)/libhippo32.a $(LDLIBS)
+	./$(B)/lab/bench_flashconv results/bench/flashconv.json
+
 clean:
 	rm -rf $(B)
 

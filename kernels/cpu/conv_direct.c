@@ -4,6 +4,8 @@
  * kernel in conv_blh.c; other BLH shapes run the loops here, vectorised over
  * channels (kernel taps transposed to (Lk, H)); BHL is a per-channel loop. */
 #include "cpu.h"
+#include "conv_table.h"
+#include "fft_block.h"
 
 #include <math.h>
 #include <string.h>
@@ -228,23 +230,49 @@ void cpu_conv_direct_bwd(const struct conv_bwd_args *g) {
     else bwd_bhl(g);
 }
 
-/* Cost model: direct ~ c_d * L * Lk, FFT ~ c_f * n log2 n (n = FFT size).
- * The ratio c_f / c_d, measured with kernels/lab/bench_conv.c (CONV.md), is
- * about 33 for the register-blocked kernel in BLH, 20 for BHL through the
- * transposes (H a multiple of the vector width), 6 for the plain BLH loops
- * and 2.5 for the plain per-channel BHL loop. */
-bool cpu_conv_use_fft(const struct conv_args *a) {
-    int n = cpu_conv_fft_size(a->L + a->Lk - 1);
-    double ratio = cpu_conv_blh_fits(a) ? 33.0 : bhl_via_blh(a) ? 20.0 : a->layout == CONV_BLH ? 6.0 : 2.5;
-    return (double)a->L * a->Lk > ratio * n * log2((double)n);
+/* The dispatch (conv_table.h): the shape's direct kernel class picks a row;
+ * FlashConv is the FFT engine when the row allows it for this H, FFTW
+ * otherwise; direct while L * Lk <= ratio * n log2 n for that engine. */
+static enum conv_kernel_class kernel_class(const struct conv_args *a) {
+    if (cpu_conv_blh_fits(a)) return CONV_CLASS_BLH_BLOCKED;
+    if (bhl_via_blh(a)) return CONV_CLASS_BHL_BLOCKED;
+    return a->layout == CONV_BLH ? CONV_CLASS_BLH_LOOPS : CONV_CLASS_BHL_LOOPS;
 }
 
+enum cpu_conv_engine cpu_conv_path(const struct conv_args *a) {
+    enum conv_kernel_class cls = kernel_class(a);
+    const struct conv_rule *r = &conv_rules[0];
+    for (size_t i = 0; i < sizeof conv_rules / sizeof conv_rules[0]; i++)
+        if (conv_rules[i].cls == cls) {
+            r = &conv_rules[i];
+            break;
+        }
+    bool flash = a->H >= r->flash_min_H && a->L <= FB_MAX_N / 2;
+    int n = flash ? fb_size_for(a->L) : cpu_conv_fft_size(a->L + a->Lk - 1);
+    double ratio = flash ? r->ratio_flash : r->ratio_fftw;
+    if ((double)a->L * a->Lk <= ratio * n * log2((double)n)) return CPU_CONV_DIRECT;
+    return flash ? CPU_CONV_FLASH : CPU_CONV_FFTW;
+}
+
+const char *cpu_conv_path_name(const struct conv_args *a) {
+    static const char *names[] = {"direct", "fftw", "flash"};
+    return names[cpu_conv_path(a)];
+}
+
+bool cpu_conv_use_fft(const struct conv_args *a) { return cpu_conv_path(a) != CPU_CONV_DIRECT; }
+
 void cpu_conv(const struct conv_args *a) {
-    if (cpu_conv_use_fft(a)) cpu_conv_fft(a);
-    else cpu_conv_direct(a);
+    switch (cpu_conv_path(a)) {
+    case CPU_CONV_DIRECT: cpu_conv_direct(a); break;
+    case CPU_CONV_FFTW: cpu_conv_fft(a); break;
+    default: cpu_conv_flash(a); break;
+    }
 }
 
 void cpu_conv_bwd(const struct conv_bwd_args *g) {
-    if (cpu_conv_use_fft(&g->f)) cpu_conv_fft_bwd(g);
-    else cpu_conv_direct_bwd(g);
+    switch (cpu_conv_path(&g->f)) {
+    case CPU_CONV_DIRECT: cpu_conv_direct_bwd(g); break;
+    case CPU_CONV_FFTW: cpu_conv_fft_bwd(g); break;
+    default: cpu_conv_flash_bwd(g); break;
+    }
 }

@@ -47,8 +47,14 @@ void cpu_conv_blh(const struct conv_args *a);
 void cpu_conv_blh_bwd(const struct conv_bwd_args *g);
 /* FFT length the FFT path uses for a linear convolution of m outputs. */
 int cpu_conv_fft_size(int m);
-/* True when cpu_conv takes the FFT path for this shape and layout. */
+/* True when cpu_conv takes an FFT path (FFTW or FlashConv) for this shape. */
 bool cpu_conv_use_fft(const struct conv_args *a);
+/* The path cpu_conv takes, by the table in conv_table.h, and its name. */
+enum cpu_conv_engine { CPU_CONV_DIRECT, CPU_CONV_FFTW, CPU_CONV_FLASH };
+enum cpu_conv_engine cpu_conv_path(const struct conv_args *a);
+const char *cpu_conv_path_name(const struct conv_args *a);
+/* The instruction set FlashConv's FFT clones run with. */
+const char *cpu_flash_isa(void);
 
 /* The gemm engines cpu_gemm can run: our own kernel and CBLAS, both split
  * over OpenMP threads the same way. The own kernel computes rows m0..m1 of

@@ -18,6 +18,8 @@
 
 #include <string.h>
 
+const char *cpu_flash_isa(void) { return fb_isa(); }
+
 /* ---- panels --------------------------------------------------------------- */
 
 struct fc_lanes fc_lanes_of(enum conv_layout lay, int L, int H, int b, int c0, int n) {

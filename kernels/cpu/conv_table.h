@@ -1,0 +1,45 @@
+/* conv_table.h — the crossover table ops->conv dispatches by (internal to
+ * kernels/cpu; read by conv_direct.c's cpu_conv_path and the tests).
+ *
+ * Three paths compute the same causal convolution: direct (conv_direct.c,
+ * conv_blh.c, O(L Lk) per channel), FFTW (conv_fft.c) and FlashConv
+ * (flashconv.c). Cost model per channel: direct ~ c_d L Lk, an FFT path ~
+ * c_f n log2 n with n its FFT size, so direct wins while
+ *   L * Lk <= ratio * n log2 n.
+ * The ratios c_f / c_d and where FlashConv beats FFTW were measured with
+ * kernels/lab/bench_flashconv.c and bench_conv.c (FLASHCONV.md, CONV.md).
+ * First matching row wins. */
+#ifndef HIPPO_CONV_TABLE_H
+#define HIPPO_CONV_TABLE_H
+
+#include "cpu.h"
+
+/* Which direct kernel a shape gets (conv_direct.c). */
+enum conv_kernel_class {
+    CONV_CLASS_BLH_BLOCKED, /* BLH, H a multiple of the vector width: register-blocked */
+    CONV_CLASS_BHL_BLOCKED, /* BHL, such an H: through transposes to the blocked kernel */
+    CONV_CLASS_BLH_LOOPS,   /* BLH, other H: loops vectorised over channels */
+    CONV_CLASS_BHL_LOOPS,   /* BHL, other H: a loop per channel */
+};
+
+struct conv_rule {
+    enum conv_kernel_class cls;
+    int flash_min_H;     /* FlashConv's panels hold VL channels: below this H, FFTW */
+    double ratio_flash;  /* c_f / c_d against FlashConv (n = its size, 2^a >= 2L) */
+    double ratio_fftw;   /* c_f / c_d against FFTW (n = 2^a or 3 2^a >= L + Lk - 1) */
+};
+
+/* From bench_flashconv (B x H = 32 x 64 and 1 x 768 BLH; 8 x 64 BHL; 8 x 5
+ * and 8 x 8 both layouts; FLASHCONV.md): direct = FlashConv at L ~ 70-110 for
+ * the blocked BLH kernel (ratio 5), L ~ 32-64 through the BHL transposes
+ * (2.5), and FlashConv beats the plain loops from L = 32 (1). With 5 of 16
+ * lanes busy FlashConv only matched FFTW (0.75-1.9x), with 8 it won
+ * 1.1-2.5x: FFTW below 6 channels. The FFTW ratios are CONV.md's. */
+static const struct conv_rule conv_rules[] = {
+    {CONV_CLASS_BLH_BLOCKED, 6, 5.0, 33.0},
+    {CONV_CLASS_BHL_BLOCKED, 6, 2.5, 20.0},
+    {CONV_CLASS_BLH_LOOPS, 6, 1.0, 6.0},
+    {CONV_CLASS_BHL_LOOPS, 6, 1.0, 2.5},
+};
+
+#endif
