@@ -78,37 +78,64 @@ static void lane_tables(struct sp *s, int l, int row) {
     }
 }
 
-/* out[j'] (+=) Re sum_n z^{j + e0} sv[n] for j < len, j' = j or len-1-j (rev). */
+/* acc[k] (+=) Re sum_n pr[k][n] S[n] for k < NJ rows of the table (row
+ * stride N2p): NJ x 2 accumulators (the re and im products apart), so the
+ * FMA chains are independent and each S[n] is loaded once per NJ rows. */
+static inline __attribute__((always_inline)) void out_rows(int NJ, const fb_cx *pr, int N2p, const fb_cx *S,
+                                                           vec *acc) {
+    vec ar[8], ai[8];
+    for (int k = 0; k < NJ; k++) ar[k] = ai[k] = (vec){0};
+    for (int n = 0; n < N2p; n++) {
+        vec sr = S[n].re, si = S[n].im;
+        for (int k = 0; k < NJ; k++) ar[k] += pr[(size_t)k * N2p + n].re * sr, ai[k] += pr[(size_t)k * N2p + n].im * si;
+    }
+    for (int k = 0; k < NJ; k++) acc[k] = ar[k] - ai[k];
+}
+
+/* out[j'] (+=) Re sum_n z^{j + e0} sv[n] for j < len, j' = j or len-1-j (rev):
+ * per block of R exponents, S = z^{R a} sv, then rows z^r of the small table. */
 static void vand_out(const struct sp *s, int e0, const fb_cx *sv, vec *out, int len, bool rev) {
     int R = s->R, N2p = s->N2p;
     for (int a = e0 / R; a * R <= len - 1 + e0; a++) {
         int j0 = a * R - e0 > 0 ? a * R - e0 : 0, j1 = (a + 1) * R - e0 < len ? (a + 1) * R - e0 : len;
         for (int n = 0; n < N2p; n++) s->S[n] = cx_mul(s->PA[(size_t)a * N2p + n], sv[n]);
-        for (int j = j0; j < j1; j++) {
+        for (int j = j0; j < j1;) {
             const fb_cx *pr = s->PR + (size_t)(j + e0 - a * R) * N2p;
-            vec acc = {0};
-            for (int n = 0; n < N2p; n++) acc += pr[n].re * s->S[n].re - pr[n].im * s->S[n].im;
-            out[rev ? len - 1 - j : j] += acc;
+            vec acc[8];
+            int nj = j1 - j >= 8 ? 8 : 1;
+            if (nj == 8) out_rows(8, pr, N2p, s->S, acc);
+            else out_rows(1, pr, N2p, s->S, acc);
+            for (int k = 0; k < nj; k++) out[rev ? len - 1 - (j + k) : j + k] += acc[k];
+            j += nj;
         }
     }
 }
 
-/* The inner sums of one exponent block, SP_NB modes at a time in registers:
+/* The inner sums of one exponent block, NB modes at a time in registers:
  * S[n] = sum_j c_j z^r, Sq[n] = sum_j c_j r z^{r-1} (r = j + e0 - R a). */
+static inline __attribute__((always_inline)) void sums_nb(int NB, bool q, const struct sp *s, const fb_cx *pr0,
+                                                          const vec *c, int len, bool rev, int j0, int j1, int n0) {
+    int N2p = s->N2p;
+    vec pr_[8], pi_[8], qr_[8], qi_[8];
+    for (int k = 0; k < NB; k++) pr_[k] = pi_[k] = qr_[k] = qi_[k] = (vec){0};
+    for (int j = j0; j < j1; j++) {
+        vec cj = c[rev ? len - 1 - j : j];
+        const fb_cx *p = pr0 + (size_t)(j - j0) * N2p + n0, *qq = s->QR + (p - s->PR);
+        for (int k = 0; k < NB; k++) pr_[k] += cj * p[k].re, pi_[k] += cj * p[k].im;
+        if (q)
+            for (int k = 0; k < NB; k++) qr_[k] += cj * qq[k].re, qi_[k] += cj * qq[k].im;
+    }
+    for (int k = 0; k < NB; k++) {
+        s->S[n0 + k] = (fb_cx){pr_[k], pi_[k]};
+        if (q) s->Sq[n0 + k] = (fb_cx){qr_[k], qi_[k]};
+    }
+}
+
 static void block_sums(const struct sp *s, int e0, int a, const vec *c, int len, bool rev, int j0, int j1, bool q) {
-    int R = s->R, N2p = s->N2p;
-    for (int n0 = 0; n0 < N2p; n0 += SP_NB) {
-        fb_cx acc[SP_NB], accq[SP_NB];
-        memset(acc, 0, sizeof acc), memset(accq, 0, sizeof accq);
-        for (int j = j0; j < j1; j++) {
-            vec cj = c[rev ? len - 1 - j : j];
-            const fb_cx *pr = s->PR + (size_t)(j + e0 - a * R) * N2p + n0, *qr = s->QR + (pr - s->PR);
-            for (int k = 0; k < SP_NB; k++) acc[k].re += cj * pr[k].re, acc[k].im += cj * pr[k].im;
-            if (q)
-                for (int k = 0; k < SP_NB; k++) accq[k].re += cj * qr[k].re, accq[k].im += cj * qr[k].im;
-        }
-        memcpy(s->S + n0, acc, sizeof acc);
-        memcpy(s->Sq + n0, accq, sizeof accq);
+    const fb_cx *pr0 = s->PR + (size_t)(j0 + e0 - a * s->R) * s->N2p;
+    for (int n0 = 0; n0 < s->N2p; n0 += q ? 4 : 8) {
+        if (q) sums_nb(4, true, s, pr0, c, len, rev, j0, j1, n0);
+        else sums_nb(8, false, s, pr0, c, len, rev, j0, j1, n0);
     }
 }
 

@@ -234,7 +234,8 @@ static long maxrss_kb(void) {
 struct sp_row {
     int B, H, L, T, N2;
     double fwd_ns, bwd_ns; /* nanoseconds per token per channel */
-    long rss_growth_kb;    /* peak RSS growth over the first calls (tensors allocated before) */
+    long rss_growth_kb;    /* peak RSS growth of a fresh process over one forward and backward */
+    long one_block_kb;     /* the same for one chunk of the whole length (no state passing) */
 };
 
 /* Modes like H3's bilinear diagonal SSM at dt = 0.01: |Abar| ~ 0.995. */
@@ -249,8 +250,8 @@ static void sp_modes(real *Ab, real *Ct, int rows, int N2) {
         }
 }
 
-static struct sp_row sp_cell(int H, int L, int T, int rounds) {
-    int N2 = 32;
+/* The tensors of a state-passing call, modes filled. */
+static struct sp_bench sp_make(int H, int L, int T, int N2) {
     size_t n = (size_t)L * H;
     struct sp_bench s = {.a = {.B = 1, .L = L, .H = H, .N2 = N2, .group = 1, .T = T, .layout = CONV_BLH}};
     real *Ab = xmalloc(sizeof(real) * H * N2 * 2), *Ct = xmalloc(sizeof(real) * H * N2 * 2);
@@ -259,19 +260,52 @@ static struct sp_row sp_cell(int H, int L, int T, int rounds) {
     s.g = (struct ssm_conv_bwd_args){.f = s.a, .dy = filled(n, 15, 1), .du = xcalloc(n, sizeof(real)),
                                      .dAbar = xcalloc((size_t)H * N2 * 2, sizeof(real)),
                                      .dCt = xcalloc((size_t)H * N2 * 2, sizeof(real)), .dD = xcalloc(H, sizeof(real))};
-    struct sp_row r = {.B = 1, .H = H, .L = L, .T = cpu_ssm_conv_chunk(T, L), .N2 = N2};
+    return s;
+}
+
+static void sp_free(struct sp_bench *s) {
+    free((void *)s->a.Abar), free((void *)s->a.Ct), free((void *)s->a.D), free((void *)s->a.u), free(s->a.y);
+    free((void *)s->g.dy), free(s->g.du), free(s->g.dAbar), free(s->g.dCt), free(s->g.dD);
+}
+
+/* In a fresh process (this program, mode "memory"): the peak RSS growth of
+ * one forward and backward, the tensors allocated and touched before. */
+static int memory_probe(int H, int L, int T) {
+    struct sp_bench s = sp_make(H, L, T, 32);
+    memset(s.g.du, 0, sizeof(real) * (size_t)L * H), memset(s.a.y, 0, sizeof(real) * (size_t)L * H);
     long rss0 = maxrss_kb();
     s.bwd = false, sp_run(&s, 0);
     s.bwd = true, sp_run(&s, 0);
-    r.rss_growth_kb = maxrss_kb() - rss0;
+    printf("%ld\n", maxrss_kb() - rss0);
+    sp_free(&s);
+    return 0;
+}
+
+static long memory_of(const char *self, int H, int L, int T) {
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "OMP_NUM_THREADS=1 '%s' - 1 memory %d %d %d", self, H, L, T);
+    FILE *p = popen(cmd, "r");
+    long kb = -1;
+    if (!p || fscanf(p, "%ld", &kb) != 1) kb = -1;
+    if (p) pclose(p);
+    return kb;
+}
+
+static struct sp_row sp_cell(const char *self, int H, int L, int T, int rounds) {
+    int N2 = 32;
+    struct sp_bench s = sp_make(H, L, T, N2);
+    struct sp_row r = {.B = 1, .H = H, .L = L, .T = cpu_ssm_conv_chunk(T, L), .N2 = N2};
+    r.rss_growth_kb = memory_of(self, H, L, T);
+    int one = 16;
+    while (one < L) one *= 2;
+    r.one_block_kb = memory_of(self, H, L, one);
     bool on[1] = {true};
     double t;
     s.bwd = false, time_all(sp_run, &s, 1, on, rounds, 0.05, &t);
     r.fwd_ns = t * 1e9 / ((double)L * H);
     s.bwd = true, time_all(sp_run, &s, 1, on, rounds, 0.05, &t);
     r.bwd_ns = t * 1e9 / ((double)L * H);
-    free(Ab), free(Ct), free((void *)s.a.D), free((void *)s.a.u), free(s.a.y);
-    free((void *)s.g.dy), free(s.g.du), free(s.g.dAbar), free(s.g.dCt), free(s.g.dD);
+    sp_free(&s);
     return r;
 }
 
@@ -368,8 +402,8 @@ static void write_json(const char *out, const char *load, const struct conv_row 
     for (int i = 0; i < ns; i++)
         fprintf(f,
                 "    {\"B\": %d, \"H\": %d, \"L\": %d, \"T\": %d, \"N2\": %d, \"fwd_ns_per_token\": %.5g, "
-                "\"bwd_ns_per_token\": %.5g, \"peak_rss_growth_kb\": %ld}%s\n",
-                sr[i].B, sr[i].H, sr[i].L, sr[i].T, sr[i].N2, sr[i].fwd_ns, sr[i].bwd_ns, sr[i].rss_growth_kb,
+                "\"bwd_ns_per_token\": %.5g, \"peak_rss_growth_kb\": %ld, \"one_block_rss_growth_kb\": %ld}%s\n",
+                sr[i].B, sr[i].H, sr[i].L, sr[i].T, sr[i].N2, sr[i].fwd_ns, sr[i].bwd_ns, sr[i].rss_growth_kb, sr[i].one_block_kb,
                 i + 1 < ns ? "," : "");
     fprintf(f, "  ],\n  \"threads\": [\n");
     for (int i = 0; i < nt; i++)
@@ -386,6 +420,7 @@ int main(int argc, char **argv) {
     const char *out = argc > 1 ? argv[1] : "results/bench/flashconv.json";
     int rounds = argc > 2 ? atoi(argv[2]) : 3;
     const char *only = argc > 3 ? argv[3] : "all"; /* e.g. "conv,h3" */
+    if (!strcmp(only, "memory") && argc > 6) return memory_probe(atoi(argv[4]), atoi(argv[5]), atoi(argv[6]));
     char load[128];
     load_average(load, sizeof load);
     printf("bench_flashconv: %s, FFT clones: %s, load average %s\n", REAL_NAME, cpu_flash_isa(), load);
@@ -425,10 +460,11 @@ int main(int argc, char **argv) {
     int ns = 0;
     static const int spL[] = {8192, 1 << 16, 1 << 20};
     for (int i = 0; i < 3 && want(only, "ssm"); i++) {
-        sr[ns++] = sp_cell(16, spL[i], 0, rounds);
+        sr[ns++] = sp_cell(argv[0], 16, spL[i], 0, rounds);
         const struct sp_row *p = &sr[ns - 1];
-        printf("3. state passing H%d L%d T%d: fwd %.2f ns/token, fwd+bwd %.2f ns/token per channel, peak RSS growth %ld KiB\n",
-               p->H, p->L, p->T, p->fwd_ns, p->bwd_ns, p->rss_growth_kb);
+        printf("3. state passing H%d L%d T%d: fwd %.2f ns/token, bwd %.2f ns/token per channel; peak RSS growth %ld KiB "
+               "(one block of L: %ld KiB)\n",
+               p->H, p->L, p->T, p->fwd_ns, p->bwd_ns, p->rss_growth_kb, p->one_block_kb);
         fflush(stdout);
     }
     struct thr_row tr[4];
