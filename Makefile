@@ -127,7 +127,7 @@ plots: $(BIN)
 	@./scripts/deps plots
 	@for g in quick synthetics ablations; do \
 	  if [ -f results/$$g/table.json ]; then ./$(BIN) plot results/$$g --table results/$$g/table.json --out results/plots/$$g || exit 1; \
-	  elif [ -d results/$$g ]; then ./$(BIN) plot results/$$g --out results/plots/$$g || exit 1; fi; done
+	  elif ls results/$$g/*.json >/dev/null 2>&1; then ./$(BIN) plot results/$$g --out results/plots/$$g || exit 1; fi; done
 
 # CPU op benchmarks (kernels/lab): gemm candidates incl. BLIS, conv paths.
 BLIS_INC := /usr/include/x86_64-linux-gnu/blis-openmp

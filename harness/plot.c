@@ -46,26 +46,45 @@ static double num_at(const cJSON *o, const char *k, double fallback) {
     return cJSON_IsNumber(v) ? v->valuedouble : fallback;
 }
 
-/* Names in gnuplot titles: '_' would start a subscript. */
+/* Text for a gnuplot single-quoted string (the terminal is noenhanced, so
+ * '_' is literal): a quote is doubled. */
 static void plot_title(const char *in, char *out, size_t len) {
     size_t j = 0;
     for (size_t i = 0; in[i] && j + 3 < len; i++) {
-        if (in[i] == '_' || in[i] == '@' || in[i] == '^') out[j++] = '\\', out[j++] = '\\';
+        if (in[i] == '\'') out[j++] = '\'';
         out[j++] = in[i];
     }
     out[j] = '\0';
 }
 
+/* mkdir -p */
 static int ensure_dir(const char *dir, char *err, size_t errlen) {
-    if (mkdir(dir, 0777) == 0 || errno == EEXIST) return 0;
-    snprintf(err, errlen, "cannot create '%s': %s", dir, strerror(errno));
-    return -1;
+    char path[4096];
+    snprintf(path, sizeof path, "%s", dir);
+    for (char *p = path + 1;; p++) {
+        bool end = *p == '\0';
+        if (*p != '/' && !end) continue;
+        *p = '\0';
+        if (mkdir(path, 0777) != 0 && errno != EEXIST) {
+            snprintf(err, errlen, "cannot create '%s': %s", path, strerror(errno));
+            return -1;
+        }
+        if (end) return 0;
+        *p = '/';
+    }
 }
 
-/* Render script.gp with gnuplot (which writes the SVG the script names). */
-static int run_gnuplot(const char *script, char *err, size_t errlen) {
-    char cmd[4200];
-    snprintf(cmd, sizeof cmd, "gnuplot '%s'", script);
+/* The file name after the last '/': scripts name their data and SVG by it,
+ * so a folder of plots can be moved and its scripts rerun inside it. */
+static const char *base_name(const char *path) {
+    const char *b = strrchr(path, '/');
+    return b ? b + 1 : path;
+}
+
+/* Render a script with gnuplot inside its folder (it writes the SVG it names). */
+static int run_gnuplot(const char *outdir, const char *script, char *err, size_t errlen) {
+    char cmd[8400];
+    snprintf(cmd, sizeof cmd, "cd '%s' && gnuplot '%s'", outdir, base_name(script));
     int rc = system(cmd);
     if (rc != 0) {
         snprintf(err, errlen, "gnuplot failed on '%s' (exit status %d)", script, rc);
@@ -104,7 +123,10 @@ static int load_runs(const char *dir, cJSON **docs, struct run_curve *runs, stru
         docs[(*n_docs)++] = j;
         struct run_curve *r = &runs[nr++];
         r->task = names_index(tasks, task), r->layer = names_index(layers, layer), r->acc = acc;
-        snprintf(r->name, sizeof r->name, "%s", str_at(j, "name") ? str_at(j, "name") : paths[i]);
+        /* series title: the layer and the training seed (runs of one task differ by these in a grid) */
+        const cJSON *seed = cJSON_GetObjectItemCaseSensitive(j, "seed");
+        if (cJSON_IsNumber(seed)) snprintf(r->name, sizeof r->name, "%s seed %d", layer, seed->valueint);
+        else snprintf(r->name, sizeof r->name, "%s", str_at(j, "name") ? str_at(j, "name") : paths[i]);
         free(paths[i]);
     }
     return n < 0 ? -1 : nr;
@@ -133,7 +155,7 @@ static int curves_for_task(const char *outdir, const char *task, const struct ru
         return -1;
     }
     plot_title(task, title, sizeof title);
-    fprintf(g, "set terminal svg size 900,560 dynamic enhanced font 'sans,12'\nset output '%s'\n", svg);
+    fprintf(g, "set terminal svg size 900,560 dynamic noenhanced font 'sans,12'\nset output '%s'\n", base_name(svg));
     fprintf(g, "set title 'test accuracy by epoch: %s'\nset xlabel 'epoch'\nset ylabel 'accuracy (%%)'\n", title);
     fprintf(g, "set yrange [0:100]\nset key outside right top\nset grid\nplot \\\n");
     int k = 0;
@@ -141,7 +163,7 @@ static int curves_for_task(const char *outdir, const char *task, const struct ru
         if (runs[i].task != t) continue;
         write_curve_data(d, &runs[i]);
         plot_title(runs[i].name, series, sizeof series);
-        fprintf(g, "%s  '%s' index %d using 1:2 with lines lc %d lw 1.5 title '%s'", k ? ", \\\n" : "", dat, k,
+        fprintf(g, "%s  '%s' index %d using 1:2 with lines lc %d lw 1.5 title '%s'", k ? ", \\\n" : "", base_name(dat), k,
                 runs[i].layer + 1, series);
         k++;
     }
@@ -152,7 +174,7 @@ static int curves_for_task(const char *outdir, const char *task, const struct ru
         snprintf(err, errlen, "cannot write '%s' or '%s'", dat, gp);
         return -1;
     }
-    return render ? run_gnuplot(gp, err, errlen) : 0;
+    return render ? run_gnuplot(outdir, gp, err, errlen) : 0;
 }
 
 int plot_curves(const char *dir, const char *outdir, bool render, char *err, size_t errlen) {
@@ -186,17 +208,17 @@ static int write_bars(FILE *d, FILE *g, const cJSON *cells, const char *rf, cons
             if (!task || !layer || strcmp(layer, layers->v[l]) != 0) continue;
             int t = 0;
             while (t < tasks->n && strcmp(tasks->v[t], task) != 0) t++;
-            double paper = num_at(c, "paper", -1);
+            double paper = num_at(c, "paper", -1); /* a fraction, like mean and std */
             fprintf(d, "%g %.4f %.4f ", bar_x(t, l, layers->n), 100 * num_at(c, "mean", 0), 100 * num_at(c, "std", 0));
-            if (paper >= 0) fprintf(d, "%.4f\n", paper), has_paper[l] = true;
+            if (paper >= 0) fprintf(d, "%.4f\n", 100 * paper), has_paper[l] = true;
             else fprintf(d, "?\n");
         }
         fprintf(d, "\n\n");
     }
-    fprintf(g, "set terminal svg size 900,560 dynamic enhanced font 'sans,12'\nset output '%s'\n", svg);
+    fprintf(g, "set terminal svg size 900,560 dynamic noenhanced font 'sans,12'\nset output '%s'\n", base_name(svg));
     fprintf(g, "set title '%s'\nset ylabel 'test accuracy (%%), mean ± std over runs'\nset yrange [0:105]\n", title);
     fprintf(g, "set style fill solid 0.6 border -1\nset boxwidth 0.9\nset key outside right top\nset grid ytics\n");
-    fprintf(g, "set datafile missing '?'\nset xtics (");
+    fprintf(g, "set datafile missing '?'\nset xrange [-1:%g]\nset xtics (", bar_x(tasks->n - 1, layers->n, layers->n));
     for (int t = 0; t < tasks->n; t++) {
         char name[160];
         plot_title(tasks->v[t], name, sizeof name);
@@ -206,13 +228,13 @@ static int write_bars(FILE *d, FILE *g, const cJSON *cells, const char *rf, cons
     for (int l = 0; l < layers->n; l++) {
         char name[160];
         plot_title(layers->v[l], name, sizeof name);
-        fprintf(g, "%s  '%s' index %d using 1:2:3 with boxerrorbars lc %d title '%s'", l ? ", \\\n" : "", dat, l,
+        fprintf(g, "%s  '%s' index %d using 1:2:3 with boxerrorbars lc %d title '%s'", l ? ", \\\n" : "", base_name(dat), l,
                 l + 1, name);
     }
     bool titled = false; /* the paper marks of layers that have any */
     for (int l = 0; l < layers->n; l++) {
         if (!has_paper[l]) continue;
-        fprintf(g, ", \\\n  '%s' index %d using 1:4 with points pt 7 ps 1.2 lc rgb 'black' %s", dat, l,
+        fprintf(g, ", \\\n  '%s' index %d using 1:4 with points pt 7 ps 1.2 lc rgb 'black' %s", base_name(dat), l,
                 titled ? "notitle" : "title 'paper'");
         titled = true;
     }
@@ -249,5 +271,5 @@ int plot_bars(const char *table_json, const char *outdir, const char *stem, cons
     if (d && (ferror(d) | fclose(d))) rc = rc ? rc : (snprintf(err, errlen, "cannot write '%s'", dat), -1);
     if (g && (ferror(g) | fclose(g))) rc = rc ? rc : (snprintf(err, errlen, "cannot write '%s'", gp), -1);
     cJSON_Delete(j);
-    return rc || !render ? rc : run_gnuplot(gp, err, errlen);
+    return rc || !render ? rc : run_gnuplot(outdir, gp, err, errlen);
 }

@@ -49,9 +49,9 @@ static void setup(void) {
     write_file("notes.json", "{\"not\": \"a report\"}");
     write_file("table.json",
                "{\"row_field\": \"task\", \"col_field\": \"layer\", \"cells\": [{\"task\": \"induction_head\", \"layer\": \"h3\", \"mean\": 0.9, \"std\": 0.05, "
-               "\"paper\": 100.0}, {\"task\": \"induction_head\", \"layer\": \"s4d\", \"mean\": 0.2, \"std\": 0.1, "
+               "\"paper\": 1.0}, {\"task\": \"induction_head\", \"layer\": \"s4d\", \"mean\": 0.2, \"std\": 0.1, "
                "\"paper\": null}, {\"task\": \"assoc_recall\", \"layer\": \"h3\", \"mean\": 1.0, \"std\": 0, "
-               "\"paper\": 99.8}]}");
+               "\"paper\": 0.998}]}");
 }
 
 static void teardown(void) {
@@ -62,6 +62,8 @@ static void teardown(void) {
 
 START_TEST(test_curves_data) {
     char out[128], err[512];
+    snprintf(out, sizeof out, "%s/plots/a/b", tmp); /* parents created too */
+    ck_assert_msg(plot_curves(tmp, out, false, err, sizeof err) == 0, "%s", err);
     snprintf(out, sizeof out, "%s/plots", tmp);
     ck_assert_msg(plot_curves(tmp, out, false, err, sizeof err) == 0, "%s", err);
     char *ih = read_all("plots/induction_head_curves.dat"), *ar = read_all("plots/assoc_recall_curves.dat");
@@ -72,7 +74,8 @@ START_TEST(test_curves_data) {
     ck_assert_msg(strstr(ar, "1 25.0000\n2 100.0000\n") && !strstr(ar, "s4d"), "%s", ar);
     char *gp = read_all("plots/induction_head_curves.gp");
     ck_assert_msg(strstr(gp, "index 0") && strstr(gp, "index 1") && !strstr(gp, "index 2"), "%s", gp);
-    ck_assert_msg(strstr(gp, "induction\\\\_head\\\\_h3") && strstr(gp, "set output"), "%s", gp);
+    ck_assert_msg(strstr(gp, "title 'induction_head_h3'") && strstr(gp, "noenhanced"), "%s", gp);
+    ck_assert_msg(strstr(gp, "set output 'induction_head_curves.svg'"), "%s", gp); /* names relative to the folder */
     free(ih), free(ar), free(gp);
 }
 END_TEST
@@ -88,7 +91,8 @@ START_TEST(test_bars_data) {
     ck_assert_msg(strstr(d, "1 20.0000 10.0000 ?\n"), "%s", d);
     char *gp = read_all("plots/grid.gp");
     ck_assert_msg(strstr(gp, "boxerrorbars") && strstr(gp, "title 'paper'") && strstr(gp, "'a title'"), "%s", gp);
-    ck_assert_msg(strstr(gp, "'induction\\\\_head' 0.5") && strstr(gp, "'assoc\\\\_recall' 3.5"), "%s", gp);
+    ck_assert_msg(strstr(gp, "'induction_head' 0.5") && strstr(gp, "'assoc_recall' 3.5"), "%s", gp);
+    ck_assert_msg(strstr(gp, "set xrange [-1:5]"), "%s", gp); /* the first and last bars whole */
     free(d), free(gp);
 }
 END_TEST
