@@ -187,6 +187,64 @@ START_TEST(test_bench_long) {
 }
 END_TEST
 
+/* bench-layers: one row per (layer, L) with the documented fields; attention
+ * at L = 2^16 needs 16 GiB for its scores alone, so under a 1 GiB limit it
+ * is reported as out of memory; bad flags are named. */
+START_TEST(test_bench_layers) {
+    char rep[160];
+    snprintf(rep, sizeof rep, "%s/layers.json", dir);
+    expect(0, "h3/attention",
+           BIN " bench-layers --layers h3,attention --lengths 16,65536 --d 8 --min-ms 1 --mem-limit-mb 1024 --out %s",
+           rep);
+    cJSON *j = read_json(rep);
+    const cJSON *rows = cJSON_GetObjectItem(j, "rows");
+    ck_assert_int_eq(cJSON_GetArraySize(rows), 4);
+    for (int i = 0; i < 4; i++) { /* lengths outer, layers inner */
+        const cJSON *r = cJSON_GetArrayItem(rows, i);
+        bool oom = i == 3;
+        ck_assert_str_eq(cJSON_GetObjectItem(r, "layer")->valuestring, i % 2 ? "attention" : "h3");
+        ck_assert_int_eq(cJSON_GetObjectItem(r, "seq_len")->valueint, i < 2 ? 16 : 65536);
+        ck_assert_int_eq(cJSON_GetObjectItem(r, "d")->valueint, 8);
+        ck_assert_int_eq(cJSON_GetObjectItem(r, "batch")->valueint, 1);
+        ck_assert_str_eq(cJSON_GetObjectItem(r, "status")->valuestring, oom ? "out of memory" : "ok");
+        const cJSON *ms = cJSON_GetObjectItem(r, "ms_fwd_bwd");
+        ck_assert(oom ? cJSON_IsNull(ms) : ms->valuedouble > 0);
+        ck_assert(cJSON_GetObjectItem(r, "peak_rss_mb")->valuedouble > 0);
+    }
+    cJSON_Delete(j);
+    expect(2, "--lengths", BIN " bench-layers --lengths 16,abc");
+    expect(2, "--layers", BIN " bench-layers --layers h3,mamba");
+    expect(2, "--d", BIN " bench-layers --d 0");
+    expect(2, "--mem-limit-mb", BIN " bench-layers --mem-limit-mb 1");
+}
+END_TEST
+
+/* bench-generate: one row per (layer, context) with tokens/s and prefill
+ * time; layers without a recurrent step and bad flags are named. */
+START_TEST(test_bench_generate) {
+    char rep[160];
+    snprintf(rep, sizeof rep, "%s/gen.json", dir);
+    expect(0, "h3/attention", BIN " bench-generate --layers h3,attention --contexts 8,32 --tokens 4 --d 8 --rounds 2 --out %s",
+           rep);
+    cJSON *j = read_json(rep);
+    const cJSON *rows = cJSON_GetObjectItem(j, "rows");
+    ck_assert_int_eq(cJSON_GetArraySize(rows), 4);
+    for (int i = 0; i < 4; i++) { /* contexts outer, layers inner */
+        const cJSON *r = cJSON_GetArrayItem(rows, i);
+        ck_assert_str_eq(cJSON_GetObjectItem(r, "layer")->valuestring, i % 2 ? "attention" : "h3");
+        ck_assert_int_eq(cJSON_GetObjectItem(r, "context")->valueint, i < 2 ? 8 : 32);
+        ck_assert_int_eq(cJSON_GetObjectItem(r, "tokens")->valueint, 4);
+        ck_assert(cJSON_GetObjectItem(r, "tokens_per_second")->valuedouble > 0);
+        ck_assert(cJSON_GetObjectItem(r, "ms_prefill")->valuedouble > 0);
+    }
+    cJSON_Delete(j);
+    expect(2, "--layers", BIN " bench-generate --layers gss");
+    expect(2, "--contexts", BIN " bench-generate --contexts 8,x");
+    expect(2, "--tokens", BIN " bench-generate --tokens 0");
+    expect(2, "--d", BIN " bench-generate --d 0");
+}
+END_TEST
+
 int main(void) {
     if (access(BIN, X_OK) != 0) {
         fprintf(stderr, "test_cli: %s not built (run make)\n", BIN);
@@ -202,6 +260,8 @@ int main(void) {
     tcase_add_test(tc, test_train_save_predict);
     tcase_add_test(tc, test_suite_summary);
     tcase_add_test(tc, test_bench_long);
+    tcase_add_test(tc, test_bench_layers);
+    tcase_add_test(tc, test_bench_generate);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }
