@@ -36,7 +36,7 @@ TESTS32 := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/test_*.c))
 TESTS64 := $(patsubst tests/f64/%.c,$(B)/tests/f64_%,$(wildcard tests/f64/test_*.c))
 BIN := $(B)/hippodrome
 
-.PHONY: all deps test run bench-train bench-long bench-ops synthetics ablations plots features clean
+.PHONY: all deps test run bench-train bench-long bench-layers bench-generate bench-ops synthetics ablations plots features clean
 all: deps features $(BIN)
 # The git commit named in reports: only harness/version.c sees it, rebuilt whenever HEAD moves.
 HIPPO_VERSION_O := $(B)/f32/harness/version.o $(B)/f64/harness/version.o
@@ -99,6 +99,16 @@ bench-train: deps $(BIN)
 # from 1K to 128K tokens, each length in its own process under a memory limit.
 bench-long: deps $(BIN)
 	./$(BIN) bench-long --out results/bench/long.json
+
+# One layer's forward + backward alone (h3, attention, s4d at d 64) from 128 to 64K tokens, each
+# point in its own process under a memory limit; the H3/attention time ratio per length.
+bench-layers: deps $(BIN)
+	./$(BIN) bench-layers --out results/bench/layers.json
+
+# Generation speed: tokens/s of greedy recurrent steps after prompts of 128 to 16K tokens,
+# H3 against attention with a KV cache (untrained models built in memory).
+bench-generate: deps $(BIN)
+	./$(BIN) bench-generate --out results/bench/generate.json
 
 # Grids of runs: `hippodrome sweep` expands the sweep file into one config per
 # run and results/<sweep>/runs.mk; that fragment trains them JOBS at a time
