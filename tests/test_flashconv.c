@@ -518,9 +518,10 @@ START_TEST(test_dispatch) {
     for (int lay = 0; lay < 2; lay++)
         for (size_t i = 0; i < sizeof Ls / sizeof Ls[0]; i++)
             for (size_t j = 0; j < sizeof Hs / sizeof Hs[0]; j++)
-                for (int shortk = 0; shortk < 2; shortk++) {
-                    struct conv_args a = {.B = 2, .L = Ls[i], .H = Hs[j], .group = 1, .layout = (enum conv_layout)lay};
-                    a.Lk = shortk && a.L > 64 ? 64 : a.L;
+                for (int shortk = 0; shortk < 4; shortk++) { /* bit 0: a 64-tap kernel; bit 1: B = 1 */
+                    struct conv_args a = {.B = shortk & 2 ? 1 : 2, .L = Ls[i], .H = Hs[j], .group = 1,
+                                          .layout = (enum conv_layout)lay};
+                    a.Lk = (shortk & 1) && a.L > 64 ? 64 : a.L;
                     enum cpu_conv_engine e = cpu_conv_path(&a);
                     ck_assert_msg(e == table_says(&a), "L %d H %d Lk %d %s: path %s, table %d", a.L, a.H, a.Lk,
                                   lay ? "BHL" : "BLH", cpu_conv_path_name(&a), table_says(&a));
@@ -537,6 +538,8 @@ START_TEST(test_dispatch) {
     ck_assert(cpu_conv_path(&a) == CPU_CONV_DIRECT);
     a.H = 2, a.Lk = 4096;
     ck_assert(cpu_conv_path(&a) == CPU_CONV_FFTW);
+    a.B = 32, a.H = 256, a.L = a.Lk = 31, a.group = 64; /* H3 head_dim 8's kv convolution */
+    ck_assert(cpu_conv_path(&a) == CPU_CONV_DIRECT);
 }
 END_TEST
 
