@@ -28,15 +28,18 @@
 #include "fft_codelets.h"
 
 #define SP_R 64  /* z^e = z^{R a} z^r */
-#define SP_NB 8  /* modes per register block; tables are padded to a multiple */
+#define SP_NB 2  /* modes per register tile; tables are padded to a multiple */
 
 /* One panel's modes and tables; mode arrays hold N2p (padded) entries. */
 struct sp {
     const struct ssm_conv_args *a;
     const struct fb_plan *p; /* real size 2T */
     int c0, nl, T, R, NA, N2p;
+    int ld, ldc; /* row strides of the mode tables (N2p + 1) and of CP (R + 1): rows 4 KiB apart
+                  * alias in L1 and the tiles read 4-8 of them at once */
     fb_cx *z, *ct, *PR, *QR, *PA, *QA; /* PR[r][n] = z^r, QR = r z^{r-1}; PA[a][n] = z^{R a}, QA = R a z^{R a - 1} */
-    fb_cx *S, *Sq;                     /* (N2p) scratch sums */
+    fb_cx *TA, *TQ;                    /* (NA + 3, ld) per-block products */
+    vec *CP;                           /* (NA + 3, ldc) coefficients by exponent block */
     fb_cx *K;                          /* K_T's spectrum, scaled for the convolution */
     vec d;
 };
@@ -64,117 +67,139 @@ static void lane_tables(struct sp *s, int l, int row) {
         set_lane(&s->ct[n], l, s->a->Ct[o] + I * (double)s->a->Ct[o + 1]);
         set_lane(&s->PR[n], l, 1);
         for (int r = 1; r < R; r++) {
-            set_lane(&s->QR[(size_t)r * s->N2p + n], l, r * w);
+            set_lane(&s->QR[(size_t)r * s->ld + n], l, r * w);
             w *= z;
-            set_lane(&s->PR[(size_t)r * s->N2p + n], l, w); /* z^r; w = z^{R-1} at the end */
+            set_lane(&s->PR[(size_t)r * s->ld + n], l, w); /* z^r; w = z^{R-1} at the end */
         }
         set_lane(&s->PA[n], l, 1);
         for (int a = 1; a < s->NA; a++) {
             double complex pm = pa * w; /* z^{R a - 1} */
             pa = pm * z;
-            set_lane(&s->PA[(size_t)a * s->N2p + n], l, pa);
-            set_lane(&s->QA[(size_t)a * s->N2p + n], l, (double)R * a * pm);
+            set_lane(&s->PA[(size_t)a * s->ld + n], l, pa);
+            set_lane(&s->QA[(size_t)a * s->ld + n], l, (double)R * a * pm);
         }
     }
 }
 
-/* acc[k] (+=) Re sum_n pr[k][n] S[n] for k < NJ rows of the table (row
- * stride N2p): NJ x 2 accumulators (the re and im products apart), so the
- * FMA chains are independent and each S[n] is loaded once per NJ rows. */
-static inline __attribute__((always_inline)) void out_rows(int NJ, const fb_cx *pr, int N2p, const fb_cx *S,
-                                                           vec *acc) {
-    vec ar[8], ai[8];
-    for (int k = 0; k < NJ; k++) ar[k] = ai[k] = (vec){0};
+/* The Vandermonde products are small matrix products per lane: with
+ * e = R a + r, z^e = PA[a] PR[r], so
+ *   out (exponent e) = Re sum_n PR[r][n] SA[a][n],  SA[a] = PA[a] sv        (vand_out)
+ *   sum_e c_e z^e     = sum_a PA[a] sum_r CP[a][r] PR[r]                    (vand_in)
+ * with CP the coefficients laid out by (a, r). Both run in 4 x 4 register
+ * tiles (16 accumulators), so each table row loaded from L2 serves four
+ * exponent blocks; row by row, the 256 KiB table was re-read per block of
+ * 64 and bounded the loops by L2 bandwidth. Tables carry 3 spare rows of
+ * exponent blocks so tiles never test bounds inside. */
+#define TILE 4
+
+/* acc[i][k] = Re sum_n PR[r0 + k][n] SA[a0 + i][n] (rows ld apart) */
+static inline void out_tile(const fb_cx *pr, const fb_cx *sa, int N2p, int ld, vec acc[TILE][TILE]) {
+    vec c[TILE][TILE];
+    for (int i = 0; i < TILE; i++)
+        for (int k = 0; k < TILE; k++) c[i][k] = (vec){0};
     for (int n = 0; n < N2p; n++) {
-        vec sr = S[n].re, si = S[n].im;
-        for (int k = 0; k < NJ; k++) ar[k] += pr[(size_t)k * N2p + n].re * sr, ai[k] += pr[(size_t)k * N2p + n].im * si;
-    }
-    for (int k = 0; k < NJ; k++) acc[k] = ar[k] - ai[k];
-}
-
-/* out[j'] (+=) Re sum_n z^{j + e0} sv[n] for j < len, j' = j or len-1-j (rev):
- * per block of R exponents, S = z^{R a} sv, then rows z^r of the small table. */
-static void vand_out(const struct sp *s, int e0, const fb_cx *sv, vec *out, int len, bool rev) {
-    int R = s->R, N2p = s->N2p;
-    for (int a = e0 / R; a * R <= len - 1 + e0; a++) {
-        int j0 = a * R - e0 > 0 ? a * R - e0 : 0, j1 = (a + 1) * R - e0 < len ? (a + 1) * R - e0 : len;
-        for (int n = 0; n < N2p; n++) s->S[n] = cx_mul(s->PA[(size_t)a * N2p + n], sv[n]);
-        for (int j = j0; j < j1;) {
-            const fb_cx *pr = s->PR + (size_t)(j + e0 - a * R) * N2p;
-            vec acc[8];
-            int nj = j1 - j >= 8 ? 8 : 1;
-            if (nj == 8) out_rows(8, pr, N2p, s->S, acc);
-            else out_rows(1, pr, N2p, s->S, acc);
-            for (int k = 0; k < nj; k++) out[rev ? len - 1 - (j + k) : j + k] += acc[k];
-            j += nj;
+        vec pre[TILE], pim[TILE];
+        for (int k = 0; k < TILE; k++) pre[k] = pr[(size_t)k * ld + n].re, pim[k] = pr[(size_t)k * ld + n].im;
+        for (int i = 0; i < TILE; i++) {
+            vec sr = sa[(size_t)i * ld + n].re, si = sa[(size_t)i * ld + n].im;
+            for (int k = 0; k < TILE; k++) c[i][k] += pre[k] * sr, c[i][k] -= pim[k] * si;
         }
     }
+    memcpy(acc, c, sizeof c);
 }
 
-/* The inner sums of one exponent block, NB modes at a time in registers:
- * S[n] = sum_j c_j z^r, Sq[n] = sum_j c_j r z^{r-1} (r = j + e0 - R a). */
-static inline __attribute__((always_inline)) void sums_nb(int NB, bool q, const struct sp *s, const fb_cx *pr0,
-                                                          const vec *c, int len, bool rev, int j0, int j1, int n0) {
-    int N2p = s->N2p;
-    vec pr_[8], pi_[8], qr_[8], qi_[8];
-    for (int k = 0; k < NB; k++) pr_[k] = pi_[k] = qr_[k] = qi_[k] = (vec){0};
-    for (int j = j0; j < j1; j++) {
-        vec cj = c[rev ? len - 1 - j : j];
-        const fb_cx *p = pr0 + (size_t)(j - j0) * N2p + n0, *qq = s->QR + (p - s->PR);
-        for (int k = 0; k < NB; k++) pr_[k] += cj * p[k].re, pi_[k] += cj * p[k].im;
-        if (q)
-            for (int k = 0; k < NB; k++) qr_[k] += cj * qq[k].re, qi_[k] += cj * qq[k].im;
-    }
-    for (int k = 0; k < NB; k++) {
-        s->S[n0 + k] = (fb_cx){pr_[k], pi_[k]};
-        if (q) s->Sq[n0 + k] = (fb_cx){qr_[k], qi_[k]};
-    }
+/* The exponent blocks [*a0, *a1] that j + e0 covers for j < len. */
+static void block_range(const struct sp *s, int e0, int len, int *a0, int *a1) {
+    *a0 = e0 / s->R;
+    *a1 = (len - 1 + e0) / s->R;
 }
 
-static void block_sums(const struct sp *s, int e0, int a, const vec *c, int len, bool rev, int j0, int j1, bool q) {
-    const fb_cx *pr0 = s->PR + (size_t)(j0 + e0 - a * s->R) * s->N2p;
-    for (int n0 = 0; n0 < s->N2p; n0 += q ? 4 : 8) {
-        if (q) sums_nb(4, true, s, pr0, c, len, rev, j0, j1, n0);
-        else sums_nb(8, false, s, pr0, c, len, rev, j0, j1, n0);
+/* out[j'] (+=) Re sum_n z^{j + e0} sv[n] for j < len, j' = j or len-1-j (rev). */
+static void vand_out(const struct sp *s, int e0, const fb_cx *sv, vec *out, int len, bool rev) {
+    int R = s->R, N2p = s->N2p, ld = s->ld, a0, a1;
+    block_range(s, e0, len, &a0, &a1);
+    fb_cx *SA = s->TA;
+    for (int a = a0; a <= a1; a++)
+        for (int n = 0; n < N2p; n++) SA[(size_t)a * ld + n] = cx_mul(s->PA[(size_t)a * ld + n], sv[n]);
+    for (int ab = a0; ab <= a1; ab += TILE)
+        for (int r0 = 0; r0 < R; r0 += TILE) {
+            vec acc[TILE][TILE];
+            out_tile(s->PR + (size_t)r0 * ld, SA + (size_t)ab * ld, N2p, ld, acc);
+            for (int i = 0; i < TILE && ab + i <= a1; i++)
+                for (int k = 0; k < TILE; k++) {
+                    int j = (ab + i) * R + r0 + k - e0;
+                    if (j >= 0 && j < len) out[rev ? len - 1 - j : j] += acc[i][k];
+                }
+        }
+}
+
+/* T[a0 + i][n0 + k] = sum_r CP[a0 + i][r] P[r][n0 + k], i < TILE, k < 2 (CP rows
+ * ldc apart, P and T rows ld apart) */
+static inline void in_tile(const vec *cp, const fb_cx *P, int R, int ldc, int ld, fb_cx *T) {
+    vec tr[TILE][2], ti[TILE][2];
+    for (int i = 0; i < TILE; i++)
+        for (int k = 0; k < 2; k++) tr[i][k] = ti[i][k] = (vec){0};
+    for (int r = 0; r < R; r++) {
+        fb_cx p0 = P[(size_t)r * ld], p1 = P[(size_t)r * ld + 1];
+        for (int i = 0; i < TILE; i++) {
+            vec c = cp[(size_t)i * ldc + r];
+            tr[i][0] += c * p0.re, ti[i][0] += c * p0.im, tr[i][1] += c * p1.re, ti[i][1] += c * p1.im;
+        }
     }
+    for (int i = 0; i < TILE; i++)
+        for (int k = 0; k < 2; k++) T[(size_t)i * ld + k] = (fb_cx){tr[i][k], ti[i][k]};
+}
+
+/* T[a][n] = sum_r CP[a][r] P[r][n] for blocks a0..a1 (P = PR or QR). */
+static void in_blocks(const struct sp *s, const fb_cx *P, int a0, int a1, fb_cx *T) {
+    int R = s->R, ld = s->ld, ldc = s->ldc;
+    for (int ab = a0; ab <= a1; ab += TILE)
+        for (int n0 = 0; n0 < s->N2p; n0 += 2)
+            in_tile(s->CP + (size_t)ab * ldc, P + n0, R, ldc, ld, T + (size_t)ab * ld + n0);
 }
 
 /* acc[n] (+=) sum_j c_j' z^{j + e0}, and accq[n] (+=) sum_j c_j' (j + e0) z^{j + e0 - 1}
  * when accq is given, over j < len with c_j' = c[j] or c[len-1-j] (rev). */
 static void vand_in(const struct sp *s, int e0, const vec *c, int len, bool rev, fb_cx *acc, fb_cx *accq) {
-    int R = s->R, N2p = s->N2p;
-    for (int a = e0 / R; a * R <= len - 1 + e0; a++) {
-        int j0 = a * R - e0 > 0 ? a * R - e0 : 0, j1 = (a + 1) * R - e0 < len ? (a + 1) * R - e0 : len;
-        block_sums(s, e0, a, c, len, rev, j0, j1, accq != NULL);
+    int R = s->R, N2p = s->N2p, a0, a1;
+    block_range(s, e0, len, &a0, &a1);
+    fc_zero(s->CP, a0 * s->ldc, (a1 + TILE) * s->ldc);
+    for (int j = 0; j < len; j++) s->CP[(j + e0) / R * s->ldc + (j + e0) % R] = c[rev ? len - 1 - j : j];
+    in_blocks(s, s->PR, a0, a1, s->TA);
+    if (accq) in_blocks(s, s->QR, a0, a1, s->TQ);
+    for (int a = a0; a <= a1; a++)
         for (int n = 0; n < N2p; n++) {
-            fb_cx pa = s->PA[(size_t)a * N2p + n];
-            acc[n] = cx_add(acc[n], cx_mul(pa, s->S[n]));
-            if (accq) accq[n] = cx_add(accq[n], cx_add(cx_mul(s->QA[(size_t)a * N2p + n], s->S[n]), cx_mul(pa, s->Sq[n])));
+            size_t o = (size_t)a * s->ld + n;
+            acc[n] = cx_add(acc[n], cx_mul(s->PA[o], s->TA[o]));
+            if (accq) accq[n] = cx_add(accq[n], cx_add(cx_mul(s->QA[o], s->TA[o]), cx_mul(s->PA[o], s->TQ[o])));
         }
-    }
 }
 
 /* ---- panel setup ------------------------------------------------------------ */
 
-/* Mode arrays of a panel, carved from one scratch slot: z, ct, S, Sq and
- * four states (N2p each), PR, QR (R rows), PA, QA (NA rows). */
+/* Mode arrays of a panel, carved from one scratch slot: z, ct and the
+ * states (N2p each), PR, QR (R rows), PA, QA (NA rows), TA, TQ (NA + 3 rows),
+ * CP ((NA + 3) R vectors). */
 enum { SP_X, SP_NU, SP_NUQ, SP_GC, SP_GZ, SP_T1, SP_T2, SP_STATES };
 
 static fb_cx *panel_arrays(struct sp *s) {
-    size_t rows = 4 + SP_STATES + 2 * (size_t)s->R + 2 * (size_t)s->NA;
-    fb_cx *m = cpu_scratch(SCRATCH_FC_SSM, sizeof(fb_cx) * rows * s->N2p);
-    memset(m, 0, sizeof(fb_cx) * rows * s->N2p);
+    size_t rows = 2 * (size_t)s->R + 4 * (size_t)s->NA + 2 * TILE;
+    size_t cp = (((size_t)s->NA + TILE) * s->ldc + 1) / 2; /* fb_cx holding the CP vectors */
+    size_t total = (2 + SP_STATES) * (size_t)s->N2p + rows * s->ld + cp;
+    fb_cx *m = cpu_scratch(SCRATCH_FC_SSM, sizeof(fb_cx) * total);
+    memset(m, 0, sizeof(fb_cx) * total);
     fb_cx *q = m;
     s->z = q, q += s->N2p;
     s->ct = q, q += s->N2p;
-    s->S = q, q += s->N2p;
-    s->Sq = q, q += s->N2p;
     fb_cx *states = q;
     q += SP_STATES * s->N2p;
-    s->PR = q, q += (size_t)s->R * s->N2p;
-    s->QR = q, q += (size_t)s->R * s->N2p;
-    s->PA = q, q += (size_t)s->NA * s->N2p;
-    s->QA = q;
+    s->PR = q, q += (size_t)s->R * s->ld;
+    s->QR = q, q += (size_t)s->R * s->ld;
+    s->PA = q, q += (size_t)s->NA * s->ld;
+    s->QA = q, q += (size_t)s->NA * s->ld;
+    s->TA = q, q += ((size_t)s->NA + TILE) * s->ld;
+    s->TQ = q, q += ((size_t)s->NA + TILE) * s->ld;
+    s->CP = (vec *)q;
     return states;
 }
 
@@ -184,6 +209,7 @@ static fb_cx *panel_init(struct sp *s, const struct ssm_conv_args *a, int c0, in
     *s = (struct sp){.a = a, .p = fb_plan_get(2 * T), .c0 = c0, .nl = nl, .T = T, .R = T < SP_R ? T : SP_R};
     s->NA = T / s->R + 1;
     s->N2p = (a->N2 + SP_NB - 1) / SP_NB * SP_NB;
+    s->ld = s->N2p + 1, s->ldc = s->R + 1;
     fb_cx *states = panel_arrays(s);
     for (int l = 0; l < nl; l++) lane_tables(s, l, (c0 + l) / a->group);
     s->d = fc_lane_vals(a->D, c0, nl, a->group);
@@ -233,7 +259,7 @@ static void fwd_entry(const struct sp *s, fb_cx *st, int b, vec *u, fb_cx *X) {
         }
         fc_scatter(y, &ln, Tc, a->y);
         if (t0 + Tc < a->L) { /* x <- z^T x + M_ux u */
-            for (int n = 0; n < N2p; n++) x[n] = cx_mul(s->PA[(size_t)(s->NA - 1) * N2p + n], x[n]);
+            for (int n = 0; n < N2p; n++) x[n] = cx_mul(s->PA[(size_t)(s->NA - 1) * s->ld + n], x[n]);
             vand_in(s, 0, u, Tc, true, x, NULL);
         }
     }
@@ -315,7 +341,7 @@ static void bwd_chunk(const struct sp *s, struct spb *w, int b, int t0) {
      * (after the last chunk nu = nu' = 0, so its length need not be T) */
     memset(t1, 0, sizeof(fb_cx) * N2p), memset(t2, 0, sizeof(fb_cx) * N2p);
     vand_in(s, 0, w->dy, Tc, false, t1, t2);
-    const fb_cx *zT = s->PA + (size_t)(s->NA - 1) * N2p, *qT = s->QA + (size_t)(s->NA - 1) * N2p;
+    const fb_cx *zT = s->PA + (size_t)(s->NA - 1) * s->ld, *qT = s->QA + (size_t)(s->NA - 1) * s->ld;
     for (int n = 0; n < N2p; n++) {
         nuq[n] = cx_add(t2[n], cx_add(cx_mul(qT[n], nu[n]), cx_mul(zT[n], nuq[n])));
         nu[n] = cx_add(t1[n], cx_mul(zT[n], nu[n]));
