@@ -69,9 +69,8 @@ static double complex spec_at(const struct fb_plan *p, const fb_cx *X, long k, i
     return X[q].re[l] + I * (double)X[q].im[l];
 }
 
-static void check_rfft(int n) {
-    const struct fb_plan *p = fb_plan_get(n);
-    int M = n / 2, lanes[2] = {0, VL - 1};
+static void check_rfft(const struct fb_plan *p) {
+    int n = p->n, M = n / 2, lanes[2] = {0, VL - 1};
     fb_cx *X = xmalloc(sizeof(fb_cx) * M);
     vec *x = (vec *)X;
     double *ref = xmalloc(sizeof(double) * n * 2);
@@ -103,9 +102,8 @@ static void check_rfft(int n) {
 }
 
 /* The complex transform on a full (not zero-padded) input, digit-reversed output. */
-static void check_cfft(int n) {
-    const struct fb_plan *p = fb_plan_get(n);
-    int M = n / 2;
+static void check_cfft(const struct fb_plan *p) {
+    int n = p->n, M = n / 2;
     fb_cx *X = xmalloc(sizeof(fb_cx) * M);
     double complex *ref = xmalloc(sizeof(double complex) * M);
     for (int j = 0; j < M; j++) {
@@ -138,8 +136,25 @@ static void check_cfft(int n) {
 
 START_TEST(test_fft_dft) {
     static const int ns[] = {16, 32, 64, 128, 256, 2048, 4096, 1 << 15, 1 << 18, 1 << 21};
-    check_rfft(ns[_i]);
-    if (ns[_i] <= (1 << 18)) check_cfft(ns[_i]);
+    check_rfft(fb_plan_get(ns[_i]));
+    if (ns[_i] <= (1 << 18)) check_cfft(fb_plan_get(ns[_i]));
+}
+END_TEST
+
+/* Every codelet and stage position (the default plans use radix 8 and one
+ * 2 or 4): radix 16 first, last and in between, 2 and 4 early. */
+START_TEST(test_fft_radices) {
+    static const struct {
+        int n, ns, r[4];
+    } plans[] = {
+        {32, 1, {16}},          {32, 2, {4, 4}},         {32, 2, {2, 8}},          {32, 4, {2, 2, 2, 2}},
+        {512, 2, {16, 16}},     {512, 3, {16, 4, 4}},    {512, 3, {2, 16, 8}},     {512, 3, {4, 8, 8}},
+        {4096, 3, {16, 16, 8}}, {4096, 3, {8, 16, 16}}, {4096, 4, {2, 16, 4, 16}}, {1 << 16, 4, {16, 16, 16, 8}},
+    };
+    struct fb_plan *p = fb_plan_new(plans[_i].n, plans[_i].r, plans[_i].ns);
+    check_rfft(p);
+    check_cfft(p);
+    fb_plan_free(p);
 }
 END_TEST
 
@@ -596,6 +611,7 @@ static Suite *flashconv_suite(void) {
     TCase *tc = tcase_create("flashconv");
     tcase_set_timeout(tc, 120);
     tcase_add_loop_test(tc, test_fft_dft, 0, 10);
+    tcase_add_loop_test(tc, test_fft_radices, 0, 12);
     tcase_add_loop_test(tc, test_flash_conv, 0, N_CV);
     tcase_add_loop_test(tc, test_h3_inner, 0, N_H3);
 #ifdef HIPPO_F64

@@ -195,12 +195,22 @@ int fb_size_for(int m) {
 /* Radix 8 stages, the remaining factor (2 or 4) as the last stage. Radix 16
  * (also written out) needs 32 live vectors plus twiddles and spilled: radix
  * 8 measured 1.1-1.35x faster for n = 1K..64K (FLASHCONV.md). */
-static void plan_radices(struct fb_plan *p) {
+static void plan_radices(struct fb_plan *p, const int *radix, int ns) {
     int lg = 0;
     while ((1 << lg) < p->M) lg++;
     p->ns = 0;
-    for (int i = 0; i < lg / 3; i++) p->radix[p->ns++] = 8;
-    if (lg % 3) p->radix[p->ns++] = 1 << (lg % 3);
+    if (radix) {
+        HP_CHECK(ns >= 1 && ns <= FB_MAX_STAGES);
+        int prod = 1;
+        for (int s = 0; s < ns; s++) {
+            HP_CHECK(radix[s] == 2 || radix[s] == 4 || radix[s] == 8 || radix[s] == 16);
+            p->radix[p->ns++] = radix[s], prod *= radix[s];
+        }
+        HP_CHECK(prod == p->M);
+    } else {
+        for (int i = 0; i < lg / 3; i++) p->radix[p->ns++] = 8;
+        if (lg % 3) p->radix[p->ns++] = 1 << (lg % 3);
+    }
     HP_CHECK(p->ns <= FB_MAX_STAGES);
     p->blk[0] = p->M;
     for (int s = 1; s < p->ns; s++) p->blk[s] = p->blk[s - 1] / p->radix[s - 1];
@@ -254,6 +264,21 @@ static void plan_pairs(struct fb_plan *p) {
     free(kof);
 }
 
+struct fb_plan *fb_plan_new(int n, const int *radix, int ns) {
+    HP_CHECK(n >= FB_MIN_N && n <= FB_MAX_N && (n & (n - 1)) == 0);
+    struct fb_plan *p = xcalloc(1, sizeof *p);
+    p->n = n, p->M = n / 2;
+    plan_radices(p, radix, ns);
+    plan_twiddles(p);
+    plan_pairs(p);
+    return p;
+}
+
+void fb_plan_free(struct fb_plan *p) {
+    for (int s = 0; s < p->ns; s++) free(p->tw[s]);
+    free(p->pair), free(p->pos), free(p);
+}
+
 #define FB_SIZES 21 /* n = 2^1 .. 2^21 */
 static struct fb_plan *plans[FB_SIZES + 1];
 
@@ -268,13 +293,8 @@ const struct fb_plan *fb_plan_get(int n) {
 #pragma omp critical(hippo_fb_planner)
     {
         if (!plans[lg]) {
-            struct fb_plan *np = xcalloc(1, sizeof *np);
-            np->n = n, np->M = n / 2;
-            plan_radices(np);
-            plan_twiddles(np);
-            plan_pairs(np);
 #pragma omp atomic write
-            plans[lg] = np;
+            plans[lg] = fb_plan_new(n, NULL, 0);
         }
         p = plans[lg];
     }

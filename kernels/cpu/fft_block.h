@@ -63,6 +63,12 @@ struct fb_plan {
  * thread-safe, never freed. */
 const struct fb_plan *fb_plan_get(int n);
 
+/* A plan with the given radices (each 2, 4, 8 or 16, product n/2), or the
+ * default ones when radix is NULL; not cached: the tests run every codelet
+ * through it, the lab compares factorisations. Free with fb_plan_free. */
+struct fb_plan *fb_plan_new(int n, const int *radix, int ns);
+void fb_plan_free(struct fb_plan *p);
+
 /* Smallest power-of-two real FFT size >= 2m (at least FB_MIN_N): what a
  * linear convolution of m samples pads to. */
 int fb_size_for(int m);
@@ -75,9 +81,9 @@ void fb_ifft(const struct fb_plan *p, fb_cx *x, bool half_out);
 /* Real forward transform of n samples x (n vectors, samples >= n/2 taken as
  * zero) into spectrum form, times `scale`. */
 void fb_rfft(const struct fb_plan *p, fb_cx *x, real scale);
-/* Inverse of spectrum form: x (=) n * irfft(X) * scale... precisely: the
- * samples whose DFT is X, times M * scale, in the first n/2 vectors
- * (the rest is left undefined). */
+/* The inverse of spectrum form: the first n/2 samples of the signal whose
+ * DFT is X, times M * scale (scale = 1/M gives the signal itself); the
+ * rest of x is left undefined. */
 void fb_irfft(const struct fb_plan *p, fb_cx *x, real scale);
 
 /* Spectrum-form pointwise work, all in place on x:
