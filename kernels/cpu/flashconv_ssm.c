@@ -294,7 +294,7 @@ void cpu_ssm_conv_chunked(const struct ssm_conv_args *a) {
 struct spb {
     const struct ssm_conv_bwd_args *g;
     fb_cx *st;        /* states: nu, nu', gC, gZ and two temporaries */
-    fb_cx *A, *U, *G; /* dy's and u's transforms, the intra-chunk correlation sum */
+    fb_cx *A, *G;     /* dy's transform, the intra-chunk correlation sum */
     vec *dy, *u, dd;
     bool grads;       /* dAbar or dCt wanted */
 };
