@@ -218,6 +218,7 @@ static int write_bars(FILE *d, FILE *g, const cJSON *cells, const char *rf, cons
     fprintf(g, "set terminal svg size 900,560 dynamic noenhanced font 'sans,12'\nset output '%s'\n", base_name(svg));
     fprintf(g, "set title '%s'\nset ylabel 'test accuracy (%%), mean ± std over runs'\nset yrange [0:105]\n", title);
     fprintf(g, "set style fill solid 0.6 border -1\nset boxwidth 0.9\nset key outside right top\nset grid ytics\n");
+    if (tasks->n > 5) fprintf(g, "set xtics rotate by -30\n"); /* many group names would overlap */
     fprintf(g, "set datafile missing '?'\nset xrange [-1:%g]\nset xtics (", bar_x(tasks->n - 1, layers->n, layers->n));
     for (int t = 0; t < tasks->n; t++) {
         char name[160];
