@@ -313,17 +313,20 @@ static struct sp_row sp_cell(const char *self, int H, int L, int T, int rounds) 
 
 struct thr_bench {
     struct conv_args a;
+    struct conv_bwd_args g;
 };
 
+/* variant v: threads 1 + (v & 1), forward (v < 2) or backward */
 static void thr_run(void *ctx, int v) {
     struct thr_bench *t = ctx;
-    omp_set_num_threads(v + 1);
-    cpu_conv_flash(&t->a);
+    omp_set_num_threads(1 + (v & 1));
+    if (v < 2) cpu_conv_flash(&t->a);
+    else cpu_conv_flash_bwd(&t->g);
 }
 
 struct thr_row {
     int B, H, L;
-    double us[2]; /* 1 and 2 threads, microseconds per call */
+    double us[4]; /* fwd 1, 2 threads; bwd 1, 2 threads: microseconds per call */
 };
 
 static struct thr_row thr_cell(int B, int H, int L, int rounds) {
@@ -332,13 +335,16 @@ static struct thr_row thr_cell(int B, int H, int L, int rounds) {
     struct thr_bench t = {.a = {.B = B, .L = L, .H = H, .Lk = L, .group = 1, .layout = CONV_BLH}};
     t.a.u = filled(n, 1, 1), t.a.k = filled((size_t)H * L, 2, 0.03), t.a.D = filled(H, 3, 1);
     t.a.y = xmalloc(sizeof(real) * n);
+    t.g = (struct conv_bwd_args){.f = t.a, .dy = t.a.u, .du = xmalloc(sizeof(real) * n),
+                                 .dk = xcalloc((size_t)H * L, sizeof(real)), .dD = xcalloc(H, sizeof(real))};
     struct thr_row r = {.B = B, .H = H, .L = L};
-    bool on[2] = {true, true};
-    double s[2];
-    time_all(thr_run, &t, 2, on, rounds, 0.03, s);
+    bool on[4] = {true, true, true, true};
+    double s[4];
+    time_all(thr_run, &t, 4, on, rounds, 0.03, s);
     omp_set_num_threads(1);
-    r.us[0] = s[0] * 1e6, r.us[1] = s[1] * 1e6;
+    for (int v = 0; v < 4; v++) r.us[v] = s[v] * 1e6;
     free((void *)t.a.u), free((void *)t.a.k), free((void *)t.a.D), free(t.a.y);
+    free(t.g.du), free(t.g.dk), free(t.g.dD);
     return r;
 }
 
@@ -407,8 +413,10 @@ static void write_json(const char *out, const char *load, const struct conv_row 
                 i + 1 < ns ? "," : "");
     fprintf(f, "  ],\n  \"threads\": [\n");
     for (int i = 0; i < nt; i++)
-        fprintf(f, "    {\"B\": %d, \"H\": %d, \"L\": %d, \"us_1_thread\": %.5g, \"us_2_threads\": %.5g}%s\n", tr[i].B,
-                tr[i].H, tr[i].L, tr[i].us[0], tr[i].us[1], i + 1 < nt ? "," : "");
+        fprintf(f,
+                "    {\"B\": %d, \"H\": %d, \"L\": %d, \"fwd_us_1_thread\": %.5g, \"fwd_us_2_threads\": %.5g, "
+                "\"bwd_us_1_thread\": %.5g, \"bwd_us_2_threads\": %.5g}%s\n",
+                tr[i].B, tr[i].H, tr[i].L, tr[i].us[0], tr[i].us[1], tr[i].us[2], tr[i].us[3], i + 1 < nt ? "," : "");
     fprintf(f, "  ]\n}\n");
     HP_CHECK(fclose(f) == 0);
     printf("wrote %s\n", out);
@@ -471,8 +479,9 @@ int main(int argc, char **argv) {
     int nt = 0;
     for (int L = 1024; L <= 16384 && want(only, "threads"); L *= 4) {
         tr[nt++] = thr_cell(32, 64, L, rounds);
-        printf("4. threads B%d H%d L%d: 1 thread %.1f us, 2 threads %.1f us (%.2fx)\n", tr[nt - 1].B, tr[nt - 1].H, L,
-               tr[nt - 1].us[0], tr[nt - 1].us[1], tr[nt - 1].us[0] / tr[nt - 1].us[1]);
+        const double *u = tr[nt - 1].us;
+        printf("4. threads B%d H%d L%d: fwd 1 thread %.1f us, 2 threads %.1f us (%.2fx); bwd %.1f, %.1f (%.2fx)\n",
+               tr[nt - 1].B, tr[nt - 1].H, L, u[0], u[1], u[0] / u[1], u[2], u[3], u[2] / u[3]);
         fflush(stdout);
     }
     write_json(out, load, cr, nc, hr, nh, sr, ns, tr, nt);
