@@ -45,6 +45,7 @@ static const struct scase {
     const char *layer, *knobs;
 } variants[] = {
     {"s4d", "d_state=8"},
+    {"h3", "fused=true"}, /* the forward through ops h3_inner; the prefill reads the same kv */
     {"h3", "gate_kv=false"},
     {"h3", "gate_q=false"},
     {"h3", "gate_kv=false,gate_q=false"},

@@ -266,9 +266,62 @@ START_TEST(test_causality) {
 }
 END_TEST
 
+/* ---- the fused inner op against the separate passes ----------------------- */
+
+/* The same layer (same knobs but `fused`, same init) forward and backward on
+ * the same input and upstream gradient; its y, dx and every gradient. */
+static void fused_run(const char *knobs, int L, int dh_seed, real **y, real **dx, real **g, size_t *n, size_t *np) {
+    struct tu_layer l;
+    tu_layer_open(&l, &(struct tu_layer_cfg){.k = &layer_h3, .knobs = knobs, .D = 8, .B = 2, .L = L});
+    tu_layer_init(&l, 5);
+    for (size_t i = 0; i < l.pt.total; i++) l.p[i] *= 4; /* a visible gated path */
+    tu_fill_normal(l.x, l.n, 1.0, 11 + dh_seed, 1);
+    tu_fill_normal(l.dy, l.n, 1.0, 12 + dh_seed, 2);
+    tu_layer_forward(&l);
+    tu_layer_backward(&l);
+    *n = l.n, *np = l.pt.total;
+    *y = xmalloc(l.n * sizeof(real)), *dx = xmalloc(l.n * sizeof(real)), *g = xmalloc(l.pt.total * sizeof(real));
+    memcpy(*y, l.y, l.n * sizeof(real)), memcpy(*dx, l.dx, l.n * sizeof(real));
+    memcpy(*g, l.g, l.pt.total * sizeof(real));
+    tu_layer_close(&l);
+}
+
+static void expect_same(const char *what, const real *a, const real *b, size_t n) {
+    double m = 0, d = 0;
+    for (size_t i = 0; i < n; i++) m = fmax(m, fabs(b[i])), d = fmax(d, fabs(a[i] - b[i]));
+    ck_assert_msg(d <= 1e-11 * (m > 0 ? m : 1), "%s: fused and separate differ by %g (scale %g)", what, d, m);
+}
+
+/* L 13, 70 and 200 (200 > N: shift taps end before L); and fused needs both gates. */
+START_TEST(test_fused_matches) {
+    static const char *const kn[] = {"", "head_dim=2", "ssm=diag+diag,disc=zoh", "ssm=shift+shift"};
+    static const int Ls[] = {13, 70, 200};
+    const char *base = kn[_i % 4];
+    int L = Ls[_i / 4];
+    char on[96], off[96];
+    snprintf(on, sizeof on, "%s%sfused=true", base, *base ? "," : "");
+    snprintf(off, sizeof off, "%s%sfused=false", base, *base ? "," : "");
+    real *y[2], *dx[2], *g[2];
+    size_t n, np;
+    fused_run(on, L, _i, &y[0], &dx[0], &g[0], &n, &np);
+    fused_run(off, L, _i, &y[1], &dx[1], &g[1], &n, &np);
+    expect_same("y", y[0], y[1], n), expect_same("dx", dx[0], dx[1], n), expect_same("grads", g[0], g[1], np);
+    for (int k = 0; k < 2; k++) free(y[k]), free(dx[k]), free(g[k]);
+    char err[256];
+    struct param_table pt;
+    param_table_init(&pt);
+    const void *bad = tu_layer_create(&(struct tu_layer_cfg){.k = &layer_h3, .knobs = "fused=true,gate_q=false", .D = 8,
+                                                             .B = 1, .L = L},
+                                      &pt, "m.", err, sizeof err);
+    ck_assert_msg(bad == NULL && strstr(err, "key 'fused'"), "fused with a gate off: %s", bad ? "accepted" : err);
+    param_table_free(&pt);
+}
+END_TEST
+
 static void add_f64_tests(TCase *tc) {
     tcase_add_loop_test(tc, test_reference, 0, (int)(sizeof ref_cfgs / sizeof ref_cfgs[0]));
     tcase_add_loop_test(tc, test_fd, 0, (int)(sizeof fd_cfgs / sizeof fd_cfgs[0]));
     tcase_add_test(tc, test_accumulate);
     tcase_add_loop_test(tc, test_causality, 0, 2);
+    tcase_add_loop_test(tc, test_fused_matches, 0, 12);
 }

@@ -36,6 +36,11 @@ static const struct variant {
     {"h3", "ssm=diag+diag,gate_q=false,measure=diag-inv"},
     {"h3", "ssm=shift+shift,d_state=8,gate_q=false"}, /* N < TL: shift taps end before L in both slots */
     {"h3", "head_dim=4,ssm=diag+diag,disc=zoh"},
+    /* the fused inner op (ops h3_inner) in place of slot 2's conv and the q gate */
+    {"h3", "fused=true"},
+    {"h3", "fused=true,head_dim=2"},
+    {"h3", "fused=true,ssm=diag+diag,disc=zoh"},
+    {"h3", "fused=true,ssm=shift+shift,d_state=8"},
 };
 enum { N_VARIANTS = sizeof variants / sizeof variants[0] };
 
