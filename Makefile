@@ -3,6 +3,7 @@
 #   make test       build and run every test suite (the exit status is the verdict)
 #   make run        train attention, S4D and H3 on both tasks (quick config) and print the table
 #   make bench-train   ms per training step per layer, 1 and 2 threads -> results/bench/train.json
+#   make bench         the speed lab and its goals -> results/bench/summary.json
 #   make synthetics    the paper's synthetic-language table, 3 seeds -> results/synthetics/table.{json,md}
 #   make ablations     the H3 ablation grid, 3 seeds -> results/ablations/table.{json,md}
 #   make plots         SVG curves and bars of the grids that have run -> results/plots/
@@ -109,6 +110,12 @@ bench-layers: deps $(BIN)
 # H3 against attention with a KV cache (untrained models built in memory).
 bench-generate: deps $(BIN)
 	./$(BIN) bench-generate --out results/bench/generate.json
+
+# The speed lab: FlashConv against FFTW and direct (every variant checked first), one layer
+# against attention by length, generation by context; then the goals, each measured against its
+# target -> results/bench/summary.json. About 10 minutes on one quiet core.
+bench: bench-flashconv bench-layers bench-generate
+	./$(BIN) bench-summary --dir results/bench
 
 # Grids of runs: `hippodrome sweep` expands the sweep file into one config per
 # run and results/<sweep>/runs.mk; that fragment trains them JOBS at a time

@@ -8,7 +8,7 @@
 static const struct verb *const verbs[] = {
     &verb_train, &verb_suite, &verb_sweep, &verb_table, &verb_plot, &verb_list,
     &verb_show,  &verb_data,  &verb_predict, &verb_generate, &verb_bench_train, &verb_bench_long,
-    &verb_bench_layers, &verb_bench_generate, NULL,
+    &verb_bench_layers, &verb_bench_generate, &verb_bench_summary, NULL,
 };
 
 int cli_usage_error(const char *verb, const char *fmt, ...) {

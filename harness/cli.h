@@ -21,7 +21,7 @@ struct verb {
 
 extern const struct verb verb_train, verb_suite, verb_sweep, verb_table, verb_list, verb_show, verb_data, verb_predict,
     verb_bench_train, verb_bench_long, verb_plot, verb_generate;
-extern const struct verb verb_bench_layers, verb_bench_generate;
+extern const struct verb verb_bench_layers, verb_bench_generate, verb_bench_summary;
 
 int cli_main(int argc, char **argv);
 /* Print "hippodrome VERB: message" and a pointer to --help; returns EXIT_USAGE. */

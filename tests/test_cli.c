@@ -245,6 +245,48 @@ START_TEST(test_bench_generate) {
 }
 END_TEST
 
+/* bench-summary: goals computed from the benchmark files; a missing file leaves its goals unmeasured. */
+START_TEST(test_bench_summary) {
+    char bdir[128], path[192];
+    snprintf(bdir, sizeof bdir, "%s/bench", dir);
+    ck_assert_int_eq(mkdir(bdir, 0777), 0);
+    snprintf(path, sizeof path, "%s/layers.json", bdir);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    /* H3 slower at 128, faster from 256 on; attention out of memory at 64K */
+    fprintf(f, "{\"rows\": [{\"layer\": \"h3\", \"seq_len\": 128, \"status\": \"ok\", \"ms_fwd_bwd\": 2},"
+               "{\"layer\": \"attention\", \"seq_len\": 128, \"status\": \"ok\", \"ms_fwd_bwd\": 1},"
+               "{\"layer\": \"h3\", \"seq_len\": 256, \"status\": \"ok\", \"ms_fwd_bwd\": 3},"
+               "{\"layer\": \"attention\", \"seq_len\": 256, \"status\": \"ok\", \"ms_fwd_bwd\": 4},"
+               "{\"layer\": \"h3\", \"seq_len\": 65536, \"status\": \"ok\", \"ms_fwd_bwd\": 700},"
+               "{\"layer\": \"attention\", \"seq_len\": 65536, \"status\": \"out of memory\"}]}\n");
+    fclose(f);
+    snprintf(path, sizeof path, "%s/generate.json", bdir);
+    f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "{\"rows\": [{\"layer\": \"h3\", \"context\": 128, \"status\": \"ok\", \"tokens_per_second\": 1000},"
+               "{\"layer\": \"h3\", \"context\": 1536, \"status\": \"ok\", \"tokens_per_second\": 1100},"
+               "{\"layer\": \"attention\", \"context\": 1536, \"status\": \"ok\", \"tokens_per_second\": 500}]}\n");
+    fclose(f);
+    expect(0, "flashconv.json", BIN " bench-summary --dir %s", bdir); /* no flashconv.json: said, not fatal */
+    snprintf(path, sizeof path, "%s/summary.json", bdir);
+    cJSON *j = read_json(path);
+    const cJSON *g;
+    int seen = 0;
+    cJSON_ArrayForEach(g, cJSON_GetObjectItem(j, "goals")) {
+        const char *name = cJSON_GetObjectItem(g, "name")->valuestring;
+        const cJSON *m = cJSON_GetObjectItem(g, "measured"), *p = cJSON_GetObjectItem(g, "pass");
+        if (!strcmp(name, "h3_layer_faster_from")) ck_assert(m->valuedouble == 256 && cJSON_IsFalse(p)), seen++;
+        if (!strcmp(name, "h3_layer_vs_attention_64k")) ck_assert(cJSON_IsNull(m) && cJSON_IsNull(p)), seen++;
+        if (!strcmp(name, "generation_flat")) ck_assert(fabs(m->valuedouble - 1.1) < 1e-12 && cJSON_IsTrue(p)), seen++;
+        if (!strcmp(name, "generation_vs_attention_1536")) ck_assert(fabs(m->valuedouble - 2.2) < 1e-12 && cJSON_IsFalse(p)), seen++;
+        if (!strcmp(name, "state_passing_flat")) ck_assert(cJSON_IsNull(p)), seen++;
+    }
+    ck_assert_int_eq(seen, 5);
+    cJSON_Delete(j);
+}
+END_TEST
+
 int main(void) {
     if (access(BIN, X_OK) != 0) {
         fprintf(stderr, "test_cli: %s not built (run make)\n", BIN);
@@ -260,6 +302,7 @@ int main(void) {
     tcase_add_test(tc, test_train_save_predict);
     tcase_add_test(tc, test_suite_summary);
     tcase_add_test(tc, test_bench_long);
+    tcase_add_test(tc, test_bench_summary);
     tcase_add_test(tc, test_bench_layers);
     tcase_add_test(tc, test_bench_generate);
     suite_add_tcase(s, tc);
