@@ -37,7 +37,7 @@ TESTS32 := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/test_*.c))
 TESTS64 := $(patsubst tests/f64/%.c,$(B)/tests/f64_%,$(wildcard tests/f64/test_*.c))
 BIN := $(B)/hippodrome
 
-.PHONY: all deps test run bench-train bench-long bench-layers bench-generate bench-ops synthetics ablations plots features clean
+.PHONY: all deps test run bench bench-flashconv bench-train bench-long bench-layers bench-generate bench-ops synthetics ablations plots features clean
 all: deps features $(BIN)
 # The git commit named in reports: only harness/version.c sees it, rebuilt whenever HEAD moves.
 HIPPO_VERSION_O := $(B)/f32/harness/version.o $(B)/f64/harness/version.o
