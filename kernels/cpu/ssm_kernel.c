@@ -2,8 +2,8 @@
  * Vandermonde product over conjugate pairs, and its backward.
  *
  * All arithmetic is in double complex whatever `real` is. Powers Abar^l are
- * produced by repeated multiplication, re-anchored with exp(l * log Abar) every
- * SSM_ANCHOR steps: the product's relative error grows by ~1 ulp (1e-16) per
+ * produced by repeated multiplication, re-anchored every SSM_ANCHOR steps
+ * (bilinear: Abar^l by binary powering; ZOH: exp(l dt A)): the product's relative error grows by ~1 ulp (1e-16) per
  * step, so between anchors it stays below ~1e-14 — far inside float and the
  * f64 tests' tolerances — while costing one complex multiply per tap instead
  * of a complex exp. The backward needs sum_l dK_l z^l and its derivative in z,
@@ -52,12 +52,6 @@ static struct mode mode_at(const struct ssm_kernel_args *s, int h, int n, double
     return m;
 }
 
-/* z^l for l at an anchor: exp(l * log z) (z = 0 gives 0 for l > 0). */
-static double complex zpow(double complex z, int l) {
-    if (l == 0) return 1.0;
-    if (z == 0) return 0.0;
-    return cexp(l * clog(z));
-}
 
 /* Modes of one channel in split re/im arrays so the loops over n vectorise
  * (plain complex multiplies compile to scalar code with NaN fix-ups). */
@@ -106,18 +100,53 @@ static void bil_modes(const struct ssm_kernel_args *s, int h, double dt, struct 
     }
 }
 
+/* p (=) z^l for every mode by binary powering (about 2 log2 l complex
+ * products, so ~1e-15 relative: what an anchor needs), vectorised over n. */
+static void bil_power(int N2, const double *zr, const double *zi, int l, double *restrict pr, double *restrict pi,
+                      double *restrict br, double *restrict bi) {
+    for (int n = 0; n < N2; n++) pr[n] = 1, pi[n] = 0, br[n] = zr[n], bi[n] = zi[n];
+    for (int e = l; e; e >>= 1) {
+        if (e & 1) {
+#pragma omp simd
+            for (int n = 0; n < N2; n++) {
+                double r = pr[n] * br[n] - pi[n] * bi[n];
+                pi[n] = pr[n] * bi[n] + pi[n] * br[n], pr[n] = r;
+            }
+        }
+#pragma omp simd
+        for (int n = 0; n < N2; n++) {
+            double r = br[n] * br[n] - bi[n] * bi[n];
+            bi[n] = 2 * br[n] * bi[n], br[n] = r;
+        }
+    }
+}
+
+/* The running products at an anchor l: w = Ct Abar^l. Bilinear modes in one
+ * vectorised pass (Abar^l by binary powering; the scalar exp(l log Abar) per
+ * mode cost more than the whole kernel at L 128); ZOH through mode_at,
+ * Abar^l = exp(l dt A) directly. */
 static void modes_anchor(const struct ssm_kernel_args *s, int h, int l, struct modes *ms) {
     double dt = exp((double)s->log_dt[h]);
-    if (s->disc == SSM_BILINEAR && l == 0) {
+    const int N2 = s->N2;
+    if (s->disc == SSM_BILINEAR) {
         struct bil *m = cpu_scratch(SCRATCH_SSM_MODE_CACHE, sizeof *m);
         bil_modes(s, h, dt, m);
-        memcpy(ms->zr, m->zr, sizeof(double) * s->N2), memcpy(ms->zi, m->zi, sizeof(double) * s->N2);
-        memcpy(ms->wr, m->ctr, sizeof(double) * s->N2), memcpy(ms->wi, m->cti, sizeof(double) * s->N2);
+        memcpy(ms->zr, m->zr, sizeof(double) * N2), memcpy(ms->zi, m->zi, sizeof(double) * N2);
+        if (l == 0) {
+            memcpy(ms->wr, m->ctr, sizeof(double) * N2), memcpy(ms->wi, m->cti, sizeof(double) * N2);
+            return;
+        }
+        double *pr = m->qr, *pi = m->qi, *br = m->dr, *bi = m->di; /* free in the forward */
+        bil_power(N2, m->zr, m->zi, l, pr, pi, br, bi);
+        for (int n = 0; n < N2; n++) {
+            ms->wr[n] = m->ctr[n] * pr[n] - m->cti[n] * pi[n];
+            ms->wi[n] = m->ctr[n] * pi[n] + m->cti[n] * pr[n];
+        }
         return;
     }
-    for (int n = 0; n < s->N2; n++) {
+    for (int n = 0; n < N2; n++) {
         struct mode m = mode_at(s, h, n, dt);
-        double complex w = m.ct * zpow(m.z, l);
+        double complex w = m.ct * (l ? cexp(l * (m.dt * m.a)) : 1.0);
         ms->zr[n] = creal(m.z), ms->zi[n] = cimag(m.z);
         ms->wr[n] = creal(w), ms->wi[n] = cimag(w);
     }
