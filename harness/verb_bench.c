@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "../core/base.h"
+#include "bench_util.h"
 #include "cli.h"
 #include "config.h"
 #include "paths.h"
@@ -16,17 +17,6 @@
 
 #define BENCH_MAX_CONFIGS 64
 static const int bench_threads[] = {1, 2};
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* Median of n sorted-in-place values. */
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 /* The lowest median over consecutive rounds of BENCH_ROUND timed steps (the
  * whole run when shorter): on a shared VM a neighbour slows whole stretches,
@@ -37,13 +27,13 @@ static double best_round(const double *v, int n) {
     if (n < BENCH_ROUND) {
         double *all = xmalloc((size_t)n * sizeof *all);
         memcpy(all, v, (size_t)n * sizeof *all);
-        best = median(all, n);
+        best = bench_median(all, n);
         free(all);
         return best;
     }
     for (int r = 0; r + BENCH_ROUND <= n; r += BENCH_ROUND) {
         memcpy(tmp, v + r, sizeof tmp);
-        double m = median(tmp, BENCH_ROUND);
+        double m = bench_median(tmp, BENCH_ROUND);
         if (r == 0 || m < best) best = m;
     }
     return best;
@@ -70,7 +60,7 @@ static int bench_one(const struct run_config *c, int warmup, int steps, struct b
     *row = (struct bench_row){.threads = cfg_train_int(c, "threads"), .B = cfg_train_int(c, "batch_size"),
                               .L = r.L, .steps = steps, .warmup = warmup};
     row->ms_best_round = best_round(ms, steps);
-    row->ms_median = median(ms, steps);
+    row->ms_median = bench_median(ms, steps);
     row->ms_min = ms[0];
     row->tokens_per_second = (double)row->B * row->L / (row->ms_median * 1e-3);
     snprintf(row->name, sizeof row->name, "%s", c->name);

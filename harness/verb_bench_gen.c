@@ -17,6 +17,7 @@
 #include "../core/base.h"
 #include "../core/rng.h"
 #include "../models/model.h"
+#include "bench_util.h"
 #include "cli.h"
 #include "report.h"
 
@@ -63,14 +64,6 @@ static int32_t argmax(const real *z, int V) {
     return (int32_t)best;
 }
 
-static bool all_finite(const real *v, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        if (!isfinite(v[i])) return false;
-    return true;
-}
-
-/* One round: prefill P prompt tokens, then N timed greedy steps. The logits
- * of the prefill and of the last step are checked finite (untimed). */
 static void one_round(struct model *m, const int32_t *prompt, int P, int N, struct bg_row *row) {
     char err[512];
     struct model_state *s = model_state_create(m, 1, P + N, err, sizeof err);
@@ -79,7 +72,7 @@ static void one_round(struct model *m, const int32_t *prompt, int P, int N, stru
     double t0 = hp_now();
     const real *z = model_prefill(m, ops_cpu(), s, prompt, P);
     double t1 = hp_now();
-    bool finite = all_finite(z, BG_VOCAB);
+    bool finite = bench_all_finite(z, BG_VOCAB);
     int32_t tok = argmax(z, BG_VOCAB);
     double t2 = hp_now();
     for (int i = 0; i < N; i++) {
@@ -87,15 +80,10 @@ static void one_round(struct model *m, const int32_t *prompt, int P, int N, stru
         tok = argmax(z, BG_VOCAB);
     }
     double t3 = hp_now();
-    row->finite = row->finite && finite && all_finite(z, BG_VOCAB);
+    row->finite = row->finite && finite && bench_all_finite(z, BG_VOCAB);
     row->prefill_ms[row->n_rounds] = 1e3 * (t1 - t0);
     row->tps[row->n_rounds++] = N / (t3 - t2);
     model_state_free(s);
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
 }
 
 /* Best and median round: the best is what a quiet core gives on a shared
@@ -103,7 +91,7 @@ static int cmp_double(const void *a, const void *b) {
 static void summarise(struct bg_row *r) {
     double t[BG_MAX_ROUNDS];
     memcpy(t, r->tps, (size_t)r->n_rounds * sizeof t[0]);
-    qsort(t, (size_t)r->n_rounds, sizeof t[0], cmp_double);
+    qsort(t, (size_t)r->n_rounds, sizeof t[0], bench_cmp_double);
     r->tps_best = t[r->n_rounds - 1];
     r->tps_median = r->n_rounds % 2 ? t[r->n_rounds / 2] : 0.5 * (t[r->n_rounds / 2 - 1] + t[r->n_rounds / 2]);
     r->ms_prefill = r->prefill_ms[0];
@@ -204,25 +192,6 @@ static void print_table(const struct bg_row *rows, const struct bg_opts *o) {
     print_goals(rows, o);
 }
 
-/* "128,256" -> v (at most max), each in [lo, hi]; count, or -1 with err. */
-static int parse_ints(const char *flag, const char *s, int *v, int max, long lo, long hi, char *err, size_t errlen) {
-    int n = 0;
-    for (const char *p = s; *p;) {
-        char *end;
-        errno = 0;
-        long x = strtol(p, &end, 10);
-        if (end == p || errno || x < lo || x > hi || n == max || (*end && *end != ',')) {
-            snprintf(err, errlen, "%s: '%s' must be up to %d comma-separated integers in [%ld, %ld]", flag, s, max, lo,
-                     hi);
-            return -1;
-        }
-        v[n++] = (int)x;
-        p = *end ? end + 1 : end;
-    }
-    if (n == 0) snprintf(err, errlen, "%s: no values given", flag);
-    return n ? n : -1;
-}
-
 /* "h3,attention" -> kinds; each must exist and have a recurrent step. */
 static int parse_layers(const char *s, struct bg_opts *o, char *err, size_t errlen) {
     char buf[256];
@@ -246,7 +215,7 @@ static int read_opts(const struct args *a, struct bg_opts *o, char *err, size_t 
     const char *ctx = args_get(a, "--contexts") ? args_get(a, "--contexts")
                                                 : "128,256,512,1024,1536,2048,4096,8192,16384";
     if (parse_layers(layers, o, err, errlen)) return -1;
-    o->n_contexts = parse_ints("--contexts", ctx, o->contexts, BG_MAX_CONTEXTS, 1, 1 << 20, err, errlen);
+    o->n_contexts = bench_parse_ints("--contexts", ctx, o->contexts, BG_MAX_CONTEXTS, 1, 1 << 20, err, errlen);
     if (o->n_contexts < 0 || args_int(a, "--tokens", 256, 1, 1 << 20, &o->tokens, err, errlen) ||
         args_int(a, "--d", 64, 1, 4096, &o->d, err, errlen) ||
         args_int(a, "--rounds", 5, 1, BG_MAX_ROUNDS, &o->rounds, err, errlen) ||

@@ -12,17 +12,15 @@
 #include <errno.h>
 #include <math.h>
 #include <omp.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../core/base.h"
 #include "../core/rng.h"
 #include "../models/layer.h"
+#include "bench_util.h"
 #include "cli.h"
 #include "report.h"
 
@@ -106,21 +104,10 @@ static void fwd_bwd(struct bl_bench *b) {
     b->k->backward(b->self, ops_cpu(), &w);
 }
 
-static bool all_finite(const real *v, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        if (!isfinite(v[i])) return false;
-    return true;
-}
-
 static double time_reps(struct bl_bench *b, int reps) {
     double t0 = hp_now();
     for (int i = 0; i < reps; i++) fwd_bwd(b);
     return 1e3 * (hp_now() - t0);
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
 }
 
 /* Repetitions per sample so that a sample lasts >= min_ms (the first call
@@ -143,7 +130,7 @@ static int calibrate(struct bl_bench *b, double min_ms, double *sample_ms) {
 static struct bl_msg measure(struct bl_bench *b, double min_ms) {
     struct bl_msg m = {0, 0, 0, 0};
     fwd_bwd(b);
-    m.finite = all_finite(b->y, b->n) && all_finite(b->dx, b->n) && all_finite(b->g, b->pt.total);
+    m.finite = bench_all_finite(b->y, b->n) && bench_all_finite(b->dx, b->n) && bench_all_finite(b->g, b->pt.total);
     if (!m.finite) return m;
     double sample;
     m.reps = calibrate(b, min_ms, &sample);
@@ -152,15 +139,26 @@ static struct bl_msg measure(struct bl_bench *b, double min_ms) {
     for (int r = 0; r < rounds; r++) {
         double s[BL_SAMPLES];
         for (int i = 0; i < BL_SAMPLES; i++) s[i] = time_reps(b, m.reps) / m.reps;
-        qsort(s, BL_SAMPLES, sizeof s[0], cmp_double);
+        qsort(s, BL_SAMPLES, sizeof s[0], bench_cmp_double);
         best = fmin(best, s[BL_SAMPLES / 2]);
     }
     m.ms = best, m.samples = rounds * BL_SAMPLES;
     return m;
 }
 
+/* What a child measures. */
+struct bl_point {
+    const struct layer_kind *k;
+    int L;
+    const struct bl_opts *o;
+};
+
 /* Child: build, check, time; the result goes to fd. Never returns. */
-static _Noreturn void child_run(const struct layer_kind *k, int L, const struct bl_opts *o, int fd) {
+static _Noreturn void child_run(void *arg, int fd) {
+    const struct bl_point *pt = arg;
+    const struct layer_kind *k = pt->k;
+    int L = pt->L;
+    const struct bl_opts *o = pt->o;
     omp_set_num_threads(o->threads);
     struct bl_bench b;
     bench_open(&b, k, o, L);
@@ -169,49 +167,17 @@ static _Noreturn void child_run(const struct layer_kind *k, int L, const struct 
     _exit(0);
 }
 
-/* Read fd to EOF into buf (NUL-terminated, truncated to len-1). */
-static void read_all(int fd, char *buf, size_t len) {
-    size_t n = 0;
-    ssize_t got;
-    char sink[512];
-    while (n < len - 1 && (got = read(fd, buf + n, len - 1 - n)) > 0) n += (size_t)got;
-    while (read(fd, sink, sizeof sink) > 0) continue; /* drain, so the child never blocks on stderr */
-    buf[n] = '\0';
-}
-
-/* Fork the child under the address-space limit; its stderr comes back on a
- * pipe. "out of memory" there (our checked allocator) or death by SIGKILL
- * (the kernel's OOM killer) mean the length does not fit. */
+/* One (layer, L) in a child under the address-space limit (bench_util.h). */
 static void run_point(const struct layer_kind *k, int L, const struct bl_opts *o, struct bl_row *row) {
-    int fds[2], efd[2];
-    HP_CHECK(pipe(fds) == 0 && pipe(efd) == 0);
-    fflush(NULL);
-    pid_t pid = fork();
-    HP_CHECK(pid >= 0);
-    if (pid == 0) {
-        close(fds[0]), close(efd[0]);
-        HP_CHECK(dup2(efd[1], 2) == 2);
-        rlim_t bytes = (rlim_t)o->mem_limit_mb * 1048576;
-        struct rlimit lim = {bytes, bytes};
-        HP_CHECK(setrlimit(RLIMIT_AS, &lim) == 0);
-        child_run(k, L, o, fds[1]);
-    }
-    close(fds[1]), close(efd[1]);
     struct bl_msg m = {0, 0, 0, 0};
-    char text[4096];
-    read_all(efd[0], text, sizeof text); /* EOF only when the child is gone: the result is in the pipe by then */
-    ssize_t got = read(fds[0], &m, sizeof m);
-    close(fds[0]), close(efd[0]);
-    int st = 0;
-    struct rusage ru;
-    HP_CHECK(wait4(pid, &st, 0, &ru) == pid);
-    *row = (struct bl_row){.kind = k, .L = L, .peak_mb = ru.ru_maxrss / 1024.0};
-    bool ran = got == (ssize_t)sizeof m && WIFEXITED(st) && WEXITSTATUS(st) == 0;
-    bool oom = !ran && (strstr(text, "out of memory") || (WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL));
-    const char *status = ran ? (m.finite ? "ok" : "not finite") : oom ? "out of memory" : "failed";
+    struct bench_child ch;
+    struct bl_point pt = {k, L, o};
+    bench_in_child(child_run, &pt, o->mem_limit_mb, &m, sizeof m, &ch);
+    *row = (struct bl_row){.kind = k, .L = L, .peak_mb = ch.peak_mb};
+    const char *status = ch.ran ? (m.finite ? "ok" : "not finite") : ch.oom ? "out of memory" : "failed";
     snprintf(row->status, sizeof row->status, "%s", status);
-    if (ran && m.finite) row->ms = m.ms, row->reps = m.reps, row->samples = m.samples;
-    if (!ran && !oom) fprintf(stderr, "bench-layers: %s at L=%d failed:\n%s", k->name, L, text);
+    if (ch.ran && m.finite) row->ms = m.ms, row->reps = m.reps, row->samples = m.samples;
+    if (!ch.ran && !ch.oom) fprintf(stderr, "bench-layers: %s at L=%d failed:\n%s", k->name, L, ch.text);
 }
 
 static bool row_ok(const struct bl_row *r) { return strcmp(r->status, "ok") == 0; }
@@ -268,25 +234,6 @@ static void print_table(const struct bl_row *rows, const struct bl_opts *o) {
     }
 }
 
-/* "128,256" -> v (at most max), each in [lo, hi]; count, or -1 with err. */
-static int parse_ints(const char *flag, const char *s, int *v, int max, long lo, long hi, char *err, size_t errlen) {
-    int n = 0;
-    for (const char *p = s; *p;) {
-        char *end;
-        errno = 0;
-        long x = strtol(p, &end, 10);
-        if (end == p || errno || x < lo || x > hi || n == max || (*end && *end != ',')) {
-            snprintf(err, errlen, "%s: '%s' must be up to %d comma-separated integers in [%ld, %ld]", flag, s, max, lo,
-                     hi);
-            return -1;
-        }
-        v[n++] = (int)x;
-        p = *end ? end + 1 : end;
-    }
-    if (n == 0) snprintf(err, errlen, "%s: no values given", flag);
-    return n ? n : -1;
-}
-
 /* "h3,attention" -> kinds; each must exist and be creatable at d. */
 static int parse_layers(const char *s, struct bl_opts *o, char *err, size_t errlen) {
     o->n_layers = 0;
@@ -327,7 +274,7 @@ static int read_opts(const struct args *a, struct bl_opts *o, char *err, size_t 
     const char *lens = args_get(a, "--lengths") ? args_get(a, "--lengths")
                                                 : "128,256,512,1024,2048,4096,8192,16384,32768,65536";
     if (parse_layers(layers, o, err, errlen)) return -1;
-    o->n_lengths = parse_ints("--lengths", lens, o->lengths, BL_MAX_LENGTHS, 2, 1L << 24, err, errlen);
+    o->n_lengths = bench_parse_ints("--lengths", lens, o->lengths, BL_MAX_LENGTHS, 2, 1L << 24, err, errlen);
     if (o->n_lengths < 0 || args_int(a, "--d", 64, 1, 4096, &o->d, err, errlen) ||
         args_int(a, "--batch", 1, 1, 1024, &o->batch, err, errlen) ||
         args_int(a, "--threads", 1, 1, 256, &o->threads, err, errlen) ||

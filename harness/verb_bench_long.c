@@ -7,16 +7,13 @@
  * machine down, and the peak resident set is that child's alone (wait4). The
  * child writes its timing to a pipe; the parent collects, prints and writes JSON. */
 #include <cjson/cJSON.h>
-#include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../core/base.h"
+#include "bench_util.h"
 #include "cli.h"
 #include "config.h"
 #include "paths.h"
@@ -46,13 +43,19 @@ struct long_msg {
     int ok;
 };
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
+/* What a child measures. */
+struct long_point {
+    const char *path;
+    int L;
+    const struct long_opts *o;
+};
 
 /* Child: build the trainer at length L, one untimed step, then `steps` timed. */
-static void child_run(const char *path, int L, const struct long_opts *o, int fd) {
+static void child_run(void *arg, int fd) {
+    const struct long_point *pt = arg;
+    const char *path = pt->path;
+    int L = pt->L;
+    const struct long_opts *o = pt->o;
     char sets[5][64], err[1024];
     snprintf(sets[0], sizeof sets[0], "task.seq_len=%d", L);
     snprintf(sets[1], sizeof sets[1], "task.num_train=%d", o->batch);
@@ -78,57 +81,25 @@ static void child_run(const char *path, int L, const struct long_opts *o, int fd
         trainer_step(t, &r, 0, 0, s);
         if (s > 0) ms[s - 1] = 1e3 * (hp_now() - t0);
     }
-    qsort(ms, (size_t)o->steps, sizeof ms[0], cmp_double);
-    m.ms_per_step = ms[o->steps / 2], m.ok = r.status == RUN_OK;
+    m.ms_per_step = bench_median(ms, o->steps), m.ok = r.status == RUN_OK;
     if (write(fd, &m, sizeof m) != (ssize_t)sizeof m) _exit(1);
     _exit(0);
 }
 
-/* Read fd to EOF into buf (NUL-terminated, truncated to len-1). */
-static void read_all(int fd, char *buf, size_t len) {
-    size_t n = 0;
-    ssize_t got;
-    while ((got = read(fd, buf + n, len - 1 - n)) > 0 && n + (size_t)got < len - 1) n += (size_t)got;
-    if (got > 0) n += (size_t)got;
-    buf[n < len ? n : len - 1] = '\0';
-}
-
-/* Run one (config, L) in a child under the memory limit; fills row. The
- * child's stderr comes back through a pipe: "out of memory" there (our
- * checked allocator's message) or death by SIGKILL (the kernel's OOM killer)
- * mean the length does not fit; anything else is a failure, shown. */
+/* Run one (config, L) in a child under the memory limit (bench_util.h); fills row. */
 static void run_point(const char *path, const struct run_config *base, int L, const struct long_opts *o,
                       struct long_row *row) {
-    int fds[2], efd[2];
-    HP_CHECK(pipe(fds) == 0 && pipe(efd) == 0);
-    fflush(NULL);
-    pid_t pid = fork();
-    HP_CHECK(pid >= 0);
-    if (pid == 0) {
-        close(fds[0]), close(efd[0]);
-        HP_CHECK(dup2(efd[1], 2) == 2);
-        rlim_t bytes = (rlim_t)(o->mem_limit_gb * 1073741824.0);
-        struct rlimit lim = {bytes, bytes};
-        HP_CHECK(setrlimit(RLIMIT_AS, &lim) == 0);
-        child_run(path, L, o, fds[1]);
-    }
-    close(fds[1]), close(efd[1]);
     struct long_msg m = {0, 0};
-    char text[4096];
-    ssize_t got = read(fds[0], &m, sizeof m);
-    read_all(efd[0], text, sizeof text);
-    close(fds[0]), close(efd[0]);
-    int st = 0;
-    struct rusage ru;
-    HP_CHECK(wait4(pid, &st, 0, &ru) == pid);
+    struct bench_child ch;
+    struct long_point pt = {path, L, o};
+    bench_in_child(child_run, &pt, o->mem_limit_gb * 1024, &m, sizeof m, &ch);
     snprintf(row->name, sizeof row->name, "%s", base->name);
     snprintf(row->layer, sizeof row->layer, "%s", base->layer->name);
-    row->L = L, row->peak_mb = ru.ru_maxrss / 1024.0, row->ms_per_step = 0;
-    bool ok = got == (ssize_t)sizeof m && WIFEXITED(st) && WEXITSTATUS(st) == 0 && m.ok;
-    bool oom = !ok && (strstr(text, "out of memory") || (WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL));
+    row->L = L, row->peak_mb = ch.peak_mb, row->ms_per_step = 0;
+    bool ok = ch.ran && m.ok;
     if (ok) row->ms_per_step = m.ms_per_step;
-    snprintf(row->status, sizeof row->status, "%s", ok ? "ok" : oom ? "out of memory" : "failed");
-    if (!ok && !oom) fprintf(stderr, "bench-long: %s at L=%d failed:\n%s", base->name, L, text);
+    snprintf(row->status, sizeof row->status, "%s", ok ? "ok" : ch.oom ? "out of memory" : "failed");
+    if (!ok && !ch.oom) fprintf(stderr, "bench-long: %s at L=%d failed:\n%s", base->name, L, ch.text);
 }
 
 static cJSON *rows_json(const struct long_row *rows, int n, const struct long_opts *o) {
@@ -162,30 +133,12 @@ static void print_row(const struct long_row *r, const struct long_opts *o) {
     fflush(stdout);
 }
 
-/* "1024,2048" -> lengths; -1 with err. */
-static int parse_lengths(const char *s, struct long_opts *o, char *err, size_t errlen) {
-    o->n_lengths = 0;
-    for (const char *p = s; *p;) {
-        char *end;
-        errno = 0;
-        long v = strtol(p, &end, 10);
-        if (end == p || errno || v < 2 || v > (1L << 24) || o->n_lengths == LONG_MAX_LENGTHS) {
-            snprintf(err, errlen, "--lengths: '%s' must be up to %d comma-separated lengths in [2, %ld]", s,
-                     LONG_MAX_LENGTHS, 1L << 24);
-            return -1;
-        }
-        o->lengths[o->n_lengths++] = (int)v;
-        p = *end == ',' ? end + 1 : end;
-        if (*end && *end != ',') return snprintf(err, errlen, "--lengths: unexpected '%c'", *end), -1;
-    }
-    return o->n_lengths ? 0 : (snprintf(err, errlen, "--lengths: no lengths given"), -1);
-}
-
 static int read_opts(const struct args *a, struct long_opts *o, char *err, size_t errlen) {
     const char *lens = args_get(a, "--lengths") ? args_get(a, "--lengths")
                                                 : "1024,2048,4096,8192,16384,32768,65536,131072";
     int gb;
-    if (parse_lengths(lens, o, err, errlen) || args_int(a, "--batch", 1, 1, 1024, &o->batch, err, errlen) ||
+    o->n_lengths = bench_parse_ints("--lengths", lens, o->lengths, LONG_MAX_LENGTHS, 2, 1L << 24, err, errlen);
+    if (o->n_lengths < 0 || args_int(a, "--batch", 1, 1, 1024, &o->batch, err, errlen) ||
         args_int(a, "--steps", 2, 1, 64, &o->steps, err, errlen) ||
         args_int(a, "--threads", 1, 1, 256, &o->threads, err, errlen) ||
         args_int(a, "--mem-limit-gb", 16, 1, 1 << 16, &gb, err, errlen))
