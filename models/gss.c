@@ -40,11 +40,14 @@
  * with a memory of a few steps (e^{-l/2}); Λ is trained, but at the SSM lr it
  * moves little in the synthetic runs (Re Λ mostly stays in [-0.7, -0.2]).
  *
- * There is no step() yet; state_size is what one would carry (H·N complex).
+ * Recurrent mode (step): per channel h and mode n, z <- e^{Λ_n} z + ((e^{Λ_n} - 1)/Λ_n) w,
+ * v' = Re sum_n C[h,n] z + D w, the same sum as the kernel (state H·N complex).
  * Shapes: B batch, L length, D d_model, E expanded width, H DSS channels,
  * N modes, R = B·L rows. */
 #include "gss.h"
 
+#include <complex.h>
+#undef I /* linear_args has a field I; complex values are built with CMPLX */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -343,6 +346,108 @@ static size_t gss_state_size(const void *self, int L) {
     return (size_t)s->H * 2 * s->N;
 }
 
+/* ---- recurrent mode ------------------------------------------------------------------
+ * The DSS as a recurrence in double (as the kernel op computes), per channel h
+ * and mode n: z <- abar z + bbar w with abar = e^Λ, bbar = (e^Λ - 1)/Λ (Δ = 1),
+ * v' = Re sum_n C z + D w: the convolution's sum K_l = Re sum C bbar abar^l. */
+
+struct dss_modes {
+    double complex abar[GSS_MAX_N], bbar[GSS_MAX_N];
+};
+
+static void dss_modes(const struct gss *s, const real *p, struct dss_modes *m) {
+    for (int n = 0; n < s->N; n++) {
+        double complex lam = CMPLX(-exp((double)p[s->lre + n]), (double)p[s->lim + n]);
+        m->abar[n] = cexp(lam);
+        m->bbar[n] = (m->abar[n] - 1.0) / lam;
+    }
+}
+
+static double complex cplx_at(const real *v) { return CMPLX((double)v[0], (double)v[1]); }
+
+/* Empty, or the state after the prompt: z = sum_t abar^{P-1-t} bbar w_t by
+ * Horner's rule over the LN_dss outputs w that the forward left in act. */
+static void gss_state_init(const void *self, const struct ops *ops, const struct layer_state_args *a) {
+    (void)ops;
+    const struct gss *s = self;
+    int H = s->H, N = s->N, P = a->prompt_L;
+    size_t S = gss_state_size(s, a->L);
+    memset(a->state, 0, (size_t)a->B * S * sizeof(real));
+    if (P == 0) return;
+    struct gss_act t;
+    act_layout(s, a->B, P, (real *)a->act, &t); /* views only: nothing is written */
+    struct dss_modes *m = xmalloc(sizeof *m);
+    dss_modes(s, a->p, m);
+    for (int b = 0; b < a->B; b++)
+        for (int h = 0; h < H; h++)
+            for (int n = 0; n < N; n++) {
+                double complex z = 0;
+                for (int tt = 0; tt < P; tt++) z = m->abar[n] * z + m->bbar[n] * (double)t.w[((size_t)b * P + tt) * H + h];
+                real *st = a->state + (size_t)b * S + ((size_t)h * N + n) * 2;
+                st[0] = (real)creal(z), st[1] = (real)cimag(z);
+            }
+    free(m);
+}
+
+/* One row per sequence of the forward's buffers, carved from the step's
+ * scratch: au, u, g, o (B, E); av, v, w, yd (B, H); mean, rstd (B). */
+static size_t step_layout(const struct gss *s, int B, real *base, struct gss_act *t) {
+    struct carver c = {base, 0};
+    size_t BE = (size_t)B * s->E, BH = (size_t)B * s->H;
+    t->au = carve(&c, BE), t->u = carve(&c, BE), t->g = carve(&c, BE), t->o = carve(&c, BE);
+    t->av = carve(&c, BH), t->v = carve(&c, BH), t->w = carve(&c, BH), t->yd = carve(&c, BH);
+    t->mean = carve(&c, B), t->rstd = carve(&c, B);
+    return c.used;
+}
+
+static size_t gss_step_scratch_size(const void *self, int B, int L) {
+    (void)L;
+    struct gss_act t;
+    return step_layout(self, B, NULL, &t);
+}
+
+/* yd (=) from w, updating the state: one token of the DSS. */
+static void dss_step(const struct gss *s, const struct layer_step *a, const real *w, real *yd) {
+    int H = s->H, N = s->N;
+    size_t S = gss_state_size(s, a->L);
+    struct dss_modes *m = xmalloc(sizeof *m);
+    dss_modes(s, a->p, m);
+    for (int b = 0; b < a->B; b++)
+        for (int h = 0; h < H; h++) {
+            double u = w[(size_t)b * H + h], acc = a->p[s->Dd + h] * u;
+            real *st = a->state + (size_t)b * S + (size_t)h * N * 2;
+            const real *C = a->p + s->C + (size_t)h * N * 2;
+            for (int n = 0; n < N; n++) {
+                double complex z = m->abar[n] * cplx_at(st + 2 * n) + m->bbar[n] * u;
+                st[2 * n] = (real)creal(z), st[2 * n + 1] = (real)cimag(z);
+                acc += creal(cplx_at(C + 2 * n) * z);
+            }
+            yd[(size_t)b * H + h] = (real)acc;
+        }
+    free(m);
+}
+
+static void gss_step(const void *self, const struct ops *ops, const struct layer_step *a) {
+    const struct gss *s = self;
+    int B = a->B, E = s->E, H = s->H;
+    const real *p = a->p;
+    struct gss_act t;
+    step_layout(s, B, a->scratch, &t);
+    struct linear_args lu = lin(B, s->D, E, p, s->wu, NULL), lv = lin(B, s->D, H, p, s->wv, NULL);
+    linear_fwd(ops, &lu, a->x, t.au);
+    gelu_fwd(ops, (size_t)B * E, t.au, t.u);
+    linear_fwd(ops, &lv, a->x, t.av);
+    gelu_fwd(ops, (size_t)B * H, t.av, t.v);
+    struct layernorm_args ln = dss_norm(s, p, B, &t);
+    ops->layernorm(&ln);
+    dss_step(s, a, t.w, t.yd);
+    struct linear_args lg = lin(B, H, E, p, s->wg, NULL);
+    linear_fwd(ops, &lg, t.yd, t.g);
+    for (size_t i = 0; i < (size_t)B * E; i++) t.o[i] = t.g[i] * t.u[i];
+    struct linear_args lo = lin(B, E, s->D, p, s->wo, &s->bo);
+    linear_fwd(ops, &lo, t.o, a->y);
+}
+
 static void gss_destroy(void *self) {
     struct gss *s = self;
     if (!s) return;
@@ -363,5 +468,8 @@ const struct layer_kind layer_gss = {
     .forward = gss_forward,
     .backward = gss_backward,
     .state_size = gss_state_size,
+    .state_init = gss_state_init,
+    .step_scratch_size = gss_step_scratch_size,
+    .step = gss_step,
     .destroy = gss_destroy,
 };

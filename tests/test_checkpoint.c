@@ -364,7 +364,8 @@ START_TEST(test_generate_refusals) {
     struct model *m = trained(&c, "gss", "\"d_state\": 8", 0);
     const char *gss = save(&c, m, "gss.safetensors");
     model_free(m);
-    expect(2, "layer 'gss' has no recurrent step", BIN " generate --checkpoint %s --prompt '1 2'", gss);
+    /* gss has a recurrent step too (the refusal itself is tested in test_step.c with a step-less copy) */
+    expect(0, "\"generated\"", BIN " generate --checkpoint %s --prompt '1 2' --tokens 3", gss);
     m = trained(&c, "attention", "", 0);
     const char *att = save(&c, m, "att.safetensors");
     model_free(m);

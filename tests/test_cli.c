@@ -238,7 +238,7 @@ START_TEST(test_bench_generate) {
         ck_assert(cJSON_GetObjectItem(r, "ms_prefill")->valuedouble > 0);
     }
     cJSON_Delete(j);
-    expect(2, "--layers", BIN " bench-generate --layers gss");
+    expect(2, "--layers", BIN " bench-generate --layers nosuch");
     expect(2, "--contexts", BIN " bench-generate --contexts 8,x");
     expect(2, "--tokens", BIN " bench-generate --tokens 0");
     expect(2, "--d", BIN " bench-generate --d 0");
