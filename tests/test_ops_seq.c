@@ -330,6 +330,9 @@ static const struct ssm_case ssm_cases[] = {
     {4, 3, 37, SSM_ZOH, 1, false, true},       {4, 3, 37, SSM_ZOH, 4, true, false},
     {2, 5, 1, SSM_BILINEAR, 2, false, false},  {2, 2, 1, SSM_ZOH, 1, true, true},
     {5, 6, 200, SSM_ZOH, 1, false, true},      {3, 4, 150, SSM_BILINEAR, 3, true, false},
+    /* N2 in {8, 16, 32, 64}: the register-blocked loops (kernel_row_reg, power_sums_reg) */
+    {2, 32, 150, SSM_BILINEAR, 2, true, false}, {3, 8, 70, SSM_ZOH, 1, false, true},
+    {2, 16, 33, SSM_BILINEAR, 1, false, false}, {1, 64, 65, SSM_ZOH, 1, true, false},
 };
 #define N_SSM_CASES ((int)(sizeof ssm_cases / sizeof ssm_cases[0]))
 

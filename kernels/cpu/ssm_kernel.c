@@ -152,8 +152,55 @@ static void modes_anchor(const struct ssm_kernel_args *s, int h, int l, struct m
     }
 }
 
+/* Eight doubles: one 64-byte vector, the unit of the register-blocked loops. */
+typedef double dvec __attribute__((vector_size(64)));
+enum { DV = 8 };
+
+static inline dvec dv_load(const double *p) {
+    dvec v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+static inline void dv_store(double *p, dvec v) { memcpy(p, &v, sizeof v); }
+
+/* kernel_row for N2 = DV * NB modes with the running products in registers
+ * across the taps of an anchor span: with arrays in memory each tap's update
+ * went through a store and a reload on the critical path. NB is a constant
+ * after inlining. */
+static inline __attribute__((always_inline)) void kernel_row_reg(const struct ssm_kernel_args *s, int h,
+                                                                 struct modes *ms, const int NB) {
+    const int L = s->L;
+    for (int l0 = 0; l0 < L; l0 += SSM_ANCHOR) {
+        modes_anchor(s, h, l0, ms);
+        dvec zr[8], zi[8], wr[8], wi[8];
+        for (int k = 0; k < NB; k++) {
+            zr[k] = dv_load(ms->zr + DV * k), zi[k] = dv_load(ms->zi + DV * k);
+            wr[k] = dv_load(ms->wr + DV * k), wi[k] = dv_load(ms->wi + DV * k);
+        }
+        int l1 = L - l0 < SSM_ANCHOR ? L : l0 + SSM_ANCHOR;
+        for (int l = l0; l < l1; l++) {
+            dvec acc = wr[0];
+            for (int k = 1; k < NB; k++) acc += wr[k];
+            for (int k = 0; k < NB; k++) {
+                dvec r = wr[k] * zr[k] - wi[k] * zi[k];
+                wi[k] = wr[k] * zi[k] + wi[k] * zr[k], wr[k] = r;
+            }
+            double sum = 0;
+            for (int j = 0; j < DV; j++) sum += acc[j];
+            s->K[(size_t)h * L + l] = (real)(2.0 * sum);
+        }
+    }
+}
+
 static void kernel_row(const struct ssm_kernel_args *s, int h, struct modes *ms) {
     const int L = s->L, N2 = s->N2;
+    switch (N2) { /* d_state 16, 32, 64, 128: the common sizes */
+    case 8: kernel_row_reg(s, h, ms, 1); return;
+    case 16: kernel_row_reg(s, h, ms, 2); return;
+    case 32: kernel_row_reg(s, h, ms, 4); return;
+    case 64: kernel_row_reg(s, h, ms, 8); return;
+    default: break;
+    }
     double *restrict zr = ms->zr, *restrict zi = ms->zi, *restrict wr = ms->wr, *restrict wi = ms->wi;
     for (int l = 0; l < L; l++) {
         if (l % SSM_ANCHOR == 0) modes_anchor(s, h, l, ms);
@@ -183,11 +230,41 @@ void cpu_ssm_kernel(const struct ssm_kernel_args *s) {
  * every mode of channel h, by Horner's rule for the polynomial and its
  * derivative together (backward stable; no powers stored), vectorised over n.
  * z in (zr, zi); results in split arrays S = (S0r, S0i, S1r, S1i), each N2. */
+/* power_sums for N2 = DV * NB with the Horner state in registers (see kernel_row_reg). */
+static inline __attribute__((always_inline)) void power_sums_reg(const real *dK, int L, const double *zr_,
+                                                                 const double *zi_, double *S, const int NB) {
+    const int N2 = DV * NB;
+    dvec zr[8], zi[8], br[8], bi[8], dr[8], di[8];
+    for (int k = 0; k < NB; k++) {
+        zr[k] = dv_load(zr_ + DV * k), zi[k] = dv_load(zi_ + DV * k);
+        br[k] = (dvec){0} + (double)dK[L - 1], bi[k] = (dvec){0}, dr[k] = (dvec){0}, di[k] = (dvec){0};
+    }
+    for (int l = L - 2; l >= 0; l--) {
+        const double c = dK[l];
+        for (int k = 0; k < NB; k++) {
+            dvec ndr = dr[k] * zr[k] - di[k] * zi[k] + br[k], ndi = dr[k] * zi[k] + di[k] * zr[k] + bi[k];
+            dvec nbr = br[k] * zr[k] - bi[k] * zi[k] + c, nbi = br[k] * zi[k] + bi[k] * zr[k];
+            dr[k] = ndr, di[k] = ndi, br[k] = nbr, bi[k] = nbi;
+        }
+    }
+    for (int k = 0; k < NB; k++) {
+        dv_store(S + DV * k, br[k]), dv_store(S + N2 + DV * k, bi[k]);
+        dv_store(S + 2 * N2 + DV * k, dr[k]), dv_store(S + 3 * N2 + DV * k, di[k]);
+    }
+}
+
 static void power_sums(const struct ssm_kernel_bwd_args *g, int h, const double *zr, const double *zi,
                        struct modes *ms, double *S) {
     const struct ssm_kernel_args *s = &g->f;
     const int N2 = s->N2, L = s->L;
     const real *dK = g->dK + (size_t)h * L;
+    switch (N2) {
+    case 8: power_sums_reg(dK, L, zr, zi, S, 1); return;
+    case 16: power_sums_reg(dK, L, zr, zi, S, 2); return;
+    case 32: power_sums_reg(dK, L, zr, zi, S, 4); return;
+    case 64: power_sums_reg(dK, L, zr, zi, S, 8); return;
+    default: break;
+    }
     double *restrict br = ms->wr, *restrict bi = ms->wi, *restrict dr = ms->zr, *restrict di = ms->zi;
     for (int n = 0; n < N2; n++) br[n] = dK[L - 1], bi[n] = 0, dr[n] = 0, di[n] = 0;
     for (int l = L - 2; l >= 0; l--) {
