@@ -44,6 +44,7 @@ static double fmax_nan(double a, double b) { return isnan(a) ? b : isnan(b) ? a 
 /* flashconv.json: the fused H3 op, the conv against FFTW, short sequences, state passing, threads. */
 static void flashconv_goals(const cJSON *f, cJSON *goals) {
     double h3 = NAN, conv = NAN, shortc = NAN, sp8k = NAN, sp1m = NAN, mem8k = NAN, mem1m = NAN, thr = NAN;
+    double disp = NAN; /* the dispatched conv's time over the fastest path's, worst row */
     const cJSON *r;
     cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(f, "h3_inner")) {
         double L = num(r, "L");
@@ -55,6 +56,8 @@ static void flashconv_goals(const cJSON *f, cJSON *goals) {
         bool goal_shape = !strcmp(str(r, "shape"), "32x64") || !strcmp(str(r, "shape"), "1x768"); /* not the dispatch probes */
         if (L >= 1024 && goal_shape) conv = fmin_nan(conv, fmin(num(r, "fftw_fwd") / num(r, "flash_fwd"), num(r, "fftw_bwd") / num(r, "flash_bwd")));
         if (L <= 64 && !strcmp(str(r, "shape"), "32x64")) shortc = fmin_nan(shortc, num(r, "fftw_fwd") / num(r, "op_fwd"));
+        double best = fmin_nan(fmin_nan(num(r, "direct_fwd"), num(r, "fftw_fwd")), num(r, "flash_fwd"));
+        if (isfinite(best) && best > 0) disp = fmax_nan(disp, num(r, "op_fwd") / best);
     }
     cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(f, "state_passing")) {
         double L = num(r, "L");
@@ -65,6 +68,8 @@ static void flashconv_goals(const cJSON *f, cJSON *goals) {
         if (num(r, "L") >= 1024) thr = fmin_nan(thr, num(r, "fwd_us_1_thread") / num(r, "fwd_us_2_threads"));
     goal(goals, "h3_inner_fused_vs_unfused", "FlashConv H3 inner op (fwd+bwd) vs FFTW conv + separate gate/D passes, worst L in 1K-16K (x faster)", h3, 2, true, NULL);
     goal(goals, "flashconv_vs_fftw", "FlashConv plain conv vs FFTW, worst of fwd/bwd over L >= 1K, B x H 32 x 64 and 1 x 768 (x faster)", conv, 1, true, NULL);
+    goal(goals, "dispatch_near_best", "the dispatched conv over the fastest of direct/FFTW/FlashConv, worst measured row",
+         disp, 1.25, false, "the crossover table (kernels/cpu/conv_table.h) is written from this bench; this checks it still holds");
     goal(goals, "short_conv_vs_fftw", "dispatched conv vs FFTW at L <= 64, B x H = 32 x 64, worst L (x faster)", shortc, 10, true, NULL);
     goal(goals, "state_passing_flat", "state passing: time per token at L = 1M over L = 8K (fwd+bwd)", sp1m / sp8k, 1.5, false, NULL);
     goal(goals, "state_passing_memory", "state passing: peak memory growth at L = 1M over L = 8K", mem1m / mem8k, 1.5, false,
