@@ -119,10 +119,11 @@ bench: bench-flashconv bench-layers bench-generate
 
 # Grids of runs: `hippodrome sweep` expands the sweep file into one config per
 # run and results/<sweep>/runs.mk; that fragment trains them JOBS at a time
-# (skipping runs whose report holds the same config hash, so an interrupted
+# (JOBS: one run per core by default, each run one thread; skipping runs whose
+# report holds the same config hash, so an interrupted
 # grid resumes where it stopped), then `hippodrome table` aggregates. Runs log
 # plain lines (two live progress lines would overwrite each other).
-JOBS ?= 2
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 SWEEP_TRAIN_FLAGS ?= --log-every 20 --plain
 define run_sweep
 	./$(BIN) sweep configs/sweeps/$(1).json
