@@ -203,7 +203,7 @@ START_TEST(test_conv_dispatch) {
         ck_assert(cpu_conv_use_fft(&a));
         a.H = 32, a.Lk = 64; /* register-blocked kernel, H3's shift kernel: direct */
         ck_assert(!cpu_conv_use_fft(&a));
-        a.L = a.Lk = 31; /* the paper's length and width */
+        a.B = 32, a.L = a.Lk = 31; /* the paper's batch, length and width */
         ck_assert(!cpu_conv_use_fft(&a));
     }
 }

@@ -26,6 +26,7 @@ struct conv_rule {
     enum conv_kernel_class cls;
     int flash_min_H;     /* FlashConv's panels hold VL channels: below this H, FFTW */
     double ratio_flash;  /* c_f / c_d against FlashConv (n = its size, 2^a >= 2L) */
+    double ratio_flash_b1; /* the same for one sequence (B = 1): the direct kernel's per-call setup is not shared */
     double ratio_fftw;   /* c_f / c_d against FFTW (n = 2^a or 3 2^a >= L + Lk - 1) */
 };
 
@@ -34,8 +35,9 @@ struct conv_rule {
  *    B = 4..32, H = 128..768 (and E = 256, group 64: H3 head_dim 8) agree.
  *    At B = 1 the direct kernel's per-call work (taps expanded to (Lk, H),
  *    padded copies) is not shared by a batch and FlashConv measured 1.2-1.9x
- *    faster at L = 31-64, though not always at L = 16; the table keeps one
- *    ratio (tests pin the paper's L = 31 to direct whatever B);
+ *    faster at L = 31-64 (1 x 768: direct 0.073 vs 0.058 us per channel at 31,
+ *    0.18 vs 0.11 at 64, 0.32 vs 0.25 at 100), though not at L = 16: ratio 2
+ *    at B = 1 (L 16 stays direct; the paper's B = 32 keeps 5);
  *  - BHL through the transposes, 8 x 64: crossover L ~ 40-64 (3; the paper's
  *    L = 31 stays direct);
  *  - plain loops, 8 x 5 and 8 x 8: FlashConv beats them from L = 32 (1); with 5
@@ -43,10 +45,10 @@ struct conv_rule {
  *    6 channels, and then direct loops only up to L ~ 32 (2; CONV.md's 6 was
  *    measured at H = 32, where the loops are far less wasteful). */
 static const struct conv_rule conv_rules[] = {
-    {CONV_CLASS_BLH_BLOCKED, 6, 5.0, 33.0},
-    {CONV_CLASS_BHL_BLOCKED, 6, 3.0, 20.0},
-    {CONV_CLASS_BLH_LOOPS, 6, 1.0, 2.0},
-    {CONV_CLASS_BHL_LOOPS, 6, 1.0, 2.5},
+    {CONV_CLASS_BLH_BLOCKED, 6, 5.0, 2.0, 33.0},
+    {CONV_CLASS_BHL_BLOCKED, 6, 3.0, 3.0, 20.0},
+    {CONV_CLASS_BLH_LOOPS, 6, 1.0, 1.0, 2.0},
+    {CONV_CLASS_BHL_LOOPS, 6, 1.0, 1.0, 2.5},
 };
 
 #endif
