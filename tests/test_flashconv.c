@@ -520,7 +520,8 @@ static enum cpu_conv_engine table_says(const struct conv_args *a) {
     for (size_t i = 0; i < sizeof conv_rules / sizeof conv_rules[0]; i++)
         if (conv_rules[i].cls == cls && !r) r = &conv_rules[i];
     ck_assert(r != NULL);
-    bool flash = a->H >= r->flash_min_H && a->L <= FB_MAX_N / 2;
+    bool flash = (a->H >= r->flash_min_H || (a->L <= CONV_SHORT_L && a->H >= r->flash_min_H_short)) &&
+                 a->L <= FB_MAX_N / 2;
     int n = flash ? fb_size_for(a->L) : cpu_conv_fft_size(a->L + a->Lk - 1);
     double cost = (flash ? (a->B == 1 ? r->ratio_flash_b1 : r->ratio_flash) : r->ratio_fftw) * n * log2(n);
     return (double)a->L * a->Lk <= cost ? CPU_CONV_DIRECT : flash ? CPU_CONV_FLASH : CPU_CONV_FFTW;

@@ -25,6 +25,7 @@ enum conv_kernel_class {
 struct conv_rule {
     enum conv_kernel_class cls;
     int flash_min_H;     /* FlashConv's panels hold VL channels: below this H, FFTW */
+    int flash_min_H_short; /* ... except up to L = CONV_SHORT_L, where FFTW's fixed costs lose from this H */
     double ratio_flash;  /* c_f / c_d against FlashConv (n = its size, 2^a >= 2L) */
     double ratio_flash_b1; /* the same for one sequence (B = 1): the direct kernel's per-call setup is not shared */
     double ratio_fftw;   /* c_f / c_d against FFTW (n = 2^a or 3 2^a >= L + Lk - 1) */
@@ -43,12 +44,17 @@ struct conv_rule {
  *  - plain loops, 8 x 5 and 8 x 8: FlashConv beats them from L = 32 (1); with 5
  *    of 16 lanes busy FlashConv was 0.8-1.9x FFTW, with 8 1.05-2.6x: FFTW below
  *    6 channels, and then direct loops only up to L ~ 32 (2; CONV.md's 6 was
- *    measured at H = 32, where the loops are far less wasteful). */
+ *    measured at H = 32, where the loops are far less wasteful). Below 6
+ *    channels FlashConv still beat FFTW at short L: 5 channels, L 32: 0.15 vs
+ *    0.27 us per channel, L 64: 0.27 vs 0.36, L 128: even; so FlashConv from 5
+ *    channels up to L = 64 (a panel costs ~16x one lane, so fewer channels do
+ *    not pay for it). */
+#define CONV_SHORT_L 64
 static const struct conv_rule conv_rules[] = {
-    {CONV_CLASS_BLH_BLOCKED, 6, 5.0, 2.0, 33.0},
-    {CONV_CLASS_BHL_BLOCKED, 6, 3.0, 3.0, 20.0},
-    {CONV_CLASS_BLH_LOOPS, 6, 1.0, 1.0, 2.0},
-    {CONV_CLASS_BHL_LOOPS, 6, 1.0, 1.0, 2.5},
+    {CONV_CLASS_BLH_BLOCKED, 6, 6, 5.0, 2.0, 33.0},
+    {CONV_CLASS_BHL_BLOCKED, 6, 6, 3.0, 3.0, 20.0},
+    {CONV_CLASS_BLH_LOOPS, 6, 5, 1.0, 1.0, 2.0},
+    {CONV_CLASS_BHL_LOOPS, 6, 5, 1.0, 1.0, 2.5},
 };
 
 #endif
