@@ -1,16 +1,42 @@
-/* cli_testutil.h — running the hippodrome binary from a test suite: one
- * command line's exit status and merged output (static: each suite is one
- * translation unit). */
+/* cli_testutil.h — what suites that drive the binary or write files share: a
+ * fresh temporary folder per test, and one command line's exit status and
+ * merged output (static: each suite is one translation unit). */
 #ifndef HIPPO_CLI_TESTUTIL_H
 #define HIPPO_CLI_TESTUTIL_H
 
 #include <check.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
-static char out[1 << 16]; /* stdout and stderr of the last run() */
+static char out[1 << 16] __attribute__((unused)); /* stdout and stderr of the last run() */
+static char dir[64]; /* this test's temporary folder (tmpdir_open in the fixture's setup) */
+
+static void tmpdir_open(const char *suite) __attribute__((unused));
+static void tmpdir_open(const char *suite) {
+    snprintf(dir, sizeof dir, "/tmp/hippo_test_%s_XXXXXX", suite);
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+}
+
+static void tmpdir_close(void) __attribute__((unused));
+static void tmpdir_close(void) {
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+/* dir/name, in one of a few rotating buffers (several may be live at once). */
+static const char *at(const char *name) __attribute__((unused));
+static const char *at(const char *name) {
+    static char path[8][256];
+    static int k;
+    char *p = path[k++ % 8];
+    snprintf(p, 256, "%s/%s", dir, name);
+    return p;
+}
 
 /* Run a command line (stderr merged); its exit status, output in `out`. */
 static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2), unused));

@@ -34,26 +34,9 @@
     "\"num_train\": 64, \"num_test\": 16}, \"model\": {\"layer\": \"%s\", \"d_model\": 16, \"n_layer\": 1, "     \
     "\"d_inner\": 32, \"layer_options\": {%s}}}"
 
-static char dir[64];
+static void setup(void) { tmpdir_open("ckpt"); }
 
-static void setup(void) {
-    snprintf(dir, sizeof dir, "/tmp/hippo_test_ckpt_XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-}
-
-static void teardown(void) {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    ck_assert_int_eq(system(cmd), 0);
-}
-
-static const char *path_in_dir(const char *name) {
-    static char p[4][256];
-    static int k;
-    char *s = p[k++ % 4];
-    snprintf(s, 256, "%s/%s", dir, name);
-    return s;
-}
+static void teardown(void) { tmpdir_close(); }
 
 static void make_config(struct run_config *c, const char *layer, const char *opts) {
     char text[1024], err[512];
@@ -100,7 +83,7 @@ static struct model *trained(struct run_config *c, const char *layer, const char
 }
 
 static const char *save(const struct run_config *c, struct model *m, const char *name) {
-    const char *p = path_in_dir(name);
+    const char *p = at(name);
     char err[512];
     ck_assert_msg(checkpoint_save(p, c, m, err, sizeof err) == 0, "%s", err);
     return p;
@@ -164,7 +147,7 @@ static void write_bytes(const char *path, const unsigned char *b, size_t n) {
 /* checkpoint_load of `b` refused with a message containing both needles. */
 static void expect_refused(const char *what, const unsigned char *b, size_t n, const char *needle1,
                            const char *needle2) {
-    const char *p = path_in_dir("bad.safetensors");
+    const char *p = at("bad.safetensors");
     write_bytes(p, b, n);
     struct run_config c;
     char err[1024] = "";
@@ -278,7 +261,7 @@ static void rewrite(const char *src, const char *dst, const char *name, const in
 START_TEST(test_wrong_shape_and_nan) {
     size_t hlen;
     struct bytes g = good_file(&hlen);
-    const char *src = path_in_dir("src.safetensors"), *dst = path_in_dir("bad.safetensors");
+    const char *src = at("src.safetensors"), *dst = at("bad.safetensors");
     write_bytes(src, g.b, g.n);
     static const int64_t shape[] = {8, 32};
     rewrite(src, dst, "backbone.layers.0.mixer.q_proj.weight", shape, 2, NULL);

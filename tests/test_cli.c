@@ -21,19 +21,9 @@
     "\"num_test\": 40}, \"model\": {\"layer\": \"%s\", \"d_model\": 16, \"n_layer\": 1, \"d_inner\": 32}, "           \
     "\"train\": {\"epochs\": 2, \"batch_size\": 16, \"warmup_epochs\": 1, \"lr\": 1e-3}}"
 
-static char dir[64];
+static void setup(void) { tmpdir_open("cli"); }
 
-
-static void setup(void) {
-    snprintf(dir, sizeof dir, "/tmp/hippo_test_cli_XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-}
-
-static void teardown(void) {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    ck_assert_int_eq(system(cmd), 0);
-}
+static void teardown(void) { tmpdir_close(); }
 
 static void write_config(const char *path, const char *name, const char *layer) {
     FILE *f = fopen(path, "w");

@@ -12,18 +12,18 @@
 
 #include "../harness/plot.h"
 #include "../harness/report.h"
+#include "cli_testutil.h"
 
-static char tmp[64];
 
 static void write_file(const char *name, const char *text) {
     char path[256], err[256];
-    snprintf(path, sizeof path, "%s/%s", tmp, name);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
     ck_assert_msg(report_write_text(path, text, err, sizeof err) == 0, "%s", err);
 }
 
 static char *read_all(const char *name) {
     char path[256], err[256];
-    snprintf(path, sizeof path, "%s/%s", tmp, name);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
     char *t = report_read_text(path, err, sizeof err);
     ck_assert_msg(t != NULL, "%s", err);
     return t;
@@ -41,8 +41,7 @@ static void fake_run(const char *file, const char *task, const char *layer, cons
 }
 
 static void setup(void) {
-    snprintf(tmp, sizeof tmp, "/tmp/hippo_test_plot_XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmp));
+    tmpdir_open("plot");
     fake_run("a.json", "induction_head", "h3", "0.1, 0.5, 0.975");
     fake_run("b.json", "induction_head", "s4d", "0.05, 0.06");
     fake_run("c.json", "assoc_recall", "h3", "0.25, 1.0");
@@ -54,18 +53,14 @@ static void setup(void) {
                "\"paper\": 0.998}]}");
 }
 
-static void teardown(void) {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
-    ck_assert_int_eq(system(cmd), 0);
-}
+static void teardown(void) { tmpdir_close(); }
 
 START_TEST(test_curves_data) {
     char out[128], err[512];
-    snprintf(out, sizeof out, "%s/plots/a/b", tmp); /* parents created too */
-    ck_assert_msg(plot_curves(tmp, out, false, err, sizeof err) == 0, "%s", err);
-    snprintf(out, sizeof out, "%s/plots", tmp);
-    ck_assert_msg(plot_curves(tmp, out, false, err, sizeof err) == 0, "%s", err);
+    snprintf(out, sizeof out, "%s/plots/a/b", dir); /* parents created too */
+    ck_assert_msg(plot_curves(dir, out, false, err, sizeof err) == 0, "%s", err);
+    snprintf(out, sizeof out, "%s/plots", dir);
+    ck_assert_msg(plot_curves(dir, out, false, err, sizeof err) == 0, "%s", err);
     char *ih = read_all("plots/induction_head_curves.dat"), *ar = read_all("plots/assoc_recall_curves.dat");
     /* one block per run, epochs from 1, accuracy in percent */
     ck_assert_msg(strstr(ih, "# induction_head_h3\n1 10.0000\n2 50.0000\n3 97.5000\n\n\n"), "%s", ih);
@@ -82,8 +77,8 @@ END_TEST
 
 START_TEST(test_bars_data) {
     char out[128], table[128], err[512];
-    snprintf(out, sizeof out, "%s/plots", tmp);
-    snprintf(table, sizeof table, "%s/table.json", tmp);
+    snprintf(out, sizeof out, "%s/plots", dir);
+    snprintf(table, sizeof table, "%s/table.json", dir);
     ck_assert_msg(plot_bars(table, out, "grid", "a title", false, err, sizeof err) == 0, "%s", err);
     char *d = read_all("plots/grid.dat");
     /* tasks induction_head (group 0), assoc_recall (group 1); layers h3 (bar 0), s4d (bar 1); groups 3 apart */
@@ -104,8 +99,8 @@ START_TEST(test_bars_fields) {
                "\"task\": \"ih\", \"mean\": 0.5, \"std\": 0}, {\"variant\": \"zoh\", \"task\": \"ar\", "
                "\"mean\": 0.25, \"std\": 0.01}]}");
     char out[128], table[128], err[512];
-    snprintf(out, sizeof out, "%s/plots", tmp);
-    snprintf(table, sizeof table, "%s/abl.json", tmp);
+    snprintf(out, sizeof out, "%s/plots", dir);
+    snprintf(table, sizeof table, "%s/abl.json", dir);
     ck_assert_msg(plot_bars(table, out, "abl", "t", false, err, sizeof err) == 0, "%s", err);
     char *d = read_all("plots/abl.dat"), *gp = read_all("plots/abl.gp");
     /* variants h3, zoh are groups 0 and 1 (3 apart: 2 bars + gap); tasks ih, ar are bars 0 and 1 */
@@ -117,8 +112,8 @@ END_TEST
 
 START_TEST(test_errors) {
     char out[128], err[512], bad[128];
-    snprintf(out, sizeof out, "%s/plots", tmp);
-    snprintf(bad, sizeof bad, "%s/notes.json", tmp);
+    snprintf(out, sizeof out, "%s/plots", dir);
+    snprintf(bad, sizeof bad, "%s/notes.json", dir);
     ck_assert_int_eq(plot_bars(bad, out, "x", "t", false, err, sizeof err), -1);
     ck_assert_msg(strstr(err, "no cells with a 'task' and a 'layer'"), "%s", err);
     ck_assert_int_eq(plot_curves("/nonexistent/dir", out, false, err, sizeof err), -1);
@@ -129,9 +124,9 @@ END_TEST
 START_TEST(test_render) {
     if (!plot_have_gnuplot()) return; /* rendering is optional; the data tests above always run */
     char out[128], table[128], err[512];
-    snprintf(out, sizeof out, "%s/plots", tmp);
-    snprintf(table, sizeof table, "%s/table.json", tmp);
-    ck_assert_msg(plot_curves(tmp, out, true, err, sizeof err) == 0, "%s", err);
+    snprintf(out, sizeof out, "%s/plots", dir);
+    snprintf(table, sizeof table, "%s/table.json", dir);
+    ck_assert_msg(plot_curves(dir, out, true, err, sizeof err) == 0, "%s", err);
     ck_assert_msg(plot_bars(table, out, "grid", "t", true, err, sizeof err) == 0, "%s", err);
     char *svg = read_all("plots/grid.svg"), *c = read_all("plots/assoc_recall_curves.svg");
     ck_assert_msg(strstr(svg, "<svg") && strstr(c, "<svg"), "not SVG");

@@ -33,27 +33,10 @@
     "\"layer\": [{\"label\": \"h3\"}, {\"label\": \"attention\", \"set\": {\"model.layer\": \"attention\", " \
     "\"model.layer_options\": {}}}]"
 
-static char dir[64];
+static void setup(void) { tmpdir_open("sweep"); }
 
-static void setup(void) {
-    snprintf(dir, sizeof dir, "/tmp/hippo_test_sweep_XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-}
+static void teardown(void) { tmpdir_close(); }
 
-static void teardown(void) {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    ck_assert_int_eq(system(cmd), 0);
-}
-
-/* dir/name, in one of a few static buffers. */
-static const char *at(const char *name) {
-    static char path[8][256];
-    static int k;
-    char *p = path[k++ % 8];
-    snprintf(p, 256, "%s/%s", dir, name);
-    return p;
-}
 
 static const char *write_text(const char *name, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static const char *write_text(const char *name, const char *fmt, ...) {

@@ -24,26 +24,10 @@
 
 #define BIN "build/hippodrome"
 
-static char dir[64];
+static void setup(void) { tmpdir_open("table"); }
 
-static void setup(void) {
-    snprintf(dir, sizeof dir, "/tmp/hippo_test_table_XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-}
+static void teardown(void) { tmpdir_close(); }
 
-static void teardown(void) {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    ck_assert_int_eq(system(cmd), 0);
-}
-
-static const char *at(const char *name) {
-    static char path[8][256];
-    static int k;
-    char *p = path[k++ % 8];
-    snprintf(p, 256, "%s/%s", dir, name);
-    return p;
-}
 
 static void write_text(const char *name, const char *text) {
     FILE *f = fopen(at(name), "w");
