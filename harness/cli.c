@@ -1,8 +1,10 @@
 /* cli.c — verb dispatch, help text and usage errors (see cli.h). */
 #include "cli.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const struct verb *const verbs[] = {
@@ -78,4 +80,27 @@ int cli_main(int argc, char **argv) {
         return EXIT_USAGE;
     }
     return run_verb(v, argc - 2, argv + 2);
+}
+
+int cli_parse_ids(const char *flag, const char *text, int V, int32_t *out, int max, char *err, size_t errlen) {
+    int n = 0;
+    for (const char *p = text;;) {
+        while (*p == ' ' || *p == ',' || *p == '\t') p++;
+        if (!*p) break;
+        char *end = NULL;
+        errno = 0;
+        long v = strtol(p, &end, 10);
+        if (end == p || errno || v < 0 || v >= V) {
+            snprintf(err, errlen, "%s: '%.*s' is not a token id in [0, %d)", flag, (int)strcspn(p, " ,\t"), p, V);
+            return -1;
+        }
+        if (n == max) {
+            snprintf(err, errlen, "%s: more than %d tokens (the model's longest input)", flag, max);
+            return -1;
+        }
+        out[n++] = (int32_t)v;
+        p = end;
+    }
+    if (n == 0) snprintf(err, errlen, "%s: no token ids given", flag);
+    return n ? n : -1;
 }

@@ -5,6 +5,8 @@
 #ifndef HIPPO_CLI_H
 #define HIPPO_CLI_H
 
+#include <stdint.h>
+
 #include "args.h"
 
 enum { EXIT_SUCCESS_ = 0, EXIT_RUN_FAILED = 1, EXIT_USAGE = 2 };
@@ -52,6 +54,10 @@ int cli_train_opts(const struct args *a, const char *verb, struct train_opts *o)
 struct task_kind;
 struct knob_values;
 int cli_task_arg(const struct args *a, const char *verb, const struct task_kind **kind, struct knob_values *kv);
+
+/* Space/comma separated token ids in [0, V) into out (at most max): the count,
+ * or -1 with a message naming `flag` (predict --tokens, generate --prompt). */
+int cli_parse_ids(const char *flag, const char *text, int V, int32_t *out, int max, char *err, size_t errlen);
 
 /* Sorted "DIR/x.json" paths (malloc'd, at most max); -1 when DIR cannot be read. */
 int cli_list_configs(const char *dir, char **paths, int max);

@@ -4,7 +4,6 @@
  * further token is one model_step, so a token costs the same whatever the
  * context length (attention: its KV cache grows). JSON on stdout. */
 #include <cjson/cJSON.h>
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,30 +11,6 @@
 #include "checkpoint.h"
 #include "cli.h"
 #include "report.h"
-
-/* Space/comma separated ids in [0, V) into out (at most max); count, or -1 with err. */
-static int parse_prompt(const char *text, int V, int32_t *out, int max, char *err, size_t errlen) {
-    int n = 0;
-    for (const char *p = text;;) {
-        while (*p == ' ' || *p == ',' || *p == '\t') p++;
-        if (!*p) break;
-        char *end = NULL;
-        errno = 0;
-        long v = strtol(p, &end, 10);
-        if (end == p || errno || v < 0 || v >= V) {
-            snprintf(err, errlen, "--prompt: '%.*s' is not a token id in [0, %d)", (int)strcspn(p, " ,\t"), p, V);
-            return -1;
-        }
-        if (n == max) {
-            snprintf(err, errlen, "--prompt: more than %d tokens (the longest input the model was built for)", max);
-            return -1;
-        }
-        out[n++] = (int32_t)v;
-        p = end;
-    }
-    if (n == 0) snprintf(err, errlen, "--prompt: no token ids given");
-    return n ? n : -1;
-}
 
 /* Index of the largest logit (the first on ties). */
 static int32_t argmax(const real *z, int V) {
@@ -120,7 +95,7 @@ static int run_generate(const struct args *a) {
     if (!m) return cli_usage_error("generate", "%s", err);
     const struct model_cfg *mc = model_config(m);
     int32_t *prompt = xmalloc((size_t)mc->max_L * sizeof *prompt), *gen = xmalloc((size_t)N * sizeof *gen);
-    int P = parse_prompt(text, mc->vocab, prompt, mc->max_L, err, sizeof err);
+    int P = cli_parse_ids("--prompt", text, mc->vocab, prompt, mc->max_L, err, sizeof err);
     size_t state_reals = 0;
     int status = 0;
     if (P < 0 || continue_greedy(m, prompt, P, N, gen, &state_reals, err, sizeof err) != 0)

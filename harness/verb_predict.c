@@ -1,7 +1,6 @@
 /* verb_predict.c — `hippodrome predict --checkpoint FILE --tokens "3 7 1"`:
  * next-token probabilities at every position, as JSON on stdout. */
 #include <cjson/cJSON.h>
-#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,31 +9,6 @@
 #include "checkpoint.h"
 #include "cli.h"
 #include "report.h"
-
-/* Space/comma separated ids into out (at most max); count or -1 with err. */
-static int parse_tokens(const char *text, int V, int32_t *out, int max, char *err, size_t errlen) {
-    int n = 0;
-    const char *p = text;
-    for (;;) {
-        while (*p == ' ' || *p == ',' || *p == '\t') p++;
-        if (!*p) break;
-        char *end = NULL;
-        errno = 0;
-        long v = strtol(p, &end, 10);
-        if (end == p || errno || v < 0 || v >= V) {
-            snprintf(err, errlen, "--tokens: '%.*s' is not a token id in [0, %d)", (int)strcspn(p, " ,\t"), p, V);
-            return -1;
-        }
-        if (n == max) {
-            snprintf(err, errlen, "--tokens: more than %d tokens (the model's longest input)", max);
-            return -1;
-        }
-        out[n++] = (int32_t)v;
-        p = end;
-    }
-    if (n == 0) snprintf(err, errlen, "--tokens: no token ids given");
-    return n ? n : -1;
-}
 
 static void softmax_rows(const real *logits, int L, int V, double *probs) {
     for (int l = 0; l < L; l++) {
@@ -55,7 +29,7 @@ static int run_predict(const struct args *a) {
     if (!m) return cli_usage_error("predict", "%s", err);
     const struct model_cfg *mc = model_config(m);
     int32_t *tokens = xmalloc((size_t)mc->max_L * sizeof *tokens);
-    int L = parse_tokens(text, mc->vocab, tokens, mc->max_L, err, sizeof err);
+    int L = cli_parse_ids("--tokens", text, mc->vocab, tokens, mc->max_L, err, sizeof err);
     int status = 0;
     if (L < 0) status = cli_usage_error("predict", "%s", err);
     else {
