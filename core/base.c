@@ -1,4 +1,4 @@
-/* base.c — error reporting, checked allocation, wall clock. */
+/* base.c — error reporting, checked allocation, wall clock, whole-file reads. */
 #include "base.h"
 
 #include <errno.h>
@@ -38,4 +38,33 @@ double hp_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+char *hp_read_text(const char *path, const char *what, char *err, size_t errlen) {
+    const char *sp = what && *what ? " " : "";
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "cannot open%s%s '%s': %s", sp, what ? what : "", path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 1 << 14, n = 0, got;
+    char *buf = xmalloc(cap);
+    while ((got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+        n += got;
+        if (n + 1 < cap) continue;
+        char *bigger = xmalloc(cap * 2);
+        memcpy(bigger, buf, n);
+        free(buf);
+        buf = bigger;
+        cap *= 2;
+    }
+    bool bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        snprintf(err, errlen, "cannot read%s%s '%s'", sp, what ? what : "", path);
+        free(buf);
+        return NULL;
+    }
+    buf[n] = '\0';
+    return buf;
 }

@@ -54,36 +54,6 @@ uint64_t fnv1a64(const void *data, size_t n) {
 
 /* ---- the raw document ---- */
 
-static char *read_text(const char *path, char *err, size_t errlen) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "cannot open config '%s': %s", path, strerror(errno));
-        return NULL;
-    }
-    size_t cap = 4096, n = 0;
-    char *buf = xmalloc(cap);
-    size_t got;
-    while ((got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
-        n += got;
-        if (n + 1 == cap) {
-            char *bigger = xmalloc(cap * 2);
-            memcpy(bigger, buf, n);
-            free(buf);
-            buf = bigger;
-            cap *= 2;
-        }
-    }
-    bool bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        snprintf(err, errlen, "cannot read config '%s'", path);
-        free(buf);
-        return NULL;
-    }
-    buf[n] = '\0';
-    return buf;
-}
-
 static int line_of(const char *text, const char *at) {
     int line = 1;
     for (const char *p = text; p < at && *p; p++) line += *p == '\n';
@@ -91,7 +61,7 @@ static int line_of(const char *text, const char *at) {
 }
 
 cJSON *config_doc_load(const char *path, char *err, size_t errlen) {
-    char *text = read_text(path, err, errlen);
+    char *text = hp_read_text(path, "config", err, errlen);
     if (!text) return NULL;
     const char *end = NULL;
     cJSON *doc = cJSON_ParseWithOpts(text, &end, true);

@@ -284,33 +284,7 @@ int report_write_text(const char *path, const char *text, char *err, size_t errl
 
 /* ---- reading back ---- */
 
-char *report_read_text(const char *path, char *err, size_t errlen) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "cannot open '%s': %s", path, strerror(errno));
-        return NULL;
-    }
-    size_t cap = 1 << 14, n = 0, got;
-    char *buf = xmalloc(cap);
-    while ((got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
-        n += got;
-        if (n + 1 < cap) continue;
-        char *bigger = xmalloc(cap * 2);
-        memcpy(bigger, buf, n);
-        free(buf);
-        buf = bigger;
-        cap *= 2;
-    }
-    bool bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        snprintf(err, errlen, "cannot read '%s'", path);
-        free(buf);
-        return NULL;
-    }
-    buf[n] = '\0';
-    return buf;
-}
+char *report_read_text(const char *path, char *err, size_t errlen) { return hp_read_text(path, "", err, errlen); }
 
 cJSON *report_read(const char *path, char *err, size_t errlen) {
     char *text = report_read_text(path, err, errlen);
