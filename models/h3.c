@@ -61,12 +61,13 @@ static const struct {
 struct h3 {
     int D, N, dh, H, E; /* E = H d_h² = D d_h kv channels */
     bool gate_kv, gate_q;
-    /* The fused inner op: slot 2's conv, skip and the q contraction in one
-     * pass per channel panel, y recomputed in the backward instead of stored,
-     * so two (B, L, E) activations and two (B, L, E) gradients are never
-     * allocated. Off by default: at d 64 it measured 2-7% slower per training
-     * step from L 32 to 16K (the separate conv already runs FlashConv above
-     * the crossover, and the recomputation costs an FFT per row). */
+    /* The fused inner op: k~ v, slot 2's conv, skip and the q contraction in
+     * one pass per channel panel, y recomputed in the backward instead of
+     * stored, so kv and y (B, L, E) and their gradients are never allocated
+     * (6% less peak memory at d 64, L 64K). Off by default: it measured 2-8%
+     * slower per training step from L 32 to 64K (the separate conv already
+     * runs FlashConv above the crossover; the recomputation costs an FFT per
+     * row). */
     bool fused;
     struct h3_slot slot[2]; /* [0] on k (D channels), [1] on kv (H channels, group d_h²) */
     /* Offsets into the flat parameter buffer. k_proj and v_proj sit at
@@ -217,8 +218,8 @@ static size_t act_layout(const struct h3 *s, int B, int L, real *base, struct h3
     struct carver c = {base, 0};
     t->qkv = carve(&c, 3 * R * s->D);
     t->kt = carve(&c, R * s->D);
-    t->kv = carve(&c, R * s->E);
-    t->y = carve(&c, s->fused ? 0 : R * s->E); /* the fused op recomputes it */
+    t->kv = carve(&c, s->fused ? 0 : R * s->E); /* the fused op forms k~ v itself */
+    t->y = carve(&c, s->fused ? 0 : R * s->E);  /* and recomputes y in the backward */
     t->o = carve(&c, R * s->D);
     for (int i = 0; i < 2; i++) t->K[i] = carve(&c, (size_t)s->slot[i].c.H * h3_slot_taps(&s->slot[i], L));
     for (int i = 0; i < 2; i++) t->A_re[i] = carve(&c, h3_slot_modes(&s->slot[i]));
@@ -448,12 +449,12 @@ static void h3_forward(const void *self, const struct ops *ops, const struct lay
 
     proj_fwd(s, ops, a->p, a->x, R, t.qkv);
     slot_fwd(s, 0, ops, a, &t, k, t.kt);
-    outer_fwd(s, R, t.kt, v, t.kv); /* also kept for the recurrent mode's prefill */
     if (use_fused(s, ops)) {
         h3_slot_kernel(&s->slot[1], ops, &(struct h3_kernel_args){.p = a->p, .L = a->L, .A_re = t.A_re[1], .K = t.K[1]});
         struct h3_inner_args in = inner_args(s, a->p, a->B, a->L, &t);
         ops->h3_inner(&in);
     } else {
+        outer_fwd(s, R, t.kt, v, t.kv);
         slot_fwd(s, 1, ops, a, &t, t.kv, t.y);
         gate_fwd(s, R, q, t.y, t.o);
     }
@@ -543,7 +544,8 @@ static struct h3_slot_state slot_state(const struct h3 *s, int i, int B, const r
 }
 
 /* Empty, or set from the prompt's k (slot 1's input) and kv (slot 2's) that
- * the forward left in act. */
+ * the forward left in act; with the fused op kv was never stored, and is
+ * formed here from k~ and v. */
 static void h3_state_init(const void *self, const struct ops *ops, const struct layer_state_args *a) {
     (void)ops;
     const struct h3 *s = self;
@@ -552,11 +554,15 @@ static void h3_state_init(const void *self, const struct ops *ops, const struct 
     if (P == 0) return;
     struct h3_act t;
     act_layout(s, a->B, P, (real *)a->act, &t); /* views only: nothing is written */
-    const real *k = t.qkv + (size_t)a->B * P * s->D;
+    size_t RD = (size_t)a->B * P * s->D;
+    const real *k = t.qkv + RD;
+    real *kv = s->fused ? xmalloc((size_t)a->B * P * s->E * sizeof(real)) : t.kv;
+    if (s->fused) outer_fwd(s, a->B * P, t.kt, k + RD, kv);
     for (int i = 0; i < 2; i++) {
         struct h3_slot_state st = slot_state(s, i, a->B, a->p, a->state);
-        h3_slot_prefill(&s->slot[i], &st, P, i ? t.kv : k);
+        h3_slot_prefill(&s->slot[i], &st, P, i ? kv : k);
     }
+    if (s->fused) free(kv);
 }
 
 /* q, k, v (3, B, D), k~ (B, D), kv and y (B, E), o (B, D). */
