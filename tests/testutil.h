@@ -356,4 +356,25 @@ static inline double tu_fd_check(const struct tu_fd *c, const char *what, real *
     return worst;
 }
 
+/* A layer's whole backward against finite differences of <dy, y>: dy random,
+ * then dx and every parameter tensor, each through tu_fd_check with fd (its
+ * stream varied per tensor; log_dt tensors get log_dt_step, the loss being
+ * fast in them). Prints and returns the worst relative error. */
+static inline double tu_layer_fd_all(struct tu_layer *r, struct tu_fd fd, double log_dt_step) {
+    tu_fill_normal(r->dy, r->n, 1.0, 1234, 2);
+    tu_layer_forward(r);
+    memset(r->g, 0, r->pt.total * sizeof(real));
+    tu_layer_backward(r);
+    fd.loss = tu_layer_loss, fd.ctx = r;
+    double step = fd.step, worst = tu_fd_check(&fd, "dx", r->x, r->dx, r->n);
+    for (int i = 0; i < r->pt.n; i++) {
+        const struct param_spec *ps = &r->pt.v[i];
+        fd.step = strstr(ps->name, "log_dt") ? log_dt_step : step;
+        fd.stream = 200 + (uint64_t)i;
+        worst = fmax(worst, tu_fd_check(&fd, ps->name, r->p + ps->offset, r->g + ps->offset, ps->numel));
+    }
+    printf("  fd (B %d, L %d, D %d): worst rel err %.2e over dx and %d tensors\n", r->B, r->L, r->D, worst, r->pt.n);
+    return worst;
+}
+
 #endif
