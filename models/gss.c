@@ -252,31 +252,41 @@ static void gelu_bwd(const struct ops *ops, size_t n, const real *x, const real 
 
 /* ---- forward / backward ------------------------------------------------------------ */
 
+/* The pointwise parts shared by the forward and the recurrent step, on R rows:
+ * u = GELU(x W_uᵀ), v = GELU(x W_vᵀ), w = LN_dss(v). */
+static void branches_fwd(const struct gss *s, const struct ops *ops, const real *p, int R, const real *x,
+                         const struct gss_act *t) {
+    struct linear_args lu = lin(R, s->D, s->E, p, s->wu, NULL), lv = lin(R, s->D, s->H, p, s->wv, NULL);
+    linear_fwd(ops, &lu, x, t->au);
+    gelu_fwd(ops, (size_t)R * s->E, t->au, t->u);
+    linear_fwd(ops, &lv, x, t->av);
+    gelu_fwd(ops, (size_t)R * s->H, t->av, t->v);
+    struct layernorm_args ln = dss_norm(s, p, R, t);
+    ops->layernorm(&ln);
+}
+
+/* From the DSS output yd: g = yd W_gᵀ, o = g ⊙ u, y = o W_oᵀ + b_o. */
+static void gate_out(const struct gss *s, const struct ops *ops, const real *p, int R, const struct gss_act *t,
+                     real *y) {
+    struct linear_args lg = lin(R, s->H, s->E, p, s->wg, NULL);
+    linear_fwd(ops, &lg, t->yd, t->g);
+    for (size_t i = 0; i < (size_t)R * s->E; i++) t->o[i] = t->g[i] * t->u[i];
+    struct linear_args lo = lin(R, s->E, s->D, p, s->wo, &s->bo);
+    linear_fwd(ops, &lo, t->o, y);
+}
+
 static void gss_forward(const void *self, const struct ops *ops, const struct layer_fwd *a) {
     const struct gss *s = self;
     const real *p = a->p;
-    int R = a->B * a->L, E = s->E, H = s->H;
+    int R = a->B * a->L;
     struct gss_act t;
     act_layout(s, a->B, a->L, a->act, &t);
-
-    struct linear_args lu = lin(R, s->D, E, p, s->wu, NULL), lv = lin(R, s->D, H, p, s->wv, NULL);
-    linear_fwd(ops, &lu, a->x, t.au);
-    gelu_fwd(ops, (size_t)R * E, t.au, t.u);
-    linear_fwd(ops, &lv, a->x, t.av);
-    gelu_fwd(ops, (size_t)R * H, t.av, t.v);
-
-    struct layernorm_args ln = dss_norm(s, p, R, &t);
-    ops->layernorm(&ln);
+    branches_fwd(s, ops, p, R, a->x, &t);
     lambda_re(s, p, t.A_re);
     kernel_fwd(s, ops, p, a->L, t.A_re, t.K);
     struct conv_args ca = dss_conv(s, p, a->B, a->L, &t);
     ops->conv(&ca);
-
-    struct linear_args lg = lin(R, H, E, p, s->wg, NULL);
-    linear_fwd(ops, &lg, t.yd, t.g);
-    for (size_t i = 0; i < (size_t)R * E; i++) t.o[i] = t.g[i] * t.u[i];
-    struct linear_args lo = lin(R, E, s->D, p, s->wo, &s->bo);
-    linear_fwd(ops, &lo, t.o, a->y);
+    gate_out(s, ops, p, R, &t, a->y);
 }
 
 /* dK (already halved) into dC, dLambda_im and, through Re Λ = -exp(Lambda_re_log)
@@ -429,23 +439,11 @@ static void dss_step(const struct gss *s, const struct layer_step *a, const real
 
 static void gss_step(const void *self, const struct ops *ops, const struct layer_step *a) {
     const struct gss *s = self;
-    int B = a->B, E = s->E, H = s->H;
-    const real *p = a->p;
     struct gss_act t;
-    step_layout(s, B, a->scratch, &t);
-    struct linear_args lu = lin(B, s->D, E, p, s->wu, NULL), lv = lin(B, s->D, H, p, s->wv, NULL);
-    linear_fwd(ops, &lu, a->x, t.au);
-    gelu_fwd(ops, (size_t)B * E, t.au, t.u);
-    linear_fwd(ops, &lv, a->x, t.av);
-    gelu_fwd(ops, (size_t)B * H, t.av, t.v);
-    struct layernorm_args ln = dss_norm(s, p, B, &t);
-    ops->layernorm(&ln);
+    step_layout(s, a->B, a->scratch, &t);
+    branches_fwd(s, ops, a->p, a->B, a->x, &t);
     dss_step(s, a, t.w, t.yd);
-    struct linear_args lg = lin(B, H, E, p, s->wg, NULL);
-    linear_fwd(ops, &lg, t.yd, t.g);
-    for (size_t i = 0; i < (size_t)B * E; i++) t.o[i] = t.g[i] * t.u[i];
-    struct linear_args lo = lin(B, E, s->D, p, s->wo, &s->bo);
-    linear_fwd(ops, &lo, t.o, a->y);
+    gate_out(s, ops, a->p, a->B, &t, a->y);
 }
 
 static void gss_destroy(void *self) {
