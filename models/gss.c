@@ -46,8 +46,6 @@
  * N modes, R = B·L rows. */
 #include "gss.h"
 
-#include <complex.h>
-#undef I /* linear_args has a field I; complex values are built with CMPLX */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +54,7 @@
 #include "carve.h"
 #include "layer.h"
 #include "linear.h"
+#include "ssm_step.h"
 
 /* The op's mode limit (kernels/cpu/ssm_kernel.c SSM_NMAX). */
 #define GSS_MAX_N 1024
@@ -368,12 +367,9 @@ struct dss_modes {
 static void dss_modes(const struct gss *s, const real *p, struct dss_modes *m) {
     for (int n = 0; n < s->N; n++) {
         double complex lam = CMPLX(-exp((double)p[s->lre + n]), (double)p[s->lim + n]);
-        m->abar[n] = cexp(lam);
-        m->bbar[n] = (m->abar[n] - 1.0) / lam;
+        ssm_disc_pair(SSM_ZOH, 1.0, lam, &m->abar[n], &m->bbar[n]); /* Δ = 1 */
     }
 }
-
-static double complex cplx_at(const real *v) { return CMPLX((double)v[0], (double)v[1]); }
 
 /* Empty, or the state after the prompt: z = sum_t abar^{P-1-t} bbar w_t by
  * Horner's rule over the LN_dss outputs w that the forward left in act. */
@@ -394,7 +390,7 @@ static void gss_state_init(const void *self, const struct ops *ops, const struct
                 double complex z = 0;
                 for (int tt = 0; tt < P; tt++) z = m->abar[n] * z + m->bbar[n] * (double)t.w[((size_t)b * P + tt) * H + h];
                 real *st = a->state + (size_t)b * S + ((size_t)h * N + n) * 2;
-                st[0] = (real)creal(z), st[1] = (real)cimag(z);
+                ssm_cplx_store(st, z);
             }
     free(m);
 }
@@ -428,9 +424,9 @@ static void dss_step(const struct gss *s, const struct layer_step *a, const real
             real *st = a->state + (size_t)b * S + (size_t)h * N * 2;
             const real *C = a->p + s->C + (size_t)h * N * 2;
             for (int n = 0; n < N; n++) {
-                double complex z = m->abar[n] * cplx_at(st + 2 * n) + m->bbar[n] * u;
-                st[2 * n] = (real)creal(z), st[2 * n + 1] = (real)cimag(z);
-                acc += creal(cplx_at(C + 2 * n) * z);
+                double complex z = m->abar[n] * ssm_cplx(st + 2 * n) + m->bbar[n] * u;
+                ssm_cplx_store(st + 2 * n, z);
+                acc += creal(ssm_cplx(C + 2 * n) * z);
             }
             yd[(size_t)b * H + h] = (real)acc;
         }

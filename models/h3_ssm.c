@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "../core/rng.h"
+#include "ssm_step.h"
 
 #undef I /* complex values are built with CMPLX */
 
@@ -199,28 +200,15 @@ struct diag_modes {
     double complex abar[H3_MAX_N2], bbar[H3_MAX_N2], c[H3_MAX_N2];
 };
 
-static double complex cplx(const real *v) { return CMPLX((double)v[0], (double)v[1]); }
-
-static void cplx_store(real *v, double complex z) {
-    v[0] = (real)creal(z);
-    v[1] = (real)cimag(z);
-}
-
 static void diag_modes(const struct h3_slot *s, const real *p, int h, struct diag_modes *m) {
     HP_CHECK(s->N2 <= H3_MAX_N2);
     double dt = exp((double)p[s->log_dt + h]);
     for (int n = 0; n < s->N2; n++) {
         size_t i = (size_t)h * s->N2 + n;
-        double complex a = CMPLX(-exp((double)p[s->inv_A + i]), (double)p[s->A_im + i]), x = dt * a, q;
-        if (s->c.disc == SSM_BILINEAR) {
-            m->abar[n] = (1.0 + x / 2) / (1.0 - x / 2);
-            q = dt / (1.0 - x / 2);
-        } else {
-            m->abar[n] = cexp(x);
-            q = (m->abar[n] - 1.0) / a;
-        }
-        m->bbar[n] = cplx(p + s->B + 2 * i) * q;
-        m->c[n] = cplx(p + s->C + 2 * i);
+        double complex a = CMPLX(-exp((double)p[s->inv_A + i]), (double)p[s->A_im + i]), q;
+        ssm_disc_pair(s->c.disc, dt, a, &m->abar[n], &q);
+        m->bbar[n] = ssm_cplx(p + s->B + 2 * i) * q;
+        m->c[n] = ssm_cplx(p + s->C + 2 * i);
     }
 }
 
@@ -259,8 +247,8 @@ static void diag_step(const struct h3_slot *s, const struct h3_slot_state *a, co
                 real *z = a->state + (size_t)b * a->stride + (size_t)c * 2 * N2;
                 double acc = (double)a->skip[h] * u[i];
                 for (int n = 0; n < N2; n++) {
-                    double complex zn = m.abar[n] * cplx(z + 2 * n) + m.bbar[n] * (double)u[i];
-                    cplx_store(z + 2 * n, zn);
+                    double complex zn = m.abar[n] * ssm_cplx(z + 2 * n) + m.bbar[n] * (double)u[i];
+                    ssm_cplx_store(z + 2 * n, zn);
                     acc += 2 * creal(m.c[n] * zn);
                 }
                 y[i] = (real)acc;
@@ -297,7 +285,7 @@ static void diag_prefill(const struct h3_slot *s, const struct h3_slot_state *a,
                 for (int n = 0; n < N2; n++) {
                     double complex z = 0; /* Horner's rule over the prompt */
                     for (int t = 0; t < P; t++) z = m.abar[n] * z + m.bbar[n] * (double)u[((size_t)b * P + t) * C + c];
-                    cplx_store(a->state + (size_t)b * a->stride + (size_t)c * 2 * N2 + 2 * n, z);
+                    ssm_cplx_store(a->state + (size_t)b * a->stride + (size_t)c * 2 * N2 + 2 * n, z);
                 }
     }
 }

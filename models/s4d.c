@@ -21,6 +21,7 @@
 #include "../core/rng.h"
 #include "layer.h"
 #include "linear.h"
+#include "ssm_step.h"
 
 static const struct knob s4d_knobs[] = {
     {"d_state", KNOB_INT, "64", 2, 1024, NULL, "SSM state size N (even; N/2 complex modes)"},
@@ -237,20 +238,12 @@ struct zoh_modes {
     double complex abar[S4D_MAX_N2], bbar[S4D_MAX_N2], c[S4D_MAX_N2];
 };
 
-static double complex cplx(const real *v) { return CMPLX((double)v[0], (double)v[1]); }
-
-static void cplx_store(real *v, double complex z) {
-    v[0] = (real)creal(z);
-    v[1] = (real)cimag(z);
-}
-
 static void zoh_modes(const struct s4d *s, const real *p, int h, struct zoh_modes *m) {
     double dt = exp((double)p[s->log_dt + h]);
     for (int n = 0; n < s->N2; n++) {
         double complex a = CMPLX(-exp((double)p[s->log_w_real + n]), (double)p[s->w_imag + n]);
-        m->abar[n] = cexp(dt * a);
-        m->bbar[n] = (m->abar[n] - 1.0) / a;
-        m->c[n] = cplx(p + s->C + ((size_t)h * s->N2 + n) * 2);
+        ssm_disc_pair(SSM_ZOH, dt, a, &m->abar[n], &m->bbar[n]);
+        m->c[n] = ssm_cplx(p + s->C + ((size_t)h * s->N2 + n) * 2);
     }
 }
 
@@ -270,7 +263,7 @@ static void s4d_state_init(const void *self, const struct ops *ops, const struct
             for (int n = 0; n < N2; n++) {
                 double complex z = 0;
                 for (int t = 0; t < P; t++) z = m->abar[n] * z + m->bbar[n] * (double)a->x[((size_t)b * P + t) * H + h];
-                cplx_store(a->state + (size_t)b * S + ((size_t)h * N2 + n) * 2, z);
+                ssm_cplx_store(a->state + (size_t)b * S + ((size_t)h * N2 + n) * 2, z);
             }
     }
 }
@@ -293,8 +286,8 @@ static void ssm_step(const struct s4d *s, const struct layer_step *a, real *y) {
             double u = a->x[(size_t)b * H + h], acc = a->p[s->D + h] * u;
             real *st = a->state + (size_t)b * S + (size_t)h * N2 * 2;
             for (int n = 0; n < N2; n++) {
-                double complex z = m->abar[n] * cplx(st + 2 * n) + m->bbar[n] * u;
-                cplx_store(st + 2 * n, z);
+                double complex z = m->abar[n] * ssm_cplx(st + 2 * n) + m->bbar[n] * u;
+                ssm_cplx_store(st + 2 * n, z);
                 acc += 2 * creal(m->c[n] * z);
             }
             y[(size_t)b * H + h] = (real)acc;
