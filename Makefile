@@ -168,3 +168,6 @@ clean:
 	rm -rf $(B)
 
 -include $(OBJ32:.o=.d) $(OBJ64:.o=.d) $(TESTS32:=.d) $(TESTS64:=.d)
+
+# Feature fragments (the CUDA backend, sanitizers and fuzzing) live in mk/*.mk.
+include $(wildcard mk/*.mk)
