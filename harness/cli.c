@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../kernels/cpu/conv_table.h"
+
 static const struct verb *const verbs[] = {
     &verb_train, &verb_suite, &verb_sweep, &verb_table, &verb_plot, &verb_list,
     &verb_show,  &verb_data,  &verb_predict, &verb_generate, &verb_bench_train, &verb_bench_long,
@@ -71,6 +73,12 @@ int cli_main(int argc, char **argv) {
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
         main_help(stdout);
         return 0;
+    }
+    /* Before any op runs: a measured crossover table (make bench) replaces the built-in one. */
+    char err[768];
+    if (conv_table_from_env(err, sizeof err)) {
+        fprintf(stderr, "hippodrome: %s\n", err);
+        return EXIT_USAGE;
     }
     const struct verb *v = find_verb(argv[1]);
     if (!v) {

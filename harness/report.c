@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "../core/base.h"
+#include "../kernels/cpu/conv_table.h"
 #include "version.h"
 
 void report_hex64(unsigned long long h, char out[17]) { snprintf(out, 17, "%016llx", h); }
@@ -49,6 +50,7 @@ static void add_build(cJSON *root, const struct run_config *c, const struct trai
     cJSON_AddStringToObject(root, "git_commit", hippo_commit());
     cJSON_AddStringToObject(root, "backend", "cpu");
     cJSON_AddStringToObject(root, "gemm", r->gemm_name ? r->gemm_name : "unknown");
+    cJSON_AddStringToObject(root, "conv_table", conv_table_source());
     cJSON_AddStringToObject(root, "precision", REAL_NAME);
     cJSON_AddNumberToObject(root, "threads", r->threads);
 }
@@ -149,6 +151,7 @@ cJSON *report_bench(const struct bench_row *rows, int n, const char *gemm_name) 
     cJSON_AddStringToObject(root, "git_commit", hippo_commit());
     cJSON_AddStringToObject(root, "backend", "cpu");
     cJSON_AddStringToObject(root, "gemm", gemm_name ? gemm_name : "unknown");
+    cJSON_AddStringToObject(root, "conv_table", conv_table_source());
     cJSON_AddStringToObject(root, "precision", REAL_NAME);
     cJSON *a = cJSON_AddArrayToObject(root, "rows");
     for (int i = 0; i < n; i++) {

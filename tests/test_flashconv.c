@@ -516,11 +516,10 @@ static enum cpu_conv_engine table_says(const struct conv_args *a) {
     bool blocked = a->H % VL == 0;
     enum conv_kernel_class cls = blocked ? (a->layout == CONV_BLH ? CONV_CLASS_BLH_BLOCKED : CONV_CLASS_BHL_BLOCKED)
                                          : (a->layout == CONV_BLH ? CONV_CLASS_BLH_LOOPS : CONV_CLASS_BHL_LOOPS);
-    const struct conv_rule *r = NULL;
-    for (size_t i = 0; i < sizeof conv_rules / sizeof conv_rules[0]; i++)
-        if (conv_rules[i].cls == cls && !r) r = &conv_rules[i];
-    ck_assert(r != NULL);
-    bool flash = (a->H >= r->flash_min_H || (a->L <= CONV_SHORT_L && a->H >= r->flash_min_H_short)) &&
+    const struct conv_table *t = conv_table_active();
+    const struct conv_rule *r = &t->rules[cls];
+    ck_assert(r->cls == cls);
+    bool flash = (a->H >= r->flash_min_H || (a->L <= t->short_L && a->H >= r->flash_min_H_short)) &&
                  a->L <= FB_MAX_N / 2;
     int n = flash ? fb_size_for(a->L) : cpu_conv_fft_size(a->L + a->Lk - 1);
     double cost = (flash ? (a->B == 1 ? r->ratio_flash_b1 : r->ratio_flash) : r->ratio_fftw) * n * log2(n);

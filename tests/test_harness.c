@@ -16,6 +16,7 @@
 #include "../harness/report.h"
 #include "../harness/schedule.h"
 #include "../harness/train.h"
+#include "../kernels/cpu/conv_table.h"
 #include "testutil.h"
 
 /* A tiny run: seconds-scale budget is the whole point of this suite. */
@@ -296,10 +297,11 @@ START_TEST(test_report_written_atomically) {
     cJSON *doc = cJSON_Parse(buf);
     ck_assert_ptr_nonnull(doc);
     const char *keys[] = {"schema_version", "name", "status", "config", "config_hash", "task", "data",
-                          "chance_accuracy", "model", "seed", "git_commit", "backend", "gemm", "threads",
+                          "chance_accuracy", "model", "seed", "git_commit", "backend", "gemm", "conv_table", "threads",
                           "train_loss", "test_accuracy", "final_accuracy", "best_accuracy", "best_epoch", "timing"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) need(doc, keys[i]);
     ck_assert_str_eq(need(doc, "status")->valuestring, "ok");
+    ck_assert_str_eq(need(doc, "conv_table")->valuestring, conv_table_source());
     ck_assert_int_eq(cJSON_GetArraySize(need(doc, "train_loss")), 2);
     ck_assert_int_eq(cJSON_GetArraySize(need(doc, "test_accuracy")), 2);
     ck_assert_double_eq_tol(need(doc, "chance_accuracy")->valuedouble, 0.25, 1e-12); /* V10: 4 values */

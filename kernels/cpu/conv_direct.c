@@ -240,12 +240,9 @@ static enum conv_kernel_class kernel_class(const struct conv_args *a) {
 }
 
 enum cpu_conv_engine cpu_conv_path(const struct conv_args *a) {
-    enum conv_kernel_class cls = kernel_class(a);
-    const struct conv_rule *r = NULL;
-    for (size_t i = 0; i < sizeof conv_rules / sizeof conv_rules[0] && !r; i++)
-        if (conv_rules[i].cls == cls) r = &conv_rules[i];
-    HP_CHECK(r != NULL);
-    bool flash = (a->H >= r->flash_min_H || (a->L <= CONV_SHORT_L && a->H >= r->flash_min_H_short)) &&
+    const struct conv_table *t = conv_table_active();
+    const struct conv_rule *r = &t->rules[kernel_class(a)];
+    bool flash = (a->H >= r->flash_min_H || (a->L <= t->short_L && a->H >= r->flash_min_H_short)) &&
                  a->L <= FB_MAX_N / 2;
     int n = flash ? fb_size_for(a->L) : cpu_conv_fft_size(a->L + a->Lk - 1);
     double ratio = flash ? (a->B == 1 ? r->ratio_flash_b1 : r->ratio_flash) : r->ratio_fftw;
