@@ -37,7 +37,7 @@ TESTS32 := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/test_*.c))
 TESTS64 := $(patsubst tests/f64/%.c,$(B)/tests/f64_%,$(wildcard tests/f64/test_*.c))
 BIN := $(B)/hippodrome
 
-.PHONY: all deps test run bench bench-flashconv bench-train bench-long bench-layers bench-generate bench-ops synthetics ablations plots features clean
+.PHONY: all deps test run bench bench-crossover bench-flashconv bench-train bench-long bench-layers bench-generate bench-ops synthetics ablations plots features clean
 all: deps features $(BIN)
 # The git commit named in reports: only harness/version.c sees it, rebuilt whenever HEAD moves.
 HIPPO_VERSION_O := $(B)/f32/harness/version.o $(B)/f64/harness/version.o
@@ -114,8 +114,11 @@ bench-generate: deps $(BIN)
 # The speed lab: FlashConv against FFTW and direct (every variant checked first), one layer
 # against attention by length, generation by context; then the goals, each measured against its
 # target -> results/bench/summary.json. About 10 minutes on one quiet core.
-bench: bench-flashconv bench-layers bench-generate
-	./$(BIN) bench-summary --dir results/bench
+# bench-crossover runs first and writes this machine's conv crossover table; the rest of the
+# bench runs with it (HIPPO_CONV_TABLE), so the dispatch goal checks the table just measured.
+bench: bench-crossover
+	HIPPO_CONV_TABLE=results/bench/conv_table.json $(MAKE) --no-print-directory bench-flashconv bench-layers bench-generate
+	HIPPO_CONV_TABLE=results/bench/conv_table.json ./$(BIN) bench-summary --dir results/bench
 
 # Grids of runs: `hippodrome sweep` expands the sweep file into one config per
 # run and results/<sweep>/runs.mk; that fragment trains them JOBS at a time
@@ -163,6 +166,14 @@ bench-flashconv: $(B)/libhippo32.a
 	@mkdir -p $(B)/lab results/bench
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $(B)/lab/bench_flashconv kernels/lab/bench_flashconv.c $(B)/libhippo32.a $(LDLIBS)
 	./$(B)/lab/bench_flashconv results/bench/flashconv.json
+
+# This machine's conv crossover table (kernels/cpu/conv_table.h): direct vs FFTW vs FlashConv
+# timed on a grid of short L per kernel class -> results/bench/conv_table.json. Training uses it
+# when HIPPO_CONV_TABLE names it (reports say which table ran); the built-in table otherwise.
+bench-crossover: $(B)/libhippo32.a
+	@mkdir -p $(B)/lab results/bench
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $(B)/lab/bench_crossover kernels/lab/bench_crossover.c $(B)/libhippo32.a $(LDLIBS)
+	./$(B)/lab/bench_crossover results/bench/conv_table.json
 
 clean:
 	rm -rf $(B)

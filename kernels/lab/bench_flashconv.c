@@ -18,128 +18,10 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "../cpu/conv_table.h"
 #include "../cpu/cpu.h"
+#include "lab_conv.h"
 
-#define MAX_ELEMS (1 << 24)
-
-static double val(size_t i, int salt) { return (double)(((i * 2654435761u + salt * 97u) % 2001) / 1000.0 - 1.0); }
-
-static real *filled(size_t n, int salt, double scale) {
-    real *x = xmalloc(sizeof(real) * (n ? n : 1));
-    for (size_t i = 0; i < n; i++) x[i] = (real)(scale * val(i, salt));
-    return x;
-}
-
-/* ---- timing: seconds per call, the best of `rounds`, variants interleaved --- */
-
-typedef void (*run_fn)(void *ctx, int variant);
-
-static double time_once(run_fn f, void *ctx, int v, double min_s) {
-    int reps = 1;
-    for (;;) {
-        double t0 = hp_now();
-        for (int r = 0; r < reps; r++) f(ctx, v);
-        double dt = hp_now() - t0;
-        if (dt >= min_s || reps >= (1 << 20)) return dt / reps;
-        reps = dt <= 0 ? reps * 8 : (int)fmin(reps * 8.0, reps * 1.3 * min_s / dt + 1);
-    }
-}
-
-/* best[v] for variants v < nv where on[v] */
-static void time_all(run_fn f, void *ctx, int nv, const bool *on, int rounds, double min_s, double *best) {
-    for (int v = 0; v < nv; v++) best[v] = INFINITY;
-    for (int r = 0; r < rounds; r++)
-        for (int v = 0; v < nv; v++)
-            if (on[v]) best[v] = fmin(best[v], time_once(f, ctx, v, min_s));
-}
-
-/* ---- 1. the convolution paths ------------------------------------------------ */
-
-enum { V_DIRECT, V_FFTW, V_FLASH, V_OP, NV };
-static const char *vname[NV] = {"direct", "fftw", "flash", "op"};
-
-struct conv_bench {
-    struct conv_args a;
-    struct conv_bwd_args g;
-    bool bwd;
-};
-
-static void conv_run(void *ctx, int v) {
-    struct conv_bench *c = ctx;
-    if (!c->bwd) {
-        if (v == V_DIRECT) cpu_conv_direct(&c->a);
-        else if (v == V_FFTW) cpu_conv_fft(&c->a);
-        else if (v == V_FLASH) cpu_conv_flash(&c->a);
-        else cpu_conv(&c->a);
-    } else {
-        if (v == V_DIRECT) cpu_conv_direct_bwd(&c->g);
-        else if (v == V_FFTW) cpu_conv_fft_bwd(&c->g);
-        else if (v == V_FLASH) cpu_conv_flash_bwd(&c->g);
-        else cpu_conv_bwd(&c->g);
-    }
-}
-
-static size_t at_blh(const struct conv_args *a, int b, int c, int t) {
-    return a->layout == CONV_BLH ? ((size_t)b * a->L + t) * a->H + c : ((size_t)b * a->H + c) * a->L + t;
-}
-
-/* Largest scaled error of y and du at sampled (b, c, t) against direct sums
- * in double, and of dk at sampled taps. */
-static double conv_check(struct conv_bench *c, int v) {
-    struct conv_args *a = &c->a;
-    struct conv_bwd_args *g = &c->g;
-    size_t n = (size_t)a->B * a->L * a->H, nk = (size_t)a->H * a->Lk;
-    memset(a->y, 0, sizeof(real) * n), memset(g->du, 0, sizeof(real) * n), memset(g->dk, 0, sizeof(real) * nk);
-    c->bwd = false, conv_run(c, v);
-    c->bwd = true, conv_run(c, v);
-    double err = 0, sy = 1e-30, sd = 1e-30, sk = 1e-30, ey = 0, ed = 0, ek = 0;
-    for (int s = 0; s < 24; s++) {
-        int b = s % a->B, ch = (s * 37) % a->H, t = s < 3 ? (a->L - 1) * s / 2 : (int)((s * 7919u) % a->L);
-        double y = a->D[ch] * a->u[at_blh(a, b, ch, t)], du = a->D[ch] * g->dy[at_blh(a, b, ch, t)];
-        for (int j = 0; j <= t; j++) y += (double)a->k[(size_t)ch * a->Lk + j] * a->u[at_blh(a, b, ch, t - j)];
-        for (int j = 0; t + j < a->L; j++) du += (double)a->k[(size_t)ch * a->Lk + j] * g->dy[at_blh(a, b, ch, t + j)];
-        sy = fmax(sy, fabs(y)), sd = fmax(sd, fabs(du));
-        ey = fmax(ey, fabs(y - a->y[at_blh(a, b, ch, t)])), ed = fmax(ed, fabs(du - g->du[at_blh(a, b, ch, t)]));
-        if (s >= 6) continue; /* dk sums over B L: fewer samples */
-        double dk = 0;
-        for (int bb = 0; bb < a->B; bb++)
-            for (int tt = t; tt < a->L; tt++) dk += (double)g->dy[at_blh(a, bb, ch, tt)] * a->u[at_blh(a, bb, ch, tt - t)];
-        sk = fmax(sk, fabs(dk)), ek = fmax(ek, fabs(dk - g->dk[(size_t)ch * a->Lk + t]));
-    }
-    err = fmax(ey / sy, fmax(ed / sd, ek / sk));
-    return err;
-}
-
-struct conv_row {
-    const char *shape;
-    int B, H, L;
-    enum conv_layout layout;
-    double err[NV], fwd[NV], bwd[NV]; /* microseconds per channel-sequence */
-    const char *op_path;
-};
-
-static struct conv_row conv_cell(const char *shape, int B, int H, int L, enum conv_layout lay, int rounds) {
-    while ((size_t)B * H * L > MAX_ELEMS && B > 1) B /= 2;
-    while ((size_t)B * H * L > MAX_ELEMS && H > 16) H /= 2;
-    size_t n = (size_t)B * L * H;
-    struct conv_bench c = {.a = {.B = B, .L = L, .H = H, .Lk = L, .group = 1, .layout = lay}};
-    c.a.u = filled(n, 1, 1), c.a.k = filled((size_t)H * L, 2, 1.0 / sqrt(L)), c.a.D = filled(H, 3, 1);
-    c.a.y = xmalloc(sizeof(real) * n);
-    c.g = (struct conv_bwd_args){.f = c.a, .dy = filled(n, 4, 1), .du = xmalloc(sizeof(real) * n),
-                                 .dk = xmalloc(sizeof(real) * H * L), .dD = xcalloc(H, sizeof(real))};
-    struct conv_row r = {.shape = shape, .B = B, .H = H, .L = L, .layout = lay};
-    bool on[NV] = {L <= 4096, true, true, true};
-    for (int v = 0; v < NV; v++) r.err[v] = on[v] ? conv_check(&c, v) : NAN;
-    r.op_path = cpu_conv_path_name(&c.a);
-    double min_s = L >= (1 << 16) ? 0.05 : 0.02, t[NV];
-    c.bwd = false, time_all(conv_run, &c, NV, on, rounds, min_s, t);
-    for (int v = 0; v < NV; v++) r.fwd[v] = t[v] * 1e6 / (B * H);
-    c.bwd = true, time_all(conv_run, &c, NV, on, rounds, min_s, t);
-    for (int v = 0; v < NV; v++) r.bwd[v] = t[v] * 1e6 / (B * H);
-    free((void *)c.a.u), free((void *)c.a.k), free((void *)c.a.D), free(c.a.y);
-    free((void *)c.g.dy), free(c.g.du), free(c.g.dk), free(c.g.dD);
-    return r;
-}
 
 /* ---- 2. the H3 inner op: fused against FFTW conv + separate passes ---------- */
 
@@ -350,13 +232,6 @@ static struct thr_row thr_cell(int B, int H, int L, int rounds) {
 
 /* ---- report ----------------------------------------------------------------- */
 
-static void load_average(char *buf, size_t n) {
-    FILE *f = fopen("/proc/loadavg", "r");
-    if (!f || !fgets(buf, (int)n, f)) snprintf(buf, n, "unknown\n");
-    if (f) fclose(f);
-    buf[strcspn(buf, "\n")] = 0;
-}
-
 static void print_conv(const struct conv_row *r, int nr) {
     printf("\n1. causal conv, BLH, Lk = L, one thread: us per channel-sequence; ratios = FFTW time / other\n");
     printf("%-9s %4s %4s %8s | %9s %9s %9s %9s | %7s %7s %7s | %9s %9s %7s | %-7s %s\n", "shape", "B", "H", "L",
@@ -383,6 +258,7 @@ static void write_json(const char *out, const char *load, const struct conv_row 
     if (!f) hp_die("cannot write %s", out);
     fprintf(f, "{\n  \"bench\": \"flashconv\",\n  \"real\": \"%s\",\n  \"isa\": \"%s\",\n  \"load_average\": \"%s\",\n",
             REAL_NAME, cpu_flash_isa(), load);
+    fprintf(f, "  \"conv_table\": \"%s\",\n", conv_table_source());
     fprintf(f, "  \"unit\": \"microseconds per channel-sequence (B*H of them), best of interleaved rounds\",\n");
     fprintf(f, "  \"conv\": [\n");
     for (int i = 0; i < nc; i++) {
@@ -429,9 +305,11 @@ int main(int argc, char **argv) {
     int rounds = argc > 2 ? atoi(argv[2]) : 3;
     const char *only = argc > 3 ? argv[3] : "all"; /* e.g. "conv,h3" */
     if (!strcmp(only, "memory") && argc > 6) return memory_probe(atoi(argv[4]), atoi(argv[5]), atoi(argv[6]));
-    char load[128];
+    char load[128], err[768];
     load_average(load, sizeof load);
-    printf("bench_flashconv: %s, FFT clones: %s, load average %s\n", REAL_NAME, cpu_flash_isa(), load);
+    if (conv_table_from_env(err, sizeof err)) hp_die("%s", err);
+    printf("bench_flashconv: %s, FFT clones: %s, conv table %s, load average %s\n", REAL_NAME, cpu_flash_isa(),
+           conv_table_source(), load);
     omp_set_num_threads(1);
     static const int Ls[] = {16, 31, 32, 64, 100, 128, 256, 512, 1000, 1024, 2048, 4096, 8192, 16384, 32768,
                              65536, 1 << 17, 1 << 18, 1 << 19, 1 << 20};
@@ -440,7 +318,7 @@ int main(int argc, char **argv) {
     int nc = 0;
     for (int s = 0; s < 2 && want(only, "conv"); s++)
         for (int i = 0; i < (int)(sizeof Ls / sizeof Ls[0]); i++) {
-            cr[nc++] = conv_cell(shapes[s].name, shapes[s].B, shapes[s].H, Ls[i], CONV_BLH, rounds);
+            cr[nc++] = conv_cell(shapes[s].name, shapes[s].B, shapes[s].H, Ls[i], CONV_BLH, rounds, NULL);
             print_conv(&cr[nc - 1], 1);
             fflush(stdout);
         }
@@ -450,7 +328,7 @@ int main(int argc, char **argv) {
     static const int clsL[] = {32, 64, 128, 256, 512, 1024, 4096};
     for (int s = 0; s < 4 && want(only, "classes"); s++)
         for (int i = 0; i < 7; i++) {
-            cr[nc++] = conv_cell(cls[s].name, 8, cls[s].H, clsL[i], cls[s].lay, rounds);
+            cr[nc++] = conv_cell(cls[s].name, 8, cls[s].H, clsL[i], cls[s].lay, rounds, NULL);
             print_conv(&cr[nc - 1], 1);
             fflush(stdout);
         }
