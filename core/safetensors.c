@@ -7,9 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "atomic.h"
 #include "base.h"
+#include "hash.h"
 
 static size_t dtype_size(enum st_dtype d) { return (d == ST_F64 || d == ST_I64) ? 8 : 4; }
 
@@ -33,80 +36,134 @@ static int dtype_parse(const char *s, enum st_dtype *d) {
 }
 
 static int read_all(const char *path, unsigned char **buf, size_t *size, char *err, size_t errlen) {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) {
+    int fd = open(path, O_RDONLY);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
         snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        if (fd >= 0) close(fd);
         return -1;
     }
-    fseek(fp, 0, SEEK_END);
-    long n = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    if (n < 0) {
-        fclose(fp);
-        snprintf(err, errlen, "%s: cannot size file", path);
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "%s: not a regular file", path);
+        close(fd);
         return -1;
     }
-    *buf = xmalloc((size_t)n + 1);
-    size_t got = fread(*buf, 1, (size_t)n, fp);
-    fclose(fp);
-    if (got != (size_t)n) {
+    size_t n = (size_t)st.st_size, got = 0;
+    *buf = xmalloc(n + 1);
+    while (got < n) {
+        ssize_t r = read(fd, *buf + got, n - got);
+        if (r <= 0) break;
+        got += (size_t)r;
+    }
+    close(fd);
+    if (got != n) {
         free(*buf);
-        snprintf(err, errlen, "%s: read %zu of %ld bytes", path, got, n);
+        *buf = NULL;
+        snprintf(err, errlen, "%s: read %zu of %zu bytes", path, got, n);
         return -1;
     }
-    *size = (size_t)n;
+    *size = n;
+    return 0;
+}
+
+/* Every size in the file is an integer in [0, 2^53] (exact in a JSON double). */
+static bool count_value(const cJSON *v, uint64_t *out) {
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0) || v->valuedouble > 9007199254740992.0 ||
+        v->valuedouble != (double)(uint64_t)v->valuedouble)
+        return false;
+    *out = (uint64_t)v->valuedouble;
+    return true;
+}
+
+/* Shape: at most ST_MAXDIM counts whose product, in bytes, fits the data section. */
+static int parse_shape(const cJSON *sh, const char *path, size_t data_len, struct st_tensor *t, char *err,
+                       size_t errlen) {
+    if (!cJSON_IsArray(sh) || cJSON_GetArraySize(sh) > ST_MAXDIM) {
+        snprintf(err, errlen, "%s: tensor '%s': shape must be an array of at most %d dimensions", path, t->name,
+                 ST_MAXDIM);
+        return -1;
+    }
+    t->ndim = cJSON_GetArraySize(sh);
+    uint64_t numel = 1;
+    bool big = false;
+    for (int i = 0; i < t->ndim; i++) {
+        uint64_t d;
+        if (!count_value(cJSON_GetArrayItem(sh, i), &d)) {
+            snprintf(err, errlen, "%s: tensor '%s': dimension %d is not a non-negative integer", path, t->name, i);
+            return -1;
+        }
+        t->shape[i] = (int64_t)d;
+        big = big || __builtin_mul_overflow(numel, d, &numel);
+    }
+    if (numel == 0) big = false; /* a zero dimension empties any shape */
+    if (big || numel > data_len / dtype_size(t->dtype)) {
+        snprintf(err, errlen, "%s: tensor '%s': its shape needs more bytes than the file's %zu data bytes", path,
+                 t->name, data_len);
+        return -1;
+    }
+    t->numel = (size_t)numel;
+    return 0;
+}
+
+static int parse_offsets(const cJSON *off, const char *path, size_t data_len, struct st_tensor *t, size_t *begin,
+                         char *err, size_t errlen) {
+    uint64_t b, e;
+    if (!cJSON_IsArray(off) || cJSON_GetArraySize(off) != 2 || !count_value(cJSON_GetArrayItem(off, 0), &b) ||
+        !count_value(cJSON_GetArrayItem(off, 1), &e)) {
+        snprintf(err, errlen, "%s: tensor '%s': data_offsets must be [begin, end], two non-negative integers", path,
+                 t->name);
+        return -1;
+    }
+    if (e < b) {
+        snprintf(err, errlen, "%s: tensor '%s': bad data_offsets [%llu, %llu)", path, t->name,
+                 (unsigned long long)b, (unsigned long long)e);
+        return -1;
+    }
+    if (e > data_len) {
+        snprintf(err, errlen, "%s: truncated: tensor '%s' ends at data byte %llu, the file holds %zu data bytes", path,
+                 t->name, (unsigned long long)e, data_len);
+        return -1;
+    }
+    if (e - b != t->numel * dtype_size(t->dtype)) {
+        snprintf(err, errlen, "%s: tensor '%s': data_offsets [%llu, %llu) hold %llu bytes, its shape and dtype need %zu",
+                 path, t->name, (unsigned long long)b, (unsigned long long)e, (unsigned long long)(e - b),
+                 t->numel * dtype_size(t->dtype));
+        return -1;
+    }
+    *begin = (size_t)b;
     return 0;
 }
 
 static int parse_tensor(const cJSON *item, const char *path, size_t data_len, const unsigned char *data,
                         struct st_tensor *t, char *err, size_t errlen) {
-    const cJSON *dt = cJSON_GetObjectItemCaseSensitive(item, "dtype");
-    const cJSON *sh = cJSON_GetObjectItemCaseSensitive(item, "shape");
-    const cJSON *off = cJSON_GetObjectItemCaseSensitive(item, "data_offsets");
     if (strlen(item->string) >= ST_NAME) {
         snprintf(err, errlen, "%s: tensor name longer than %d", path, ST_NAME - 1);
         return -1;
     }
     snprintf(t->name, ST_NAME, "%s", item->string);
-    if (!cJSON_IsString(dt) || dtype_parse(dt->valuestring, &t->dtype) != 0) {
-        snprintf(err, errlen, "%s: tensor '%s': missing or unsupported dtype", path, t->name);
+    if (!cJSON_IsObject(item)) {
+        snprintf(err, errlen, "%s: tensor '%s' must be an object {dtype, shape, data_offsets}", path, t->name);
         return -1;
     }
-    if (!cJSON_IsArray(sh) || cJSON_GetArraySize(sh) > ST_MAXDIM) {
-        snprintf(err, errlen, "%s: tensor '%s': bad shape", path, t->name);
-        return -1;
-    }
-    t->ndim = cJSON_GetArraySize(sh);
-    t->numel = 1;
-    for (int i = 0; i < t->ndim; i++) {
-        const cJSON *d = cJSON_GetArrayItem(sh, i);
-        if (!cJSON_IsNumber(d) || d->valuedouble < 0 || d->valuedouble > 1e12) {
-            snprintf(err, errlen, "%s: tensor '%s': bad dimension %d", path, t->name, i);
+    for (const cJSON *k = item->child; k; k = k->next)
+        if (strcmp(k->string, "dtype") && strcmp(k->string, "shape") && strcmp(k->string, "data_offsets")) {
+            snprintf(err, errlen, "%s: tensor '%s': unknown key '%.64s'; valid keys are: dtype, shape, data_offsets",
+                     path, t->name, k->string);
             return -1;
         }
-        t->shape[i] = (int64_t)d->valuedouble;
-        t->numel *= (size_t)t->shape[i];
-    }
-    if (!cJSON_IsArray(off) || cJSON_GetArraySize(off) != 2) {
-        snprintf(err, errlen, "%s: tensor '%s': bad data_offsets", path, t->name);
+    const cJSON *dt = cJSON_GetObjectItemCaseSensitive(item, "dtype");
+    if (!cJSON_IsString(dt) || dtype_parse(dt->valuestring, &t->dtype) != 0) {
+        snprintf(err, errlen, "%s: tensor '%s': missing or unsupported dtype%s%.16s%s (supported: F64, F32, I64, I32)",
+                 path, t->name, cJSON_IsString(dt) ? " '" : "", cJSON_IsString(dt) ? dt->valuestring : "",
+                 cJSON_IsString(dt) ? "'" : "");
         return -1;
     }
-    double b = cJSON_GetArrayItem(off, 0)->valuedouble, e = cJSON_GetArrayItem(off, 1)->valuedouble;
-    if (b < 0 || e < b) {
-        snprintf(err, errlen, "%s: tensor '%s': bad data_offsets [%.0f, %.0f)", path, t->name, b, e);
+    size_t begin;
+    if (parse_shape(cJSON_GetObjectItemCaseSensitive(item, "shape"), path, data_len, t, err, errlen) ||
+        parse_offsets(cJSON_GetObjectItemCaseSensitive(item, "data_offsets"), path, data_len, t, &begin, err,
+                      errlen))
         return -1;
-    }
-    if (e > (double)data_len) {
-        snprintf(err, errlen, "%s: truncated: tensor '%s' ends at data byte %.0f, the file holds %zu data bytes",
-                 path, t->name, e, data_len);
-        return -1;
-    }
-    if ((size_t)(e - b) != t->numel * dtype_size(t->dtype)) {
-        snprintf(err, errlen, "%s: tensor '%s': data_offsets [%.0f, %.0f) hold %.0f bytes, its shape and dtype need %zu",
-                 path, t->name, b, e, e - b, t->numel * dtype_size(t->dtype));
-        return -1;
-    }
-    t->data = data + (size_t)b;
+    t->data = data + begin;
     return 0;
 }
 
@@ -142,6 +199,79 @@ static int check_coverage(const struct st_file *f, const char *path, const unsig
     return rc;
 }
 
+/* "__metadata__": an object of strings (the layout's rule); kept re-serialised. */
+static int parse_metadata(const cJSON *it, struct st_file *f, const char *path, char *err, size_t errlen) {
+    bool ok = cJSON_IsObject(it) && !f->metadata_json;
+    for (const cJSON *k = ok ? it->child : NULL; k && ok; k = k->next) ok = cJSON_IsString(k);
+    if (!ok) {
+        snprintf(err, errlen, "%s: __metadata__ must be one object of string values", path);
+        return -1;
+    }
+    f->metadata_json = cJSON_PrintUnformatted(it);
+    HP_CHECK(f->metadata_json != NULL);
+    return 0;
+}
+
+static int parse_header(const cJSON *root, struct st_file *f, const char *path, size_t data_len,
+                        const unsigned char *data, char *err, size_t errlen) {
+    for (const cJSON *a = root->child; a; a = a->next)
+        for (const cJSON *b = a->next; b; b = b->next)
+            if (!strcmp(a->string, b->string)) {
+                snprintf(err, errlen, "%s: header names '%.*s' twice", path, ST_NAME, a->string);
+                return -1;
+            }
+    f->t = xcalloc((size_t)cJSON_GetArraySize(root) + 1, sizeof *f->t);
+    for (const cJSON *it = root->child; it; it = it->next) {
+        if (!strcmp(it->string, "__metadata__")) {
+            if (parse_metadata(it, f, path, err, errlen)) return -1;
+        } else if (parse_tensor(it, path, data_len, data, &f->t[f->n++], err, errlen)) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Offset of `"ST_HASH_KEY":"<16 hex>"`'s digits in the header, or 0 when it
+ * is not there exactly once. */
+static size_t hash_digits_at(const struct st_file *f, size_t hlen) {
+    static const char key[] = "\"" ST_HASH_KEY "\":\"";
+    const size_t klen = sizeof key - 1;
+    size_t at = 0;
+    int found = 0;
+    for (size_t i = 8; i + klen + 17 <= 8 + hlen; i++)
+        if (memcmp(f->image + i, key, klen) == 0 && f->image[i + klen + 16] == '"') at = i + klen, found++;
+    return found == 1 ? at : 0;
+}
+
+/* The writer's content hash, when the file carries one: FNV-1a 64 of the
+ * whole file with its own 16 digits read as '0'. */
+static int verify_hash(struct st_file *f, const char *path, size_t hlen, char *err, size_t errlen) {
+    cJSON *meta = f->metadata_json ? cJSON_Parse(f->metadata_json) : NULL;
+    const cJSON *h = cJSON_GetObjectItemCaseSensitive(meta, ST_HASH_KEY);
+    char want[17] = "";
+    if (cJSON_IsString(h)) snprintf(want, sizeof want, "%s", h->valuestring);
+    bool present = h != NULL;
+    cJSON_Delete(meta);
+    if (!present) return 0;
+    size_t at = hash_digits_at(f, hlen);
+    if (!at) {
+        snprintf(err, errlen, "%s: its content hash (%s) cannot be located in the header", path, ST_HASH_KEY);
+        return -1;
+    }
+    uint64_t got = fnv1a64_update(FNV1A64_INIT, f->image, at);
+    got = fnv1a64_update(got, "0000000000000000", 16);
+    got = fnv1a64_update(got, f->image + at + 16, f->size - at - 16);
+    char hex[17];
+    snprintf(hex, sizeof hex, "%016llx", (unsigned long long)got);
+    if (memcmp(hex, f->image + at, 16) != 0) {
+        snprintf(err, errlen, "%s: corrupt: content hash %s, the file says %.16s (changed after it was written)", path,
+                 hex, (const char *)f->image + at);
+        return -1;
+    }
+    f->hashed = true;
+    return 0;
+}
+
 int st_read(const char *path, struct st_file *f, char *err, size_t errlen) {
     memset(f, 0, sizeof *f);
     if (read_all(path, &f->image, &f->size, err, errlen) != 0) return -1;
@@ -158,25 +288,13 @@ int st_read(const char *path, struct st_file *f, char *err, size_t errlen) {
     }
     const unsigned char *data = f->image + 8 + hlen;
     size_t data_len = f->size - 8 - (size_t)hlen;
-    f->t = xcalloc((size_t)cJSON_GetArraySize(root) + 1, sizeof *f->t);
-    for (const cJSON *it = root->child; it; it = it->next) {
-        if (!strcmp(it->string, "__metadata__")) {
-            f->metadata_json = cJSON_PrintUnformatted(it);
-            continue;
-        }
-        if (parse_tensor(it, path, data_len, data, &f->t[f->n], err, errlen) != 0) {
-            cJSON_Delete(root);
-            st_free(f);
-            return -1;
-        }
-        f->n++;
-    }
+    int rc = parse_header(root, f, path, data_len, data, err, errlen);
     cJSON_Delete(root);
-    if (check_coverage(f, path, data, data_len, err, errlen) != 0) {
-        st_free(f);
-        return -1;
-    }
-    return 0;
+    /* Layout first (its messages say what is wrong), then the hash (that something is). */
+    if (rc == 0) rc = check_coverage(f, path, data, data_len, err, errlen);
+    if (rc == 0) rc = verify_hash(f, path, (size_t)hlen, err, errlen);
+    if (rc) st_free(f);
+    return rc;
 truncated:
     if (f->size < 8) snprintf(err, errlen, "%s: truncated or not safetensors (%zu bytes, no 8-byte header length)", path, f->size);
     else snprintf(err, errlen, "%s: truncated or not safetensors (%zu bytes; the header length %llu runs past the end)",
@@ -211,25 +329,33 @@ void st_to_f64(const struct st_tensor *t, double *out) {
     }
 }
 
+/* The metadata to write: the caller's strings, any old hash dropped, and a
+ * placeholder hash (16 '0's) that st_write fills in. */
+static cJSON *write_metadata(const char *metadata_json) {
+    cJSON *meta = metadata_json ? cJSON_Parse(metadata_json) : cJSON_CreateObject();
+    HP_CHECK(cJSON_IsObject(meta));
+    cJSON_DeleteItemFromObjectCaseSensitive(meta, ST_HASH_KEY);
+    cJSON_AddStringToObject(meta, ST_HASH_KEY, "0000000000000000");
+    return meta;
+}
+
+static size_t numel_of(const struct st_out *t) {
+    size_t numel = 1;
+    for (int d = 0; d < t->ndim; d++) numel *= (size_t)t->shape[d];
+    return numel;
+}
+
 static char *build_header(const struct st_out *t, int n, const char *metadata_json, size_t *len) {
     cJSON *root = cJSON_CreateObject();
-    if (metadata_json) {
-        cJSON *meta = cJSON_Parse(metadata_json);
-        HP_CHECK(meta != NULL);
-        cJSON_AddItemToObject(root, "__metadata__", meta);
-    }
+    cJSON_AddItemToObject(root, "__metadata__", write_metadata(metadata_json));
     size_t off = 0;
     for (int i = 0; i < n; i++) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "dtype", dtype_text(t[i].dtype));
         cJSON *sh = cJSON_AddArrayToObject(o, "shape");
-        size_t numel = 1;
-        for (int d = 0; d < t[i].ndim; d++) {
-            cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)t[i].shape[d]));
-            numel *= (size_t)t[i].shape[d];
-        }
+        for (int d = 0; d < t[i].ndim; d++) cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)t[i].shape[d]));
         cJSON *offs = cJSON_AddArrayToObject(o, "data_offsets");
-        size_t bytes = numel * dtype_size(t[i].dtype);
+        size_t bytes = numel_of(&t[i]) * dtype_size(t[i].dtype);
         cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)off));
         cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)(off + bytes)));
         off += bytes;
@@ -237,6 +363,7 @@ static char *build_header(const struct st_out *t, int n, const char *metadata_js
     }
     char *s = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);
+    HP_CHECK(s != NULL);
     size_t raw = strlen(s), padded = (raw + 7) & ~(size_t)7;
     s = realloc(s, padded + 1);
     HP_CHECK(s != NULL);
@@ -246,33 +373,34 @@ static char *build_header(const struct st_out *t, int n, const char *metadata_js
     return s;
 }
 
+/* Fill the header's placeholder with the hash of the whole file as it will be written. */
+static void seal(unsigned char len8[8], char *header, size_t hlen, const struct st_out *t, int n) {
+    static const char key[] = "\"" ST_HASH_KEY "\":\"";
+    char *digits = strstr(header, key);
+    HP_CHECK(digits != NULL);
+    digits += sizeof key - 1;
+    uint64_t h = fnv1a64_update(FNV1A64_INIT, len8, 8);
+    h = fnv1a64_update(h, header, hlen);
+    for (int i = 0; i < n; i++) h = fnv1a64_update(h, t[i].data, numel_of(&t[i]) * dtype_size(t[i].dtype));
+    char hex[17];
+    snprintf(hex, sizeof hex, "%016llx", (unsigned long long)h);
+    memcpy(digits, hex, 16);
+}
+
 int st_write(const char *path, const struct st_out *t, int n, const char *metadata_json, char *err,
              size_t errlen) {
     size_t hlen;
     char *header = build_header(t, n, metadata_json, &hlen);
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *fp = fopen(tmp, "wb");
-    if (!fp) {
-        snprintf(err, errlen, "%s: cannot write: %s", tmp, strerror(errno));
-        free(header);
-        return -1;
-    }
     unsigned char len8[8];
     for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)hlen >> (8 * i));
-    int ok = fwrite(len8, 1, 8, fp) == 8 && fwrite(header, 1, hlen, fp) == hlen;
-    for (int i = 0; ok && i < n; i++) {
-        size_t numel = 1;
-        for (int d = 0; d < t[i].ndim; d++) numel *= (size_t)t[i].shape[d];
-        ok = fwrite(t[i].data, dtype_size(t[i].dtype), numel, fp) == numel;
+    seal(len8, header, hlen, t, n);
+    struct hp_atomic a;
+    int rc = hp_atomic_open(&a, path, err, errlen);
+    if (rc == 0) {
+        bool ok = hp_atomic_write(&a, len8, 1, 8) && hp_atomic_write(&a, header, 1, hlen);
+        for (int i = 0; ok && i < n; i++) ok = hp_atomic_write(&a, t[i].data, dtype_size(t[i].dtype), numel_of(&t[i]));
+        rc = hp_atomic_close(&a, ok, err, errlen);
     }
     free(header);
-    ok = ok && fflush(fp) == 0 && fsync(fileno(fp)) == 0;
-    ok = (fclose(fp) == 0) && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        snprintf(err, errlen, "%s: write failed: %s", path, strerror(errno));
-        unlink(tmp);
-        return -1;
-    }
-    return 0;
+    return rc;
 }

@@ -3,10 +3,20 @@
  *   spaces so data starts 8-aligned), then raw little-endian row-major data.
  * The header maps names to {dtype, shape, data_offsets [begin, end)} relative
  * to the data section, plus an optional "__metadata__" string map.
- * The reader checks every length, offset, dtype and shape against the file. */
+ * The reader checks every length, offset, dtype and shape against the file:
+ * sizes are integers, shapes fit the data section, the tensors tile it
+ * exactly (no gap, overlap or trailing byte), names are unique and
+ * "__metadata__" is an object of strings.
+ *
+ * Content hash: every file st_write writes carries "__metadata__"
+ * {"hippodrome_fnv1a64": 16 hex digits}, FNV-1a 64 of the whole file with
+ * those 16 digits read as '0'. st_read verifies it when present (any
+ * changed, lost or added byte is refused), and says so in `hashed`; files
+ * from other tools have none and are read on the layout checks alone. */
 #ifndef HIPPO_SAFETENSORS_H
 #define HIPPO_SAFETENSORS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -14,6 +24,7 @@ enum st_dtype { ST_F64, ST_F32, ST_I64, ST_I32 };
 
 #define ST_MAXDIM 8
 #define ST_NAME 160
+#define ST_HASH_KEY "hippodrome_fnv1a64"
 
 struct st_tensor {
     char name[ST_NAME];
@@ -30,6 +41,7 @@ struct st_file {
     struct st_tensor *t;
     int n;
     char *metadata_json; /* "__metadata__" object re-serialised, or NULL */
+    bool hashed;         /* it carried the content hash, and the hash matched */
 };
 
 /* 0, or -1 with a message naming the file and the problem. */
@@ -39,8 +51,10 @@ const struct st_tensor *st_get(const struct st_file *f, const char *name);
 /* Copy a tensor into doubles (any numeric dtype). */
 void st_to_f64(const struct st_tensor *t, double *out);
 
-/* Writing: tensors are given as float32 or float64 arrays; the file is written
- * to path.tmp, fsynced and renamed, so a reader never sees half a file. */
+/* Writing: tensors are given as arrays of their dtype; metadata_json (an
+ * object of strings, or NULL) gets the content hash added. The file is
+ * written atomically (core/atomic.h: parents created, temporary file, fsync,
+ * rename), so a reader never sees half a file. */
 struct st_out {
     const char *name;
     enum st_dtype dtype; /* ST_F32 or ST_F64 or ST_I64 */

@@ -42,16 +42,6 @@ const struct knob config_train_knobs[] = {
 };
 const int config_n_train_knobs = (int)(sizeof config_train_knobs / sizeof config_train_knobs[0]);
 
-uint64_t fnv1a64(const void *data, size_t n) {
-    const unsigned char *p = data;
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 0x100000001b3ULL;
-    }
-    return h;
-}
-
 /* ---- the raw document ---- */
 
 static int line_of(const char *text, const char *at) {

@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../core/hash.h"
 #include "../core/knob.h"
 #include "../models/layer.h"
 #include "../tasks/task.h"
@@ -67,8 +68,6 @@ struct cJSON *config_to_json(const struct run_config *c);
 char *config_canonical(const struct run_config *c);
 uint64_t config_hash(const struct run_config *c);
 
-/* FNV-1a 64 over bytes. */
-uint64_t fnv1a64(const void *data, size_t n);
 
 /* Shorthands for the harness keys. */
 int cfg_model_int(const struct run_config *c, const char *key);

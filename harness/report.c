@@ -2,13 +2,12 @@
 #include "report.h"
 
 #include <cjson/cJSON.h>
-#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
+#include "../core/atomic.h"
 #include "../core/base.h"
 #include "../kernels/cpu/conv_table.h"
 #include "version.h"
@@ -226,51 +225,11 @@ cJSON *report_predict(const struct run_config *c, const char *checkpoint, const 
 
 /* ---- output ---- */
 
-static int make_parents(const char *path, char *err, size_t errlen) {
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = '\0';
-        if (mkdir(buf, 0777) != 0 && errno != EEXIST) {
-            snprintf(err, errlen, "cannot create directory '%s': %s", buf, strerror(errno));
-            return -1;
-        }
-        *p = '/';
-    }
-    return 0;
-}
-
-static int write_all(const char *tmp, const char *text, bool newline, char *err, size_t errlen) {
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        snprintf(err, errlen, "cannot write '%s': %s", tmp, strerror(errno));
-        return -1;
-    }
-    size_t n = strlen(text);
-    bool ok = fwrite(text, 1, n, f) == n && (!newline || fputc('\n', f) != EOF) && fflush(f) == 0 &&
-              fsync(fileno(f)) == 0;
-    int saved = errno;
-    if (fclose(f) != 0) ok = false;
-    if (!ok) {
-        snprintf(err, errlen, "cannot write '%s': %s", tmp, strerror(saved));
-        unlink(tmp);
-        return -1;
-    }
-    return 0;
-}
-
 static int write_atomic(const char *path, const char *text, bool newline, char *err, size_t errlen) {
-    if (make_parents(path, err, errlen)) return -1;
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    int rc = write_all(tmp, text, newline, err, errlen);
-    if (rc == 0 && rename(tmp, path) != 0) {
-        snprintf(err, errlen, "cannot rename '%s' to '%s': %s", tmp, path, strerror(errno));
-        unlink(tmp);
-        rc = -1;
-    }
-    return rc;
+    struct hp_atomic a;
+    if (hp_atomic_open(&a, path, err, errlen)) return -1;
+    bool ok = hp_atomic_write(&a, text, 1, strlen(text)) && (!newline || hp_atomic_write(&a, "\n", 1, 1));
+    return hp_atomic_close(&a, ok, err, errlen);
 }
 
 int report_write(const char *path, const cJSON *j, char *err, size_t errlen) {

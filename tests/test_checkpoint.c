@@ -3,8 +3,9 @@
  *    (h3, s4d, attention);
  *  - damaged files are refused with a message naming the problem: truncated
  *    (inside the header length, the header, the data), a header length past
- *    the end, flipped header bytes (JSON syntax, a shape, a name), trailing
- *    bytes, a tensor of the wrong shape, a NaN weight;
+ *    the end, flipped header bytes (JSON syntax, a shape, a name, metadata),
+ *    a flipped data byte (the content hash), trailing bytes, a tensor of the
+ *    wrong shape, a NaN weight; a file without the hash still loads;
  *  - generate: models trained here on a trivially learnable language (each
  *    token is the previous one plus 1, mod V) continue a prompt with exactly
  *    that pattern, and every generated token is the argmax of a full forward
@@ -210,15 +211,44 @@ START_TEST(test_flipped_header_bytes) {
     size_t at = find_in_header(&g, hlen, "q_proj.weight\":{\"dtype\":\"F32\",\"shape\":[16,16]");
     memcpy(b, g.b, g.n), b[at + strlen("q_proj.weight\":{\"dtype\":\"F32\",\"shape\":[16,1")] ^= 0x01;
     expect_refused("flipped shape digit", b, g.n, "q_proj.weight", "its shape and dtype need");
-    /* A name: the tensor the model needs is no longer there. */
+    /* A name, a metadata byte, a data byte: the layout still holds, the content hash does not. */
     at = find_in_header(&g, hlen, "q_proj.weight");
     memcpy(b, g.b, g.n), b[at] ^= 0x01;
-    expect_refused("flipped name byte", b, g.n, "q_proj.weight' is missing", NULL);
+    expect_refused("flipped name byte", b, g.n, "corrupt: content hash", NULL);
+    at = find_in_header(&g, hlen, "\"format\":\"pt\"");
+    memcpy(b, g.b, g.n), b[at + strlen("\"format\":\"")] ^= 0x01;
+    expect_refused("flipped metadata byte", b, g.n, "corrupt: content hash", NULL);
+    memcpy(b, g.b, g.n), b[g.n - 3] ^= 0x40;
+    expect_refused("flipped data byte", b, g.n, "corrupt: content hash", NULL);
     /* An offset: a tensor starting one byte late leaves a gap and overlaps its size check. */
     at = find_in_header(&g, hlen, "\"data_offsets\":[0,");
     memcpy(b, g.b, g.n), b[at + strlen("\"data_offsets\":[")] = '4';
     expect_refused("flipped offset", b, g.n, "data_offsets [4,", NULL);
     free(b), free(g.b);
+}
+END_TEST
+
+/* A file without the hash (as other tools write them) is read on the layout checks alone. */
+START_TEST(test_no_hash_still_loads) {
+    size_t hlen;
+    struct bytes g = good_file(&hlen);
+    size_t k = find_in_header(&g, hlen, "\"" ST_HASH_KEY "\"");
+    g.b[k + strlen(ST_HASH_KEY)] ^= 0x01; /* the key renamed: no hash in the file */
+    const char *p = at("nohash.safetensors");
+    write_bytes(p, g.b, g.n);
+    struct run_config c;
+    char err[1024];
+    struct model *m = checkpoint_load(p, &c, err, sizeof err);
+    ck_assert_msg(m != NULL, "%s", err);
+    model_free(m);
+    struct st_file f;
+    ck_assert_int_eq(st_read(p, &f, err, sizeof err), 0);
+    ck_assert(!f.hashed);
+    st_free(&f);
+    ck_assert_int_eq(st_read(at("good.safetensors"), &f, err, sizeof err), 0);
+    ck_assert(f.hashed);
+    st_free(&f);
+    free(g.b);
 }
 END_TEST
 
@@ -372,6 +402,7 @@ int main(void) {
     tcase_add_test(tc, test_header_length_past_end);
     tcase_add_test(tc, test_flipped_header_bytes);
     tcase_add_test(tc, test_trailing_bytes);
+    tcase_add_test(tc, test_no_hash_still_loads);
     tcase_add_test(tc, test_wrong_shape_and_nan);
     tcase_add_loop_test(tc, test_generate_continues_the_pattern, 0, 3);
     tcase_add_test(tc, test_generate_refusals);
