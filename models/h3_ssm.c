@@ -27,17 +27,32 @@ enum { SK_W = 16 };
 
 static int round_up(int n, int w) { return (n + w - 1) / w * w; }
 
+/* NB blocks of SK_W outputs from o: NB independent accumulators, so the J
+ * multiply-adds of one block do not wait on each other's latency (one block
+ * alone is a chain of J dependent FMAs). Each output still sums j = 0..J-1 in
+ * order: the same bits whatever NB is. */
+static inline __attribute__((always_inline)) void sk_run(int o, int J, const real *restrict w, const real *restrict src,
+                                                         int step, real *restrict out, const int NB) {
+    real acc[4][SK_W] = {{0}};
+    for (int j = 0; j < J; j++) {
+        const real wj = w[j], *s = src + o + (ptrdiff_t)step * j;
+        for (int b = 0; b < NB; b++)
+#pragma omp simd
+            for (int t = 0; t < SK_W; t++) acc[b][t] += wj * s[b * SK_W + t];
+    }
+    memcpy(out + o, acc, sizeof(real) * SK_W * NB);
+}
+
 /* out[o] = sum_{j < J} w[j] src[o + step * j], for o < n_out (a multiple of SK_W). */
 static void sk_blocks(int n_out, int J, const real *restrict w, const real *restrict src, int step,
                       real *restrict out) {
-    for (int o = 0; o < n_out; o += SK_W) {
-        real acc[SK_W] = {0};
-        for (int j = 0; j < J; j++) {
-            const real wj = w[j], *s = src + o + (ptrdiff_t)step * j;
-#pragma omp simd
-            for (int t = 0; t < SK_W; t++) acc[t] += wj * s[t];
-        }
-        memcpy(out + o, acc, sizeof acc);
+    int o = 0;
+    for (; o + 4 * SK_W <= n_out; o += 4 * SK_W) sk_run(o, J, w, src, step, out, 4);
+    switch ((n_out - o) / SK_W) {
+    case 3: sk_run(o, J, w, src, step, out, 3); break;
+    case 2: sk_run(o, J, w, src, step, out, 2); break;
+    case 1: sk_run(o, J, w, src, step, out, 1); break;
+    default: break;
     }
 }
 
