@@ -50,9 +50,9 @@ deps:
 features:
 	@echo "hippodrome build: CPU backend ✓ (real=f32, OpenMP, FFTW; own gemm)"
 ifeq ($(CUDA),1)
-	@echo "hippodrome build: CUDA ✓ nvcc at $(NVCC) (the CUDA backend is not written yet; nothing CUDA is built)"
+	@echo "hippodrome build: CUDA ✓ nvcc at $(NVCC): kernels/cuda for sm_90 + PTX, cuBLAS, cuFFT (f32 only; not yet verified on a GPU; layers do not run on it yet)"
 else
-	@echo "hippodrome build: CUDA ✗ (nvcc not found or CUDA=0)"
+	@echo "hippodrome build: CUDA ✗ ($(if $(NVCC),CUDA=0,nvcc not found); ops_cuda() is NULL)"
 endif
 
 # Flags live here: objects rebuild when the Makefile changes.

@@ -229,6 +229,17 @@ struct ops {
 
 const struct ops *ops_cpu(void);
 
+/* The CUDA backend (kernels/cuda): the same table for device memory — every
+ * tensor argument is a device pointer (kernels/cuda/cuda.h allocates and
+ * copies); the scalars xent returns (loss, count) are host pointers, the op
+ * waits for them. Same semantics as the CPU op, (=) and (+=) included, f32
+ * only. Always declared: NULL when the build has no backend (CUDA=0, or the
+ * f64 build) or no usable device, and ops_cuda_status() says which in words
+ * (or names the device when there is one). Nothing calls CUDA before
+ * ops_cuda() is asked for. */
+const struct ops *ops_cuda(void);
+const char *ops_cuda_status(void);
+
 /* Convenience wrapper for the common single-matrix case. */
 void ops_gemm(const struct ops *o, enum op_trans ta, enum op_trans tb, int M, int N, int K, real alpha,
               const real *A, int lda, const real *B, int ldb, real beta, real *C, int ldc);

@@ -1,0 +1,107 @@
+/* backend.cuh — internal to kernels/cuda: what every .cu file shares.
+ *  - the project's C headers, seen from CUDA C++;
+ *  - checked calls: CUDA_CHECK, CUBLAS_CHECK, CUFFT_CHECK print the failed
+ *    statement, the error, file:line and the device, then exit (check.cu);
+ *    CUDA_LAUNCHED after every kernel launch (with HIPPO_CUDA_SYNC=1 in the
+ *    environment it also waits for the kernel, so an asynchronous fault is
+ *    reported at its own launch);
+ *  - workspaces: one device allocation per kind, grown when a call needs
+ *    more, never freed per call (runtime.cu);
+ *  - the cuBLAS handle, cached cuFFT plans;
+ *  - the op entry points ops_cuda.cu puts in the table. */
+#ifndef HIPPO_CUDA_BACKEND_CUH
+#define HIPPO_CUDA_BACKEND_CUH
+
+#ifdef HIPPO_F64
+#error "the CUDA backend is f32 only: mk/cuda.mk never builds it with HIPPO_F64"
+#endif
+
+/* C11's _Noreturn (core/base.h) is not C++. */
+#define _Noreturn __attribute__((noreturn))
+extern "C" {
+#include "../ops.h"
+}
+#undef _Noreturn
+#include "cuda.h"
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <cufft.h>
+
+
+/* ---- checked calls (check.cu) ------------------------------------------------ */
+
+__attribute__((noreturn)) void cuda_fail(const char *lib, const char *err, const char *stmt, const char *file,
+                                         int line);
+const char *cuda_cufft_error(cufftResult r);
+void cuda_launched(const char *kernel, const char *file, int line);
+
+static inline void cuda_check_rt(cudaError_t e, const char *stmt, const char *file, int line) {
+    if (e != cudaSuccess) cuda_fail("CUDA", cudaGetErrorString(e), stmt, file, line);
+}
+static inline void cuda_check_blas(cublasStatus_t s, const char *stmt, const char *file, int line) {
+    if (s != CUBLAS_STATUS_SUCCESS) cuda_fail("cuBLAS", cublasGetStatusString(s), stmt, file, line);
+}
+static inline void cuda_check_fft(cufftResult r, const char *stmt, const char *file, int line) {
+    if (r != CUFFT_SUCCESS) cuda_fail("cuFFT", cuda_cufft_error(r), stmt, file, line);
+}
+#define CUDA_CHECK(x) cuda_check_rt((x), #x, __FILE__, __LINE__)
+#define CUBLAS_CHECK(x) cuda_check_blas((x), #x, __FILE__, __LINE__)
+#define CUFFT_CHECK(x) cuda_check_fft((x), #x, __FILE__, __LINE__)
+#define CUDA_LAUNCHED(kernel) cuda_launched(kernel, __FILE__, __LINE__)
+
+/* Blocks of `threads` covering `items` (a 1-D grid). */
+static inline unsigned cuda_grid(size_t items, int threads) {
+    size_t g = (items + threads - 1) / threads;
+    HP_CHECK(g < (1u << 31));
+    return g ? (unsigned)g : 1u;
+}
+
+/* ---- runtime (runtime.cu) ------------------------------------------------------ */
+
+/* Workspace kinds: each op (and each op it calls) uses its own, so nested
+ * calls never share one. */
+enum cuda_ws_kind {
+    WS_ROWS,                                  /* per-row partial sums of the row ops */
+    WS_SSM_MODES, WS_SSM_SUMS, WS_SSM_GRADS,  /* SSM kernel: modes, power sums, per-mode grads */
+    WS_CONV_U, WS_CONV_UF, WS_CONV_Y, WS_CONV_YF, WS_CONV_K, WS_CONV_KF, /* the cuFFT pipeline */
+    WS_CONV_RED,                              /* its gradient partial sums */
+    WS_CUFFT,                                 /* cuFFT plans' work area */
+    WS_H3_KV, WS_H3_Y, WS_H3_DY, WS_H3_DKV,   /* the h3_inner pipeline's (B, L, D d_h) tensors */
+    WS_FLASH_K,                               /* FlashConv's kernel spectra */
+    WS_SSMCONV_K, WS_SSMCONV_DK,              /* ssm_conv_chunked: the full kernel and its gradient */
+    CUDA_WS_KINDS
+};
+/* At least `bytes` of device memory for kind k, valid until the next call
+ * for the same kind (grown, never shrunk). */
+void *cuda_ws(enum cuda_ws_kind k, size_t bytes);
+
+cublasHandle_t cuda_blas(void);
+/* cuFFT plan of n points over `batch` contiguous signals (R2C or C2R; real
+ * rows n apart, complex rows n/2 + 1 apart), cached; its work area is
+ * WS_CUFFT, set before it is returned. */
+cufftHandle cuda_fft_plan(int n, int batch, cufftType type);
+/* Shared memory one block may use when it asks for it (the opt-in limit). */
+int cuda_smem_optin(void);
+
+/* ---- the ops (one file each) -------------------------------------------------- */
+
+void cuda_gemm(const struct gemm_args *a);
+void cuda_softmax(const struct softmax_args *a);
+void cuda_softmax_bwd(const struct softmax_bwd_args *a);
+void cuda_layernorm(const struct layernorm_args *a);
+void cuda_layernorm_bwd(const struct layernorm_bwd_args *a);
+void cuda_gelu(const struct gelu_args *a);
+void cuda_gelu_bwd(const struct gelu_bwd_args *a);
+void cuda_xent(const struct xent_args *a);
+void cuda_xent_bwd(const struct xent_bwd_args *a);
+void cuda_ssm_kernel(const struct ssm_kernel_args *a);
+void cuda_ssm_kernel_bwd(const struct ssm_kernel_bwd_args *a);
+void cuda_conv(const struct conv_args *a);
+void cuda_conv_bwd(const struct conv_bwd_args *a);
+void cuda_h3_inner(const struct h3_inner_args *a);
+void cuda_h3_inner_bwd(const struct h3_inner_bwd_args *a);
+void cuda_ssm_conv_chunked(const struct ssm_conv_args *a);
+void cuda_ssm_conv_chunked_bwd(const struct ssm_conv_bwd_args *a);
+
+#endif

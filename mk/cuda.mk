@@ -1,0 +1,69 @@
+# mk/cuda.mk — the CUDA backend (kernels/cuda, f32 only).
+#
+# CUDA=1 (the default when nvcc is on PATH) compiles kernels/cuda/*.cu with
+# nvcc for sm_90 plus PTX (newer GPUs JIT the PTX) into build/libhippo32.a and
+# links cudart, cuBLAS and cuFFT from the toolkit; CUDA=0 puts the stub
+# (kernels/cuda/stub.c: ops_cuda() is NULL, the C API says why) there instead.
+# The f64 library always gets the stub. A binary with the backend starts and
+# runs the CPU path on machines without a GPU: nothing calls CUDA until
+# ops_cuda() is asked for.
+#
+#   make cuda        build the backend (an error, naming what is missing, without nvcc)
+#   make test-cuda   its suite on the device (one line and exit 0 where there is none)
+#
+# Overrides: CUDA_GENCODE (other architectures), NVCC_OPT.
+
+CUDA_HOME    ?= $(if $(NVCC),$(patsubst %/bin/nvcc,%,$(NVCC)),/usr/local/cuda)
+CUDA_LIBDIR  ?= $(CUDA_HOME)/lib64
+CUDA_GENCODE ?= -gencode arch=compute_90,code=[sm_90,compute_90]
+NVCC_OPT     ?= -O3
+# Host code under the project's warnings; nvcc's own warnings are errors too.
+# No fast-math: nvcc's defaults keep IEEE division, square roots and denormals.
+NVCCFLAGS := -std=c++17 $(NVCC_OPT) $(CUDA_GENCODE) -Werror all-warnings \
+             -Xcompiler -Wall,-Wextra,-Werror,-fno-math-errno -MMD -MP
+
+CUDA_SRC  := $(wildcard kernels/cuda/*.cu)
+CUDA_OBJ  := $(CUDA_SRC:kernels/cuda/%.cu=$(B)/cuda/%.o)
+CUDA_STUB32 := $(B)/f32/kernels/cuda/stub.o
+CUDA_STUB64 := $(B)/f64/kernels/cuda/stub.o
+
+# The library's CUDA members change with CUDA=0/1: the stub (which defines
+# the C API or nothing) depends on a file holding the last mode, rewritten
+# only when the mode changes, so switching rebuilds the library.
+CUDA_MODE := $(B)/cuda.mode
+$(shell mkdir -p $(B) && { [ "$$(cat $(CUDA_MODE) 2>/dev/null)" = "$(CUDA)" ] || echo "$(CUDA)" > $(CUDA_MODE); })
+$(CUDA_STUB32) $(CUDA_STUB64): $(CUDA_MODE) mk/cuda.mk Makefile
+$(CUDA_STUB32): CFLAGS += -DHIPPO_CUDA=$(CUDA)
+$(B)/libhippo64.a: $(CUDA_STUB64)
+
+.PHONY: cuda test-cuda
+
+ifeq ($(CUDA),1)
+
+$(B)/libhippo32.a: $(CUDA_STUB32) $(CUDA_OBJ)
+LDLIBS += -L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -lcublas -lcufft -lcudart -lstdc++
+# Keep the backend in hippodrome (the harness selects a backend by name once
+# --backend exists; until then this is what makes the binary carry it).
+$(BIN): LDLIBS += -Wl,-u,ops_cuda
+
+$(B)/cuda/%.o: kernels/cuda/%.cu mk/cuda.mk Makefile
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) -c $< -o $@
+
+cuda: $(B)/libhippo32.a $(BIN)
+	@echo "CUDA backend built: $(CUDA_OBJ:$(B)/cuda/%=%)"
+
+test-cuda: $(B)/tests/test_cuda_ops
+	./$(B)/tests/test_cuda_ops
+
+else
+
+$(B)/libhippo32.a: $(CUDA_STUB32)
+
+CUDA_WHY := $(if $(NVCC),CUDA=0 was given,nvcc was not found on PATH (install the CUDA toolkit, e.g. /usr/local/cuda/bin))
+cuda test-cuda:
+	@echo "make $@: the CUDA backend is not built: $(CUDA_WHY)" >&2; exit 1
+
+endif
+
+-include $(CUDA_OBJ:.o=.d) $(CUDA_STUB32:.o=.d) $(CUDA_STUB64:.o=.d)
