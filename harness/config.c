@@ -17,6 +17,8 @@ const struct knob config_model_knobs[] = {
     {"d_inner", KNOB_INT, "128", 1, 65536, NULL, "MLP hidden width (4 D in the paper)"},
     {"embed_dropout", KNOB_REAL, "0.1", 0, 0.95, NULL, "dropout on the embeddings"},
     {"ln_eps", KNOB_REAL, "1e-5", 1e-12, 1, NULL, "LayerNorm epsilon"},
+    {"short_conv", KNOB_INT, "0", 0, 64, NULL,
+     "taps of a depthwise causal conv in front of every mixer (zoology's fair-comparison recipe); 0 = none"},
 };
 const int config_n_model_knobs = (int)(sizeof config_model_knobs / sizeof config_model_knobs[0]);
 

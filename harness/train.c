@@ -41,6 +41,7 @@ struct model *train_model_create(const struct run_config *c, char *err, size_t e
         .ln_eps = cfg_model_real(c, "ln_eps"),
         .kind = c->layer,
         .layer_knobs = c->layer_kv,
+        .short_conv = cfg_model_int(c, "short_conv"),
     };
     return model_create(&mc, err, errlen);
 }

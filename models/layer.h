@@ -116,6 +116,16 @@ extern const struct layer_kind layer_s4d;
 extern const struct layer_kind layer_h3;
 extern const struct layer_kind layer_gss;
 
+/* The short-conv front (models/short_conv.c): a depthwise causal conv of
+ * `taps` taps (1..SHORT_CONV_MAX) in front of any kind's mixer, itself a kind
+ * (with a recurrent step when the mixer has one). create declares the mixer's
+ * parameters, then short_conv.weight (D, 1, taps) and short_conv.bias (D). */
+#define SHORT_CONV_MAX 64
+const struct layer_kind *short_conv_kind(const struct layer_kind *inner);
+void *short_conv_create(const struct layer_kind *inner, int taps, const struct knob_values *kv,
+                        const struct layer_dims *dims, struct param_table *pt, const char *prefix, char *err,
+                        size_t errlen);
+
 /* NULL-terminated list of every registered kind. */
 extern const struct layer_kind *const layer_kinds[];
 const struct layer_kind *layer_find(const char *name);

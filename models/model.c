@@ -31,6 +31,7 @@ struct block_act {
 
 struct model {
     struct model_cfg cfg;
+    const struct layer_kind *kind; /* what the blocks run: cfg.kind or its short-conv wrapper */
     struct param_table pt;
     real *p, *g;
     size_t emb, pos, lnfw, lnfb;
@@ -66,6 +67,9 @@ static int check_cfg(const struct model_cfg *c, char *err, size_t errlen) {
         return snprintf(err, errlen, "model: n_layer %d must be between 1 and %d", c->n_layer, MODEL_MAX_LAYERS), -1;
     if (c->vocab < 2 || c->d_model < 1 || c->d_inner < 1 || c->max_L < 1)
         return snprintf(err, errlen, "model: vocab, d_model, d_inner and max_L must be positive"), -1;
+    if (c->short_conv < 0 || c->short_conv > SHORT_CONV_MAX)
+        return snprintf(err, errlen, "model: short_conv %d must be in [0, %d] (0 = none)", c->short_conv,
+                        SHORT_CONV_MAX), -1;
     if (c->embed_dropout < 0 || c->embed_dropout >= 1)
         return snprintf(err, errlen, "model: embed_dropout %g must be in [0, 1)", c->embed_dropout), -1;
     return 0;
@@ -92,6 +96,7 @@ struct model *model_create(const struct model_cfg *cfg, char *err, size_t errlen
     if (check_cfg(cfg, err, errlen) != 0) return NULL;
     struct model *m = xcalloc(1, sizeof *m);
     m->cfg = *cfg;
+    m->kind = cfg->short_conv > 0 ? short_conv_kind(cfg->kind) : cfg->kind;
     param_table_init(&m->pt);
     const int D = cfg->d_model;
     m->emb = param_add(&m->pt, "backbone.embeddings.word_embeddings.weight", INIT_NORMAL, 0.02, GROUP_DEFAULT,
@@ -111,7 +116,10 @@ struct model *model_create(const struct model_cfg *cfg, char *err, size_t errlen
         char prefix[PARAM_NAME];
         snprintf(prefix, sizeof prefix, "backbone.layers.%d.mixer.", i);
         struct layer_dims dims = {D, cfg->max_L, cfg->n_layer, i};
-        m->layer[i] = cfg->kind->create(&cfg->layer_knobs, &dims, &m->pt, prefix, err, errlen);
+        m->layer[i] = cfg->short_conv > 0
+                          ? short_conv_create(cfg->kind, cfg->short_conv, &cfg->layer_knobs, &dims, &m->pt, prefix,
+                                              err, errlen)
+                          : cfg->kind->create(&cfg->layer_knobs, &dims, &m->pt, prefix, err, errlen);
         if (!m->layer[i]) {
             model_free(m);
             return NULL;
@@ -128,7 +136,7 @@ struct model *model_create(const struct model_cfg *cfg, char *err, size_t errlen
 void model_free(struct model *m) {
     if (!m) return;
     for (int i = 0; i < m->cfg.n_layer; i++)
-        if (m->layer[i]) m->cfg.kind->destroy(m->layer[i]);
+        if (m->layer[i]) m->kind->destroy(m->layer[i]);
     param_table_free(&m->pt);
     free(m->p);
     free(m->g);
@@ -143,18 +151,19 @@ void model_free(struct model *m) {
 void model_init(struct model *m, uint64_t seed) {
     param_init_generic(&m->pt, m->p, seed);
     for (int i = 0; i < m->cfg.n_layer; i++)
-        if (m->cfg.kind->init) m->cfg.kind->init(m->layer[i], m->p, seed);
+        if (m->kind->init) m->kind->init(m->layer[i], m->p, seed);
 }
 
 const struct param_table *model_params(const struct model *m) { return &m->pt; }
 real *model_param_data(struct model *m) { return m->p; }
 real *model_grad_data(struct model *m) { return m->g; }
 const struct model_cfg *model_config(const struct model *m) { return &m->cfg; }
+const struct layer_kind *model_kind(const struct model *m) { return m->kind; }
 void model_zero_grad(struct model *m) { memset(m->g, 0, m->pt.total * sizeof(real)); }
 
 size_t model_state_size(const struct model *m, int L) {
     size_t s = 0;
-    for (int i = 0; i < m->cfg.n_layer; i++) s += m->cfg.kind->state_size(m->layer[i], L);
+    for (int i = 0; i < m->cfg.n_layer; i++) s += m->kind->state_size(m->layer[i], L);
     return s;
 }
 
@@ -170,7 +179,7 @@ static void layout_arena(struct model *m, struct carver *c, int B, int L) {
         a->mix = carve(c, R * D), a->r = carve(c, R * D);
         a->ln2 = carve(c, R * D), a->ln2_mean = carve(c, R), a->ln2_rstd = carve(c, R);
         a->h1 = carve(c, R * F), a->h2 = carve(c, R * F), a->mlp = carve(c, R * D);
-        a->layer = carve(c, m->cfg.kind->act_size(m->layer[i], B, L));
+        a->layer = carve(c, m->kind->act_size(m->layer[i], B, L));
     }
     m->lnf = carve(c, R * D), m->lnf_mean = carve(c, R), m->lnf_rstd = carve(c, R);
     m->logits = carve(c, R * V), m->probs = carve(c, R * V);
@@ -203,7 +212,7 @@ static void ensure_arena(struct model *m, int B, int L) {
     m->garena = grow(m->garena, &m->garena_cap, garena_size(m, R));
     size_t sn = 1;
     for (int i = 0; i < m->cfg.n_layer; i++) {
-        size_t s = m->cfg.kind->scratch_size(m->layer[i], B, L);
+        size_t s = m->kind->scratch_size(m->layer[i], B, L);
         if (s > sn) sn = s;
     }
     m->scratch = grow(m->scratch, &m->scratch_n, sn);
@@ -274,7 +283,7 @@ static void block_fwd(struct model *m, const struct ops *ops, int i, const struc
     layernorm(ops, R, D, m->cfg.ln_eps, x, m->p + o->n1w, m->p + o->n1b, a->ln1, a->ln1_mean, a->ln1_rstd);
     struct layer_fwd lf = {b->B, b->L, a->ln1, a->mix, m->p, a->layer, m->scratch, b->training,
                            b->seed, dropout_stream(b->step, 1 + i)};
-    m->cfg.kind->forward(m->layer[i], ops, &lf);
+    m->kind->forward(m->layer[i], ops, &lf);
     add2(a->r, x, a->mix, (size_t)R * D);
     layernorm(ops, R, D, m->cfg.ln_eps, a->r, m->p + o->n2w, m->p + o->n2b, a->ln2, a->ln2_mean, a->ln2_rstd);
     struct linear_args fc1 = {R, D, F, m->p + o->fc1w, m->p + o->fc1b};
@@ -335,7 +344,7 @@ static void block_bwd(struct model *m, const struct ops *ops, int i, real *dx, r
     acc(dx, t2, (size_t)R * D); /* dL/dr */
     struct layer_bwd lb = {m->B, m->L, a->ln1, dx, t1, m->p, g, a->layer, m->scratch, m->training,
                            m->seed, dropout_stream(m->step, 1 + i)};
-    m->cfg.kind->backward(m->layer[i], ops, &lb);
+    m->kind->backward(m->layer[i], ops, &lb);
     layernorm_bwd(ops, R, D, m->cfg.ln_eps, m->x[i], m->p + o->n1w, a->ln1_mean, a->ln1_rstd, t1, t2, g + o->n1w,
                   g + o->n1b);
     acc(dx, t2, (size_t)R * D); /* dL/dx_i */

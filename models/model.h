@@ -35,6 +35,7 @@ struct model_cfg {
     double ln_eps;         /* 1e-5 */
     const struct layer_kind *kind;
     struct knob_values layer_knobs;
+    int short_conv;        /* taps of a depthwise causal conv in front of every mixer; 0 = none */
 };
 
 struct model_batch {
@@ -70,6 +71,8 @@ real *model_param_data(struct model *m); /* flat (P) */
 real *model_grad_data(struct model *m);  /* flat (P) */
 const struct model_cfg *model_config(const struct model *m);
 size_t model_state_size(const struct model *m, int L); /* recurrent state per sequence, all layers */
+/* The kind every block runs: cfg.kind, or its short-conv wrapper when cfg.short_conv > 0. */
+const struct layer_kind *model_kind(const struct model *m);
 
 /* Forward; returns the mean loss over scored positions (0 when targets is NULL).
  * Allocates activations on first use and when B*L grows. */

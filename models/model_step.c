@@ -57,7 +57,7 @@ static size_t max_step_scratch(const struct model *m, int B, int L) {
     const struct model_cfg *c = model_config(m);
     size_t n = 1;
     for (int i = 0; i < c->n_layer; i++) {
-        size_t k = c->kind->step_scratch_size(model_layer(m, i), B, L);
+        size_t k = model_kind(m)->step_scratch_size(model_layer(m, i), B, L);
         if (k > n) n = k;
     }
     return n;
@@ -77,7 +77,8 @@ static void layout_buf(const struct model *m, struct model_state *s, struct carv
 /* Can this model run L positions recurrently? 0, or -1 with err. */
 static int check_steppable(const struct model *m, int B, int L, char *err, size_t errlen) {
     const struct model_cfg *c = model_config(m);
-    if (!c->kind->step || !c->kind->state_init || !c->kind->step_scratch_size) {
+    const struct layer_kind *k = model_kind(m);
+    if (!k->step || !k->state_init || !k->step_scratch_size) {
         snprintf(err, errlen, "layer '%s' has no recurrent step (generation needs one: attention, s4d, h3)",
                  c->kind->name);
         return -1;
@@ -101,7 +102,7 @@ static void empty_states(struct model *m, const struct ops *ops, struct model_st
     const real *p = model_param_data(m);
     for (int i = 0; i < c->n_layer; i++) {
         struct layer_state_args a = {.B = s->B, .L = s->L, .state = s->state[i], .p = p};
-        c->kind->state_init(model_layer(m, i), ops, &a);
+        model_kind(m)->state_init(model_layer(m, i), ops, &a);
     }
     s->t = 0;
 }
@@ -116,7 +117,7 @@ struct model_state *model_state_create(struct model *m, int B, int L, char *err,
     real *next = s->states;
     for (int i = 0; i < c->n_layer; i++) {
         s->state[i] = next;
-        next += (size_t)B * c->kind->state_size(model_layer(m, i), L);
+        next += (size_t)B * model_kind(m)->state_size(model_layer(m, i), L);
         find_block(m, i, &s->blk[i]);
     }
     s->emb = offset_of(m, "backbone.embeddings.word_embeddings.weight");
@@ -152,7 +153,7 @@ const real *model_prefill(struct model *m, const struct ops *ops, struct model_s
     for (int i = 0; i < c->n_layer; i++) {
         struct layer_state_args a = {.B = s->B, .L = s->L, .state = s->state[i], .p = p, .prompt_L = P,
                                      .x = model_tap(m, TAP_MIXER_IN, i), .act = model_layer_act(m, i)};
-        c->kind->state_init(model_layer(m, i), ops, &a);
+        model_kind(m)->state_init(model_layer(m, i), ops, &a);
     }
     const real *logits = model_tap(m, TAP_LOGITS, 0); /* (B, P, V): keep each sequence's last row */
     for (int bi = 0; bi < s->B; bi++)
@@ -190,7 +191,7 @@ static void step_block(struct model *m, const struct ops *ops, struct model_stat
     step_layernorm(ops, s, D, c->ln_eps, s->x, p + o->n1w, p + o->n1b, s->ln);
     struct layer_step ls = {.B = B, .t = s->t, .L = s->L, .x = s->ln, .y = s->mix, .p = p,
                             .state = s->state[i], .scratch = s->scratch};
-    c->kind->step(model_layer(m, i), ops, &ls);
+    model_kind(m)->step(model_layer(m, i), ops, &ls);
     for (size_t k = 0; k < BD; k++) s->r[k] = s->x[k] + s->mix[k];
     step_layernorm(ops, s, D, c->ln_eps, s->r, p + o->n2w, p + o->n2b, s->ln);
     struct linear_args fc1 = {B, D, F, p + o->fc1w, p + o->fc1b}, fc2 = {B, F, D, p + o->fc2w, p + o->fc2b};

@@ -43,30 +43,37 @@ enum { TB = 2, TL = 13, TD = 16, TV = 11 };
  * is checked here with no extra code), then these knob settings. */
 static const struct scase {
     const char *layer, *knobs;
+    int short_conv; /* taps of the short-conv front (models/short_conv.c), 0 = none */
 } variants[] = {
-    {"s4d", "d_state=8"},
-    {"h3", "fused=true"}, /* the forward through ops h3_inner; the prefill reads the same kv */
-    {"h3", "gate_kv=false"},
-    {"h3", "gate_q=false"},
-    {"h3", "gate_kv=false,gate_q=false"},
-    {"h3", "ssm=diag+diag"},
-    {"h3", "ssm=diag+diag,gate_kv=false"},
-    {"h3", "ssm=diag+diag,gate_q=false"},
-    {"h3", "ssm=diag+diag,gate_kv=false,gate_q=false"},
-    {"h3", "ssm=shift+shift"},
-    {"h3", "ssm=shift+shift,gate_kv=false"},
-    {"h3", "ssm=shift+shift,gate_q=false"},
-    {"h3", "ssm=shift+shift,gate_kv=false,gate_q=false"},
-    {"h3", "disc=zoh"},
-    {"h3", "ssm=diag+diag,disc=zoh,measure=diag-inv"},
-    {"h3", "d_state=8"}, /* N < L: the shift register drops old inputs */
-    {"h3", "ssm=shift+shift,d_state=8"},
-    {"h3", "head_dim=2"},
-    {"h3", "head_dim=2,ssm=diag+diag"},
-    {"h3", "head_dim=2,ssm=shift+shift,d_state=8"},
-    {"h3", "head_dim=4,disc=zoh"},
-    {"attention", "n_heads=2"},
-    {"attention", "n_heads=4"},
+    {"s4d", "d_state=8", 0},
+    {"h3", "fused=true", 0}, /* the forward through ops h3_inner; the prefill reads the same kv */
+    {"h3", "gate_kv=false", 0},
+    {"h3", "gate_q=false", 0},
+    {"h3", "gate_kv=false,gate_q=false", 0},
+    {"h3", "ssm=diag+diag", 0},
+    {"h3", "ssm=diag+diag,gate_kv=false", 0},
+    {"h3", "ssm=diag+diag,gate_q=false", 0},
+    {"h3", "ssm=diag+diag,gate_kv=false,gate_q=false", 0},
+    {"h3", "ssm=shift+shift", 0},
+    {"h3", "ssm=shift+shift,gate_kv=false", 0},
+    {"h3", "ssm=shift+shift,gate_q=false", 0},
+    {"h3", "ssm=shift+shift,gate_kv=false,gate_q=false", 0},
+    {"h3", "disc=zoh", 0},
+    {"h3", "ssm=diag+diag,disc=zoh,measure=diag-inv", 0},
+    {"h3", "d_state=8", 0}, /* N < L: the shift register drops old inputs */
+    {"h3", "ssm=shift+shift,d_state=8", 0},
+    {"h3", "head_dim=2", 0},
+    {"h3", "head_dim=2,ssm=diag+diag", 0},
+    {"h3", "head_dim=2,ssm=shift+shift,d_state=8", 0},
+    {"h3", "head_dim=4,disc=zoh", 0},
+    {"attention", "n_heads=2", 0},
+    {"attention", "n_heads=4", 0},
+    /* the short-conv front: its history joins the state; 20 taps > TL */
+    {"h3", "", 3},
+    {"s4d", "", 1},
+    {"attention", "", 4},
+    {"gss", "", 2},
+    {"h3", "fused=true,ssm=shift+shift,d_state=8", 20},
 };
 enum { N_VARIANTS = sizeof variants / sizeof variants[0], MAX_CASES = 64 };
 
@@ -76,7 +83,7 @@ static int n_cases;
 /* The case table: steppable kinds at their defaults, then the variants. */
 static void make_cases(void) {
     for (int i = 0; layer_kinds[i]; i++)
-        if (layer_kinds[i]->step) cases[n_cases++] = (struct scase){layer_kinds[i]->name, ""};
+        if (layer_kinds[i]->step) cases[n_cases++] = (struct scase){layer_kinds[i]->name, "", 0};
     for (int i = 0; i < N_VARIANTS && n_cases < MAX_CASES; i++) cases[n_cases++] = variants[i];
 }
 
@@ -104,7 +111,8 @@ static void randomize(const struct param_table *pt, real *p, uint64_t seed) {
 
 /* A (TB, TL, TD) layer from case i, randomized, x random. */
 static void open_case(struct tu_layer *h, int i) {
-    tu_layer_open(h, &(struct tu_layer_cfg){.k = case_kind(i), .knobs = cases[i].knobs, .D = TD, .B = TB, .L = TL});
+    tu_layer_open(h, &(struct tu_layer_cfg){.k = case_kind(i), .knobs = cases[i].knobs, .D = TD, .B = TB, .L = TL,
+                                            .short_conv = cases[i].short_conv});
     tu_layer_init(h, 7);
     randomize(&h->pt, h->p, 7);
     tu_fill_normal(h->x, h->n, 1.0, 11, 1);
@@ -260,7 +268,8 @@ END_TEST
 
 static struct model *case_model(int i) {
     struct model_cfg c = {.vocab = TV, .d_model = TD, .n_layer = 2, .d_inner = 2 * TD, .max_L = TL,
-                          .n_pos = TL + 2, .embed_dropout = 0.1, .ln_eps = 1e-5, .kind = case_kind(i)};
+                          .n_pos = TL + 2, .embed_dropout = 0.1, .ln_eps = 1e-5, .kind = case_kind(i),
+                          .short_conv = cases[i].short_conv};
     tu_knobs(&c.layer_knobs, c.kind, cases[i].knobs);
     char err[256] = "";
     struct model *m = model_create(&c, err, sizeof err);
@@ -354,6 +363,14 @@ START_TEST(test_no_step_refused) {
     ck_assert_ptr_null(st);
     ck_assert_msg(strstr(err, "'gss' has no recurrent step"), "message: %s", err);
     model_free(m);
+    /* ... nor behind a short-conv front */
+    c.short_conv = 3;
+    m = model_create(&c, err, sizeof err);
+    ck_assert_msg(m != NULL, "%s", err);
+    ck_assert_ptr_null(model_state_create(m, 1, TL, err, sizeof err));
+    ck_assert_msg(strstr(err, "'gss' has no recurrent step"), "message: %s", err);
+    model_free(m);
+    c.short_conv = 0;
     /* Attention cannot step past its position table. */
     c.kind = layer_find("attention");
     c.n_pos = TL;

@@ -186,6 +186,7 @@ struct tu_layer_cfg {
     const struct layer_kind *k;
     const char *knobs; /* "key=value,..." over the kind's defaults */
     int D, B, L, layer;
+    int short_conv; /* > 0: the kind behind a short-conv front of this many taps */
 };
 
 struct tu_layer {
@@ -208,12 +209,13 @@ static inline void *tu_layer_create(const struct tu_layer_cfg *c, struct param_t
     knob_defaults(&kv, c->k->knobs, c->k->n_knobs);
     if (tu_knobs_set(&kv, c->knobs ? c->knobs : "", err, errlen) != 0) return NULL;
     struct layer_dims dims = {.D = c->D, .max_L = c->L, .n_layer = 2, .layer_idx = c->layer};
+    if (c->short_conv > 0) return short_conv_create(c->k, c->short_conv, &kv, &dims, pt, prefix, err, errlen);
     return c->k->create(&kv, &dims, pt, prefix, err, errlen);
 }
 
 static inline void tu_layer_open(struct tu_layer *r, const struct tu_layer_cfg *c) {
     memset(r, 0, sizeof *r);
-    r->k = c->k, r->D = c->D, r->B = c->B, r->L = c->L;
+    r->k = c->short_conv > 0 ? short_conv_kind(c->k) : c->k, r->D = c->D, r->B = c->B, r->L = c->L;
     r->n = (size_t)c->B * c->L * c->D;
     snprintf(r->prefix, sizeof r->prefix, "backbone.layers.%d.mixer.", c->layer);
     param_table_init(&r->pt);

@@ -20,27 +20,35 @@ enum { TB = 2, TL = 13, TD = 16 };
 /* Knob settings checked beyond each registered kind's defaults. */
 static const struct variant {
     const char *layer, *knobs;
+    int short_conv; /* taps of the short-conv front (models/short_conv.c), 0 = none */
 } variants[] = {
-    {"h3", "ssm=diag+diag"},
-    {"h3", "ssm=shift+shift"},
-    {"h3", "gate_kv=false"},
-    {"h3", "gate_q=false"},
-    {"h3", "gate_kv=false,gate_q=false"},
-    {"h3", "measure=diag-inv"},
-    {"h3", "disc=zoh"},
-    {"h3", "head_dim=2"},
-    {"h3", "head_dim=2,ssm=diag+diag"},
-    {"h3", "head_dim=2,ssm=shift+shift"},
-    {"h3", "ssm=diag+diag,disc=zoh,measure=diag-inv"},
-    {"h3", "ssm=shift+shift,gate_kv=false,gate_q=false"},
-    {"h3", "ssm=diag+diag,gate_q=false,measure=diag-inv"},
-    {"h3", "ssm=shift+shift,d_state=8,gate_q=false"}, /* N < TL: shift taps end before L in both slots */
-    {"h3", "head_dim=4,ssm=diag+diag,disc=zoh"},
+    {"h3", "ssm=diag+diag", 0},
+    {"h3", "ssm=shift+shift", 0},
+    {"h3", "gate_kv=false", 0},
+    {"h3", "gate_q=false", 0},
+    {"h3", "gate_kv=false,gate_q=false", 0},
+    {"h3", "measure=diag-inv", 0},
+    {"h3", "disc=zoh", 0},
+    {"h3", "head_dim=2", 0},
+    {"h3", "head_dim=2,ssm=diag+diag", 0},
+    {"h3", "head_dim=2,ssm=shift+shift", 0},
+    {"h3", "ssm=diag+diag,disc=zoh,measure=diag-inv", 0},
+    {"h3", "ssm=shift+shift,gate_kv=false,gate_q=false", 0},
+    {"h3", "ssm=diag+diag,gate_q=false,measure=diag-inv", 0},
+    {"h3", "ssm=shift+shift,d_state=8,gate_q=false", 0}, /* N < TL: shift taps end before L in both slots */
+    {"h3", "head_dim=4,ssm=diag+diag,disc=zoh", 0},
     /* the fused inner op (ops h3_inner) in place of slot 2's conv and the q gate */
-    {"h3", "fused=true"},
-    {"h3", "fused=true,head_dim=2"},
-    {"h3", "fused=true,ssm=diag+diag,disc=zoh"},
-    {"h3", "fused=true,ssm=shift+shift,d_state=8"},
+    {"h3", "fused=true", 0},
+    {"h3", "fused=true,head_dim=2", 0},
+    {"h3", "fused=true,ssm=diag+diag,disc=zoh", 0},
+    {"h3", "fused=true,ssm=shift+shift,d_state=8", 0},
+    /* the short-conv front on every kind; 20 taps > TL: the taps past L never reach an output */
+    {"h3", "", 3},
+    {"h3", "fused=true", 4},
+    {"s4d", "", 1},
+    {"s4d", "", 20},
+    {"attention", "", 3},
+    {"gss", "", 2},
 };
 enum { N_VARIANTS = sizeof variants / sizeof variants[0] };
 
@@ -54,6 +62,7 @@ static int n_kinds(void) {
  * dropout off where the kind has it, so FD sees a smooth map. */
 struct lcase {
     const struct layer_kind *k;
+    int short_conv;
     char knobs[160], label[192];
 };
 
@@ -65,7 +74,9 @@ static struct lcase case_at(int i) {
     ck_assert_msg(c.k != NULL, "variant %d: no layer '%s'", i - nk, variants[i - nk].layer);
     bool drop = knob_find(c.k->knobs, c.k->n_knobs, "dropout") >= 0;
     snprintf(c.knobs, sizeof c.knobs, "%s%s%s", drop ? "dropout=0" : "", drop && *extra ? "," : "", extra);
-    snprintf(c.label, sizeof c.label, "%s{%s}", c.k->name, c.knobs);
+    c.short_conv = i < nk ? 0 : variants[i - nk].short_conv;
+    snprintf(c.label, sizeof c.label, "%s{%s}%s%.0d", c.k->name, c.knobs, c.short_conv ? " short_conv " : "",
+             c.short_conv);
     return c;
 }
 
@@ -73,7 +84,8 @@ static struct lcase case_at(int i) {
  * the gated paths nearly vanish and the checks see no signal); x and the loss
  * weights dy random; evaluation mode. */
 static void h_make(struct tu_layer *h, const struct lcase *c) {
-    tu_layer_open(h, &(struct tu_layer_cfg){.k = c->k, .knobs = c->knobs, .D = TD, .B = TB, .L = TL});
+    tu_layer_open(h, &(struct tu_layer_cfg){.k = c->k, .knobs = c->knobs, .D = TD, .B = TB, .L = TL,
+                                            .short_conv = c->short_conv});
     tu_layer_init(h, 7);
     for (int t = 0; t < h->pt.n; t++)
         if (h->pt.v[t].init == INIT_NORMAL)
@@ -173,7 +185,7 @@ START_TEST(test_layer_deterministic) {
     tu_layer_forward_xy(&h, h.x, y0);
     tu_layer_forward(&h);
     ck_assert_msg(memcmp(y0, h.y, h.n * sizeof(real)) == 0, "%s: two forwards differ", c.label);
-    ck_assert_msg(c.k->state_size(h.self, TL) > 0, "%s: state_size is 0", c.label);
+    ck_assert_msg(h.k->state_size(h.self, TL) > 0, "%s: state_size is 0", c.label);
     tu_layer_close(&h);
 }
 END_TEST
@@ -181,7 +193,7 @@ END_TEST
 /* Whole model: d loss / d parameter by finite differences, every tensor. */
 static struct model *small_model(const struct lcase *lc) {
     struct model_cfg c = {.vocab = 7, .d_model = TD, .n_layer = 2, .d_inner = 2 * TD, .max_L = TL,
-                          .embed_dropout = 0, .ln_eps = 1e-5, .kind = lc->k};
+                          .embed_dropout = 0, .ln_eps = 1e-5, .kind = lc->k, .short_conv = lc->short_conv};
     tu_knobs(&c.layer_knobs, lc->k, lc->knobs);
     char err[256] = "";
     struct model *m = model_create(&c, err, sizeof err);
