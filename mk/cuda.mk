@@ -9,7 +9,9 @@
 # ops_cuda() is asked for.
 #
 #   make cuda        build the backend (an error, naming what is missing, without nvcc)
-#   make test-cuda   its suite on the device (one line and exit 0 where there is none)
+#   make test-cuda   its suites: test_cuda_math (the kernels' arithmetic on the CPU) and
+#                    test_cuda_ops (every op against the CPU backend on the device; one
+#                    line and exit 0 where there is none)
 #
 # Overrides: CUDA_GENCODE (other architectures), NVCC_OPT.
 
@@ -53,7 +55,8 @@ $(B)/cuda/%.o: kernels/cuda/%.cu mk/cuda.mk Makefile
 cuda: $(B)/libhippo32.a $(BIN)
 	@echo "CUDA backend built: $(CUDA_OBJ:$(B)/cuda/%=%)"
 
-test-cuda: $(B)/tests/test_cuda_ops
+test-cuda: $(B)/tests/test_cuda_math $(B)/tests/test_cuda_ops
+	./$(B)/tests/test_cuda_math
 	./$(B)/tests/test_cuda_ops
 
 else

@@ -7,7 +7,7 @@
  *    reported at its own launch);
  *  - workspaces: one device allocation per kind, grown when a call needs
  *    more, never freed per call (runtime.cu);
- *  - the cuBLAS handle, cached cuFFT plans;
+ *  - the cuBLAS handle, cached cuFFT plans, FFT root tables;
  *  - the op entry points ops_cuda.cu puts in the table. */
 #ifndef HIPPO_CUDA_BACKEND_CUH
 #define HIPPO_CUDA_BACKEND_CUH
@@ -28,6 +28,7 @@ extern "C" {
 #include <cuda_runtime.h>
 #include <cufft.h>
 
+#include "hd.cuh"
 
 /* ---- checked calls (check.cu) ------------------------------------------------ */
 
@@ -81,6 +82,8 @@ cublasHandle_t cuda_blas(void);
  * rows n apart, complex rows n/2 + 1 apart), cached; its work area is
  * WS_CUFFT, set before it is returned. */
 cufftHandle cuda_fft_plan(int n, int batch, cufftType type);
+/* Device table w_n^i = e^{-2 pi i i / n}, i < n (fft_math.cuh), cached per n. */
+const cf *cuda_roots(int n);
 /* Shared memory one block may use when it asks for it (the opt-in limit). */
 int cuda_smem_optin(void);
 

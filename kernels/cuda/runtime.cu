@@ -1,6 +1,6 @@
 /* runtime.cu — the device, its memory and the shared handles of the CUDA
  * backend: first use, status in words, copies, workspaces, the cuBLAS handle,
- * cached cuFFT plans, event timing.
+ * cached cuFFT plans and FFT root tables, event timing.
  *
  * Nothing here runs before cuda_ready() is first asked (by ops_cuda()):
  * a binary linked with cudart starts and runs on a machine without a GPU or
@@ -11,6 +11,7 @@
 #include <stdlib.h>
 
 #include "backend.cuh"
+#include "fft_math.cuh"
 
 static int state; /* 0 not asked yet, 1 ready, -1 unusable */
 static char status[512] = "CUDA backend not started yet";
@@ -147,6 +148,20 @@ cufftHandle cuda_fft_plan(int n, int batch, cufftType type) {
     }
     CUFFT_CHECK(cufftSetWorkArea(plans[i].h, cuda_ws(WS_CUFFT, plans[i].work)));
     return plans[i].h;
+}
+
+const cf *cuda_roots(int n) {
+    static cf *tables[32];
+    int lg = cuf_lg(n);
+    HP_CHECK(n >= 2 && (1 << lg) == n && lg < 32);
+    if (!tables[lg]) {
+        cf *host = (cf *)xmalloc(sizeof(cf) * n);
+        cuf_roots_fill(host, n);
+        CUDA_CHECK(cudaMalloc(&tables[lg], sizeof(cf) * n));
+        CUDA_CHECK(cudaMemcpy(tables[lg], host, sizeof(cf) * n, cudaMemcpyHostToDevice));
+        free(host);
+    }
+    return tables[lg];
 }
 
 int cuda_smem_optin(void) {
