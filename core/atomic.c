@@ -1,9 +1,12 @@
 /* atomic.c — temporary file, fsync, rename, fsync of the folder (see atomic.h). */
 #include "atomic.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -27,9 +30,33 @@ int hp_make_parents(const char *path, char *err, size_t errlen) {
     return 0;
 }
 
+/* Remove PATH.tmp.PID files whose writer is gone (killed mid-write). */
+static void remove_stale(const char *path) {
+    char dir[HP_PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    const char *base = slash ? path + (slash - dir) + 1 : path;
+    if (slash) *slash = '\0';
+    DIR *d = opendir(slash ? (dir[0] ? dir : "/") : ".");
+    if (!d) return;
+    size_t blen = strlen(base);
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strncmp(e->d_name, base, blen) != 0 || strncmp(e->d_name + blen, ".tmp.", 5) != 0) continue;
+        char *end = NULL;
+        long pid = strtol(e->d_name + blen + 5, &end, 10);
+        if (!end || *end || pid <= 0 || pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+        char stale[HP_PATH_MAX + 300];
+        snprintf(stale, sizeof stale, "%s/%s", slash ? (dir[0] ? dir : "") : ".", e->d_name);
+        unlink(stale);
+    }
+    closedir(d);
+}
+
 int hp_atomic_open(struct hp_atomic *a, const char *path, char *err, size_t errlen) {
     memset(a, 0, sizeof *a);
     if (hp_make_parents(path, err, errlen)) return -1;
+    remove_stale(path);
     snprintf(a->path, sizeof a->path, "%s", path);
     snprintf(a->tmp, sizeof a->tmp, "%s.tmp.%ld", path, (long)getpid());
     a->f = fopen(a->tmp, "wb");
@@ -77,5 +104,18 @@ int hp_atomic_close(struct hp_atomic *a, bool ok, char *err, size_t errlen) {
         snprintf(err, errlen, "'%s' written, but its folder could not be synced: %s", a->path, strerror(errno));
         return -1;
     }
+    return 0;
+}
+
+int hp_atomic_probe(const char *path, char *err, size_t errlen) {
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "cannot write '%s': it is a folder", path);
+        return -1;
+    }
+    struct hp_atomic a;
+    if (hp_atomic_open(&a, path, err, errlen)) return -1;
+    fclose(a.f);
+    unlink(a.tmp);
     return 0;
 }

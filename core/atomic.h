@@ -7,7 +7,8 @@
  * sees the old file or the new one, never a part of one. On any failure
  * (unwritable folder, full disk, a write that failed earlier) the temporary
  * file is removed, the target is left as it was, and err names the file and
- * the reason. A process killed mid-write leaves only its PATH.tmp.PID. */
+ * the reason. A process killed mid-write leaves only its PATH.tmp.PID,
+ * which the next write of PATH removes (its process being gone). */
 #ifndef HIPPO_ATOMIC_H
 #define HIPPO_ATOMIC_H
 
@@ -30,6 +31,12 @@ int hp_atomic_open(struct hp_atomic *a, const char *path, char *err, size_t errl
 bool hp_atomic_write(struct hp_atomic *a, const void *data, size_t size, size_t count);
 /* Commit when ok (and every write succeeded), else discard. 0, or -1 with err. */
 int hp_atomic_close(struct hp_atomic *a, bool ok, char *err, size_t errlen);
+
+/* Whether path could be written: its folders exist or can be made, a new
+ * file can be created beside it (tried and removed), and path is not a
+ * folder. Run before long work so an unwritable target fails at once.
+ * 0, or -1 with err. */
+int hp_atomic_probe(const char *path, char *err, size_t errlen);
 
 /* Create every missing folder above path (mkdir -p of its dirname). 0 or -1 with err. */
 int hp_make_parents(const char *path, char *err, size_t errlen);

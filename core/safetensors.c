@@ -16,7 +16,7 @@
 
 static size_t dtype_size(enum st_dtype d) { return (d == ST_F64 || d == ST_I64) ? 8 : 4; }
 
-static const char *dtype_text(enum st_dtype d) {
+const char *st_dtype_name(enum st_dtype d) {
     switch (d) {
     case ST_F64: return "F64";
     case ST_F32: return "F32";
@@ -339,6 +339,12 @@ static cJSON *write_metadata(const char *metadata_json) {
     return meta;
 }
 
+void st_shape_text(const int64_t *shape, int ndim, char *out, size_t len) {
+    size_t n = (size_t)snprintf(out, len, "[");
+    for (int d = 0; d < ndim && n < len; d++) n += (size_t)snprintf(out + n, len - n, "%s%lld", d ? ", " : "", (long long)shape[d]);
+    if (n < len) snprintf(out + n, len - n, "]");
+}
+
 static size_t numel_of(const struct st_out *t) {
     size_t numel = 1;
     for (int d = 0; d < t->ndim; d++) numel *= (size_t)t->shape[d];
@@ -351,7 +357,7 @@ static char *build_header(const struct st_out *t, int n, const char *metadata_js
     size_t off = 0;
     for (int i = 0; i < n; i++) {
         cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "dtype", dtype_text(t[i].dtype));
+        cJSON_AddStringToObject(o, "dtype", st_dtype_name(t[i].dtype));
         cJSON *sh = cJSON_AddArrayToObject(o, "shape");
         for (int d = 0; d < t[i].ndim; d++) cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)t[i].shape[d]));
         cJSON *offs = cJSON_AddArrayToObject(o, "data_offsets");

@@ -50,6 +50,10 @@ void st_free(struct st_file *f);
 const struct st_tensor *st_get(const struct st_file *f, const char *name);
 /* Copy a tensor into doubles (any numeric dtype). */
 void st_to_f64(const struct st_tensor *t, double *out);
+/* "F32", "I64", ... */
+const char *st_dtype_name(enum st_dtype d);
+/* "[2, 3]" (messages). */
+void st_shape_text(const int64_t *shape, int ndim, char *out, size_t len);
 
 /* Writing: tensors are given as arrays of their dtype; metadata_json (an
  * object of strings, or NULL) gets the content hash added. The file is

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/base.h"
+
 static int find_spec(const struct flag_spec *specs, int n, const char *name, size_t len) {
     for (int i = 0; i < n; i++)
         if (strlen(specs[i].name) == len && strncmp(specs[i].name, name, len) == 0) return i;
@@ -53,6 +55,7 @@ static int take_flag(int argc, char **argv, int *i, struct args *a, char *err, s
 int args_parse(int argc, char **argv, const struct flag_spec *specs, int n_specs, struct args *a, char *err,
                size_t errlen) {
     memset(a, 0, sizeof *a);
+    HP_CHECK(n_specs <= ARGS_MAX_FLAGS);
     a->specs = specs;
     a->n_specs = n_specs;
     for (int i = 0; i < argc; i++) {

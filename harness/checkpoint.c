@@ -61,13 +61,6 @@ static int config_from_meta(const struct st_file *f, const char *path, struct ru
     return rc;
 }
 
-/* "[2, 3]" */
-static void shape_text(const int64_t *shape, int ndim, char *out, size_t len) {
-    size_t n = (size_t)snprintf(out, len, "[");
-    for (int d = 0; d < ndim && n < len; d++) n += (size_t)snprintf(out + n, len - n, "%s%lld", d ? ", " : "", (long long)shape[d]);
-    if (n < len) snprintf(out + n, len - n, "]");
-}
-
 static int load_tensor(const struct st_file *f, const struct param_spec *s, real *p, char *err, size_t errlen) {
     const struct st_tensor *t = st_get(f, s->name);
     if (!t) {
@@ -83,8 +76,8 @@ static int load_tensor(const struct st_file *f, const struct param_spec *s, real
     for (int d = 0; same && d < s->ndim; d++) same = t->shape[d] == s->shape[d];
     if (!same) {
         char have[64], want[64];
-        shape_text(t->shape, t->ndim, have, sizeof have);
-        shape_text(s->shape, s->ndim, want, sizeof want);
+        st_shape_text(t->shape, t->ndim, have, sizeof have);
+        st_shape_text(s->shape, s->ndim, want, sizeof want);
         snprintf(err, errlen, "tensor '%s' has the wrong shape %s, the model's is %s", s->name, have, want);
         return -1;
     }
@@ -103,10 +96,16 @@ static int load_tensor(const struct st_file *f, const struct param_spec *s, real
     return rc;
 }
 
+/* A training checkpoint (harness/resume.h) holds the weights too, beside
+ * its optimizer.* and progress.* tensors. */
+static bool is_weight(const char *name) { return strncmp(name, "optimizer.", 10) && strncmp(name, "progress.", 9); }
+
 static int load_weights(const struct st_file *f, struct model *m, char *err, size_t errlen) {
     const struct param_table *pt = model_params(m);
-    if (f->n != pt->n) {
-        snprintf(err, errlen, "%d tensors, the model has %d", f->n, pt->n);
+    int n = 0;
+    for (int i = 0; i < f->n; i++) n += is_weight(f->t[i].name);
+    if (n != pt->n) {
+        snprintf(err, errlen, "%d weight tensors, the model has %d", n, pt->n);
         return -1;
     }
     for (int i = 0; i < pt->n; i++)

@@ -15,7 +15,9 @@
 #include "config.h"
 
 int checkpoint_save(const char *path, const struct run_config *c, struct model *m, char *err, size_t errlen);
-/* Rebuild config and model from a checkpoint; NULL with err naming the
+/* Rebuild config and model from a checkpoint (this file's, or a training
+ * checkpoint of harness/resume.h, whose optimizer and progress tensors are
+ * skipped); NULL with err naming the
  * problem: the file's layout (truncated, header length past the end, bad
  * header, offsets that do not tile the data: core/safetensors.c), bad
  * metadata, a missing or extra tensor, a wrong shape, a NaN or Inf weight. */

@@ -67,6 +67,7 @@ static void add_curves(cJSON *root, const struct train_result *r) {
         cJSON *d = cJSON_AddObjectToObject(root, "diverged");
         cJSON_AddNumberToObject(d, "step", (double)r->diverged_step);
         cJSON_AddNumberToObject(d, "epoch", r->diverged_epoch);
+        cJSON_AddStringToObject(d, "tensor", r->diverged_tensor);
     }
 }
 

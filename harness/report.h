@@ -5,8 +5,9 @@
  * overlap, seq_len, vocab}, chance_accuracy, model {layer, parameters,
  * state_size}, seed, git_commit, backend, gemm, precision, threads,
  * epochs_run, steps, early_stopped, train_loss[], test_accuracy[],
- * final_accuracy, best_accuracy, best_epoch, diverged {step, epoch} (only
- * when diverged), and "timing" {wall_seconds, train_seconds,
+ * final_accuracy, best_accuracy, best_epoch, diverged {step, epoch, tensor:
+ * "loss" or "<parameter>.grad", the first not finite} (only when diverged),
+ * and "timing" {wall_seconds, train_seconds,
  * tokens_per_second, ms_per_step}; runs of a sweep also carry "sweep" {name,
  * run, labels} from their config (harness/sweep.h). Everything outside "timing" is a function
  * of config + seed + threads + build, so it is byte-identical across reruns.

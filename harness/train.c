@@ -2,15 +2,18 @@
 #include "train.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <unistd.h>
 
 #include "../core/base.h"
 #include "../core/rng.h"
 #include "../models/adamw.h"
 #include "checkpoint.h"
+#include "resume.h"
 #include "schedule.h"
 
 const char *run_status_name(enum run_status s) {
@@ -18,6 +21,8 @@ const char *run_status_name(enum run_status s) {
     case RUN_OK: return "ok";
     case RUN_DIVERGED: return "diverged";
     case RUN_FAILED: return "failed";
+    case RUN_STOPPED: return "stopped";
+    case RUN_REFUSED: return "refused";
     }
     return "failed";
 }
@@ -109,7 +114,14 @@ struct trainer {
     int *perm;           /* (n_train) */
     int32_t *tokens;     /* (B, L) */
     int32_t *targets;    /* (B, L) */
+    /* Where the run is (a checkpoint's progress, harness/resume.h). */
+    int epoch, batch;    /* the epoch in progress (0-based) and its next batch */
+    double loss_sum;     /* that epoch's row-weighted loss so far */
     double tokens_seen;  /* input tokens of every finished step */
+    const char *bad;     /* what the last step found not finite: "loss" or a parameter name */
+    int first_epoch;     /* epochs done when this process started (ETA) */
+    double wall0;        /* wall seconds of the run before this process (resumed runs) */
+    int saved_epoch;     /* the epoch count of the last checkpoint written; -1 none */
     double drawn_at;     /* when the live progress line was last drawn */
     bool drawn;          /* a live line is on the terminal */
 };
@@ -174,40 +186,71 @@ static void setup_schedule(struct trainer *st) {
     st->targets = xmalloc((size_t)st->B * st->train.L * sizeof *st->targets);
 }
 
-/* One optimizer step; returns the batch loss. */
+int train_nonfinite_tensor(const struct param_table *pt, const real *g) {
+    /* x * 0 is 0 for every finite x and NaN for NaN or Inf, and the sum never
+     * overflows: one vectorised pass, the per-tensor search only on a hit. */
+    real acc = 0;
+#pragma omp simd reduction(+ : acc)
+    for (size_t i = 0; i < pt->total; i++) acc += g[i] * (real)0;
+    if (acc == 0) return -1;
+    for (int t = 0; t < pt->n; t++)
+        for (size_t i = 0; i < pt->v[t].numel; i++)
+            if (!isfinite(g[pt->v[t].offset + i])) return t;
+    return -1;
+}
+
+/* One optimizer step; returns the batch loss, or NaN when the loss or a
+ * gradient is not finite (st->bad names which; no update is made). */
 static double train_step(struct trainer *st, struct model *m, const int *rows, int B, long step) {
     train_fill_batch(&st->train, rows, B, st->tokens, st->targets);
     struct model_batch mb = {.B = B, .L = st->train.L, .tokens = st->tokens, .targets = st->targets,
                              .training = true, .seed = st->seed, .step = (uint64_t)step};
     double loss = model_forward(m, st->ops, &mb);
-    if (!isfinite(loss)) return loss;
+    if (!isfinite(loss)) {
+        st->bad = "loss";
+        return NAN;
+    }
     model_zero_grad(m);
     model_backward(m, st->ops);
+    int bad = train_nonfinite_tensor(model_params(m), model_grad_data(m));
+    if (bad >= 0) {
+        st->bad = model_params(m)->v[bad].name;
+        return NAN;
+    }
     adamw_step(&st->opt, model_params(m), model_param_data(m), model_grad_data(m),
                schedule_lr(&st->sched, st->lr, step), schedule_lr(&st->sched, st->lr_ssm, step));
     return loss;
 }
 
-/* One epoch; returns the row-weighted mean loss, or NaN at the diverged step. */
-static double train_epoch(struct trainer *st, struct train_result *r, int epoch) {
-    train_permutation(st->seed, epoch, st->train.n, st->perm);
-    double sum = 0;
+static bool stop_requested(const struct train_opts *o) { return o && o->stop && *o->stop; }
+
+enum epoch_end { EPOCH_DONE, EPOCH_DIVERGED, EPOCH_STOPPED };
+
+/* Epoch st->epoch from batch st->batch on, stopping early at a divergence or
+ * a stop request (checked before every step). */
+static enum epoch_end train_epoch(struct trainer *st, struct train_result *r, const struct train_opts *o) {
+    train_permutation(st->seed, st->epoch, st->train.n, st->perm);
+    enum epoch_end end = EPOCH_DONE;
     double t0 = hp_now();
-    for (int s = 0; s < st->steps_per_epoch; s++) {
-        int start = s * st->B;
+    for (; st->batch < st->steps_per_epoch; st->batch++) {
+        if (stop_requested(o)) {
+            end = EPOCH_STOPPED;
+            break;
+        }
+        int start = st->batch * st->B;
         int B = st->train.n - start < st->B ? st->train.n - start : st->B;
         double loss = train_step(st, r->model, st->perm + start, B, r->steps);
-        if (!isfinite(loss)) {
+        if (isnan(loss)) {
             r->diverged_step = r->steps;
-            r->train_seconds += hp_now() - t0;
-            return NAN;
+            end = EPOCH_DIVERGED;
+            break;
         }
-        sum += loss * B;
+        st->loss_sum += loss * B;
         r->steps++;
         st->tokens_seen += (double)B * st->train.L;
     }
     r->train_seconds += hp_now() - t0;
-    return sum / st->train.n;
+    return end;
 }
 
 /* The epoch the run stops after unless early stopping comes first. */
@@ -248,7 +291,7 @@ static void live_line(struct trainer *st, const struct train_result *r, const st
     st->drawn_at = now;
     char spent[32], eta[32], line[320];
     duration_text(now - t_start, spent, sizeof spent);
-    duration_text((now - t_start) / e * (last - e), eta, sizeof eta);
+    duration_text((now - t_start) / (e - st->first_epoch) * (last - e), eta, sizeof eta);
     /* Early stopping may end the run sooner: the ETA is then an upper bound. */
     bool may_stop = cfg_train_real(st->c, "early_stop_acc") > 0;
     int n = snprintf(line, sizeof line,
@@ -279,30 +322,80 @@ static void live_end(const struct trainer *st, const struct train_opts *o) {
     fflush(o->log ? o->log : stderr);
 }
 
-static void run_epochs(struct trainer *st, struct train_result *r, const struct train_opts *o, double t_start) {
+/* Write the run's state to o->checkpoint; on failure the run stops (it
+ * could not be resumed, and the report would most likely fail alike). */
+static int save_checkpoint(struct trainer *st, struct train_result *r, const struct train_opts *o,
+                           double t_start) {
+    r->wall_seconds = st->wall0 + hp_now() - t_start;
+    struct resume_state s = {.model = r->model, .opt = &st->opt, .r = r, .epoch = st->epoch, .batch = st->batch,
+                             .loss_sum = st->loss_sum, .tokens_seen = st->tokens_seen};
+    char err[400];
+    if (resume_write(o->checkpoint, st->c, &s, err, sizeof err) != 0) {
+        r->status = RUN_STOPPED;
+        snprintf(r->message, sizeof r->message, "checkpoint: %s", err);
+        return -1;
+    }
+    st->saved_epoch = st->epoch;
+    return 0;
+}
+
+/* A stop request: checkpoint where the run is, then stop. */
+static void stop_run(struct trainer *st, struct train_result *r, const struct train_opts *o, double t_start) {
+    if (!o->checkpoint) {
+        r->status = RUN_STOPPED;
+        snprintf(r->message, sizeof r->message, "stopped at step %ld (epoch %d); no checkpoint path, nothing kept",
+                 r->steps, st->epoch + 1);
+        return;
+    }
+    if (save_checkpoint(st, r, o, t_start) != 0) return;
+    r->status = RUN_STOPPED;
+    snprintf(r->message, sizeof r->message, "stopped at step %ld (epoch %d, batch %d); checkpoint %.300s", r->steps,
+             st->epoch + 1, st->batch, o->checkpoint);
+}
+
+/* After every checkpoint_every-th epoch, and after the last one. */
+static bool checkpoint_due(const struct trainer *st, const struct train_result *r, const struct train_opts *o) {
+    if (!o || !o->checkpoint || o->checkpoint_every <= 0 || st->saved_epoch == st->epoch) return false;
+    return st->epoch % o->checkpoint_every == 0 || st->epoch == last_epoch(st) || r->early_stopped;
+}
+
+/* The epoch just trained: evaluate, record, move on to the next. */
+static void finish_epoch(struct trainer *st, struct train_result *r, const struct train_opts *o, double t_start) {
+    int e = st->epoch;
+    double acc = train_evaluate(r->model, st->ops, &st->test, st->B);
+    r->train_loss[e] = st->loss_sum / st->train.n;
+    r->test_acc[e] = acc;
+    r->epochs_run = e + 1;
+    r->final_acc = acc;
+    if (acc > r->best_acc || r->best_epoch == 0) {
+        r->best_acc = acc;
+        r->best_epoch = e + 1;
+    }
     double stop_at = cfg_train_real(st->c, "early_stop_acc");
+    r->early_stopped = stop_at > 0 && acc >= stop_at;
+    st->epoch++, st->batch = 0, st->loss_sum = 0;
+    log_epoch(st, r, o, t_start);
+}
+
+static void run_epochs(struct trainer *st, struct train_result *r, const struct train_opts *o, double t_start) {
     int last = last_epoch(st);
-    for (int epoch = 0; epoch < last; epoch++) {
-        double loss = train_epoch(st, r, epoch);
-        if (isnan(loss)) {
+    while (st->epoch < last && !r->early_stopped) {
+        enum epoch_end end = train_epoch(st, r, o);
+        if (end == EPOCH_DIVERGED) {
             r->status = RUN_DIVERGED;
-            r->diverged_epoch = epoch + 1;
-            snprintf(r->message, sizeof r->message, "loss not finite at step %ld (epoch %d)", r->diverged_step,
-                     epoch + 1);
+            r->diverged_epoch = st->epoch + 1;
+            snprintf(r->diverged_tensor, sizeof r->diverged_tensor, "%s%s", st->bad,
+                     strcmp(st->bad, "loss") ? ".grad" : "");
+            snprintf(r->message, sizeof r->message, "%s not finite at step %ld (epoch %d)", r->diverged_tensor,
+                     r->diverged_step, st->epoch + 1);
             return;
         }
-        double acc = train_evaluate(r->model, st->ops, &st->test, st->B);
-        r->train_loss[epoch] = loss;
-        r->test_acc[epoch] = acc;
-        r->epochs_run = epoch + 1;
-        r->final_acc = acc;
-        if (acc > r->best_acc || r->best_epoch == 0) {
-            r->best_acc = acc;
-            r->best_epoch = epoch + 1;
+        if (end == EPOCH_STOPPED) {
+            stop_run(st, r, o, t_start);
+            return;
         }
-        r->early_stopped = stop_at > 0 && acc >= stop_at;
-        log_epoch(st, r, o, t_start);
-        if (r->early_stopped) return;
+        finish_epoch(st, r, o, t_start);
+        if (checkpoint_due(st, r, o) && save_checkpoint(st, r, o, t_start) != 0) return;
     }
 }
 
@@ -318,6 +411,7 @@ static void free_state(struct trainer *st) {
 static void result_begin(const struct run_config *c, struct train_result *r, const struct ops *ops) {
     memset(r, 0, sizeof *r);
     r->diverged_step = -1;
+    r->resumed_epoch = -1;
     r->threads = cfg_train_int(c, "threads");
     r->gemm_name = ops->gemm_name;
     r->epochs_cap = cfg_train_int(c, "epochs");
@@ -328,6 +422,7 @@ static void result_begin(const struct run_config *c, struct train_result *r, con
 struct trainer *trainer_create(const struct run_config *c, struct train_result *r) {
     struct trainer *st = xcalloc(1, sizeof *st);
     st->c = c;
+    st->saved_epoch = -1;
     st->ops = ops_cpu();
     st->seed = (uint64_t)cfg_train_real(c, "seed");
     result_begin(c, r, st->ops);
@@ -355,6 +450,62 @@ double trainer_step(struct trainer *st, struct train_result *r, int epoch, int b
     return train_step(st, r->model, st->perm + start, B, step);
 }
 
+/* One line about the run on the log, unless quiet. */
+static void say(const struct trainer *st, const struct train_opts *o, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void say(const struct trainer *st, const struct train_opts *o, const char *fmt, ...) {
+    if (!o || o->log_every <= 0) return;
+    FILE *log = o->log ? o->log : stderr;
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(log, "%s: ", st->c->name);
+    vfprintf(log, fmt, ap);
+    fputc('\n', log);
+    va_end(ap);
+}
+
+/* Continue from o->checkpoint (it exists). 0, or -1 with the message set. */
+static int resume_run(struct trainer *st, struct train_result *r, const struct train_opts *o) {
+    char err[400]; /* fits r->message with its prefix */
+    struct resume_state s = {.model = r->model, .opt = &st->opt, .r = r};
+    if (resume_read(o->checkpoint, st->c, &s, err, sizeof err) != 0) {
+        fail(r, "resume", err);
+        return -1;
+    }
+    if (o->init && strcmp(o->init, r->init) != 0) {
+        snprintf(err, sizeof err, "'%.150s' started from init weights '%.100s', not '%.100s'", o->checkpoint,
+                 r->init[0] ? r->init : "(none)", o->init);
+        fail(r, "resume", err);
+        return -1;
+    }
+    st->epoch = st->first_epoch = s.epoch, st->batch = s.batch;
+    st->loss_sum = s.loss_sum, st->tokens_seen = s.tokens_seen;
+    st->wall0 = r->wall_seconds, st->saved_epoch = s.batch == 0 ? s.epoch : -1;
+    say(st, o, "resuming from %s at step %ld: %d epoch%s done%s", o->checkpoint, r->steps, s.epoch,
+        s.epoch == 1 ? "" : "s", s.batch ? " and part of the next" : "");
+    return 0;
+}
+
+/* The starting point: a checkpoint to resume (when asked and present), else
+ * --init weights, else the config's init. A file that does not fit is
+ * refused (status REFUSED) before any step. */
+static int start_from(struct trainer *st, struct train_result *r, const struct train_opts *o) {
+    int rc = 0;
+    if (o && o->resume && o->checkpoint && access(o->checkpoint, F_OK) == 0) {
+        rc = resume_run(st, r, o);
+    } else {
+        char err[400];
+        if (o && o->init && checkpoint_load_params(o->init, r->model, err, sizeof err) != 0) {
+            fail(r, "init", err);
+            rc = -1;
+        } else if (o && o->init) {
+            snprintf(r->init, sizeof r->init, "%s", o->init);
+        }
+    }
+    if (rc) r->status = RUN_REFUSED;
+    return rc;
+}
+
 int train_run(const struct run_config *c, const struct train_opts *o, struct train_result *r) {
     double t_start = hp_now();
     struct trainer *st = trainer_create(c, r);
@@ -362,25 +513,20 @@ int train_run(const struct run_config *c, const struct train_opts *o, struct tra
         r->wall_seconds = hp_now() - t_start;
         return -1;
     }
-    if (o && o->init) {
-        char err[400]; /* fits r->message with its prefix */
-        if (checkpoint_load_params(o->init, r->model, err, sizeof err) != 0) {
-            fail(r, "init", err);
-            trainer_free(st);
-            r->wall_seconds = hp_now() - t_start;
-            return -1;
-        }
-        snprintf(r->init, sizeof r->init, "%s", o->init);
+    if (start_from(st, r, o) != 0) {
+        trainer_free(st);
+        r->wall_seconds = hp_now() - t_start;
+        return -1;
     }
     run_epochs(st, r, o, t_start);
     live_end(st, o);
-    r->wall_seconds = hp_now() - t_start;
-    if (r->steps > 0) {
+    r->wall_seconds = st->wall0 + hp_now() - t_start;
+    if (r->steps > 0 && r->train_seconds > 0) {
         r->ms_per_step = 1e3 * r->train_seconds / (double)r->steps;
         r->tokens_per_second = st->tokens_seen / r->train_seconds;
     }
     trainer_free(st);
-    return 0;
+    return r->status == RUN_OK || r->status == RUN_DIVERGED ? 0 : -1;
 }
 
 void train_result_free(struct train_result *r) {

@@ -7,6 +7,7 @@
 #ifndef HIPPO_TRAIN_H
 #define HIPPO_TRAIN_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -16,7 +17,11 @@
 #include "../tasks/task.h"
 #include "config.h"
 
-enum run_status { RUN_OK, RUN_DIVERGED, RUN_FAILED };
+/* How a run ended. OK, DIVERGED and FAILED are final and get a report;
+ * STOPPED (a signal, or a checkpoint that could not be written) and REFUSED
+ * (an --init or resume file that does not fit) get none: the run can be
+ * resumed or rerun. */
+enum run_status { RUN_OK, RUN_DIVERGED, RUN_FAILED, RUN_STOPPED, RUN_REFUSED };
 const char *run_status_name(enum run_status s);
 
 struct train_opts {
@@ -26,6 +31,13 @@ struct train_opts {
     const char *tag;  /* "3/24": which run of a sweep or suite, shown first; NULL = none */
     bool live;        /* `log` is a terminal: one line redrawn in place (\r) each epoch, with an
                          ETA, cleared at the end; log_every then only says on (>0) or off */
+    /* Checkpoints (harness/resume.h): the run's whole state, written atomically. */
+    const char *checkpoint;   /* where; NULL = never */
+    int checkpoint_every;     /* after every k-th epoch and at the end; 0 = only when stopped */
+    bool resume;              /* continue from `checkpoint` when it exists */
+    /* Set asynchronously (SIGINT/SIGTERM): the run writes a checkpoint at the
+     * next step boundary and stops (status STOPPED); NULL = never. */
+    const volatile sig_atomic_t *stop;
 };
 
 struct train_result {
@@ -45,10 +57,12 @@ struct train_result {
     double final_acc, best_acc;
     int best_epoch;        /* 1-based; 0 when no epoch finished */
     bool early_stopped;
-    long diverged_step;    /* global step (0-based) whose loss was not finite; -1 if none */
+    long diverged_step;    /* global step (0-based) whose loss or gradient was not finite; -1 if none */
     int diverged_epoch;    /* 1-based */
+    char diverged_tensor[PARAM_NAME + 8]; /* "loss" or "<parameter name>.grad" */
     long steps;
     char init[512];        /* the --init weights file, "" when the model's own init was used */
+    int resumed_epoch;     /* the checkpoint continued from: epochs done then; -1 = started fresh */
     /* timing (not part of the deterministic record) */
     double wall_seconds, train_seconds, tokens_per_second, ms_per_step;
     struct model *model;   /* the trained model (owned) */
@@ -75,8 +89,12 @@ int trainer_steps_per_epoch(const struct trainer *t);
  * draws the shuffle); returns the batch loss. */
 double trainer_step(struct trainer *t, struct train_result *r, int epoch, int batch, long step);
 
+/* The first tensor of pt whose values in g (flat, (P)) include a NaN or
+ * Inf, or -1 (the divergence check on gradients). */
+int train_nonfinite_tensor(const struct param_table *pt, const real *g);
+
 /* Run the config. Returns 0 when the run happened (status ok or diverged),
- * -1 when it could not (status failed, message set). */
+ * -1 when it could not or was stopped (message set). */
 int train_run(const struct run_config *c, const struct train_opts *o, struct train_result *r);
 void train_result_free(struct train_result *r);
 
