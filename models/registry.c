@@ -1,6 +1,7 @@
 /* registry.c — every layer kind hippodrome knows. Adding a layer: one file and one line here. */
 #include <string.h>
 
+#include "hyena.h"
 #include "layer.h"
 
 const struct layer_kind *const layer_kinds[] = {
@@ -8,6 +9,7 @@ const struct layer_kind *const layer_kinds[] = {
     &layer_s4d,
     &layer_h3,
     &layer_gss,
+    &layer_hyena,
     NULL,
 };
 

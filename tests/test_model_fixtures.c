@@ -56,6 +56,7 @@ static const struct fixture fixtures[] = {
     {"ours/h3_diag_diag.safetensors", "h3", "ssm=diag+diag", 0},
     {"ours/h3_shift_shift.safetensors", "h3", "ssm=shift+shift", 0},
     {"ours/h3_nogates.safetensors", "h3", "gate_kv=false,gate_q=false", 0},
+    {"ours/hyena.safetensors", "hyena", "emb_dim=5,w=10,l_max=21", 0},
 };
 enum { N_FIX = sizeof fixtures / sizeof fixtures[0] };
 

@@ -74,6 +74,9 @@ static const struct scase {
     {"attention", "", 4},
     {"gss", "", 2},
     {"h3", "fused=true,ssm=shift+shift,d_state=8", 20},
+    /* hyena: the z window longer than the sequence, and none at all */
+    {"hyena", "short_filter=20,emb_dim=5,w=10", 0},
+    {"hyena", "short_filter=1,inner_mlps=1", 3},
 };
 enum { N_VARIANTS = sizeof variants / sizeof variants[0], MAX_CASES = 64 };
 

@@ -5,8 +5,10 @@ and 7), not from the reference repositories. Four mixers: H3 (shift SSM + diagon
 head_dim, bilinear or zoh, S4D-Lin or S4D-Inv init, and the ablations of models/h3.c: either SSM
 kind in either slot, k·v and q gates replaced by sums), S4D (safari's s4d: one A shared by all
 channels, ZOH, exact GELU, output linear), causal attention (1 or more heads, learned absolute
-position embeddings) and Gated State Spaces (GSS, spec/h3.md §2.2: GELU gates around a DSS
-kernel with Δ = 1; it has no authors' counterpart, so its names are hippodrome's own).
+position embeddings), Gated State Spaces (GSS, spec/h3.md §2.2: GELU gates around a DSS
+kernel with Δ = 1; it has no authors' counterpart, so its names are hippodrome's own) and the
+order-2 Hyena operator (models/hyena.c and models/hyena.h state it: short conv on three
+projections, an implicit MLP filter with a decay window, one long convolution between two gates).
 Parameter names are exactly safari's `named_parameters()` names.
 
 Convolutions are direct causal sums in time (no FFT): at L <= a few hundred this is exact to
@@ -24,12 +26,12 @@ from dataclasses import dataclass, asdict
 import torch
 import torch.nn.functional as F
 
-KINDS = ("h3", "s4d", "attention", "gss")
+KINDS = ("h3", "s4d", "attention", "gss", "hyena")
 
 
 @dataclass
 class Config:
-    kind: str                    # "h3", "s4d", "attention" or "gss"
+    kind: str                    # "h3", "s4d", "attention", "gss" or "hyena"
     d_model: int = 32
     n_layer: int = 2
     d_inner: int = 128
@@ -45,6 +47,16 @@ class Config:
     max_position_embeddings: int = 0  # attention only (0: no position table)
     expand: int = 4              # GSS only: E = expand·d_model
     d_ssm: int = 32              # GSS only: H, the DSS channels
+    filter_order: int = 64       # Hyena only (as models/hyena.c's knobs, same defaults): MLP width W
+    emb_dim: int = 3             # Hyena: positional features (odd)
+    inner_mlps: int = 2          # Hyena: hidden W x W layers of the filter MLP
+    short_filter: int = 3        # Hyena: taps of the short depthwise conv
+    w: float = 1.0               # Hyena: initial sine frequency
+    decay_target: float = 1e-2   # Hyena: the decay window (hyena.h)
+    fast_decay_pct: float = 0.3
+    slow_decay_pct: float = 1.5
+    l_max: int = 0               # Hyena: feature layout length (0: the input length)
+    init: str = "torch"          # Hyena: "torch" (PyTorch module defaults) or "lm" (lm_simple re-draw)
     layer_norm_eps: float = 1e-5
 
     def to_json(self):
@@ -56,8 +68,11 @@ class Config:
                 del d[k]
         if self.kind != "gss":
             del d["expand"], d["d_ssm"]
-        if self.kind in ("attention", "gss"):
-            for k in ("disc", "measure") + (("d_state",) if self.kind == "attention" else ()):
+        if self.kind != "hyena":
+            for k in HYENA_KNOBS:
+                del d[k]
+        if self.kind in ("attention", "gss", "hyena"):
+            for k in ("disc", "measure") + (("d_state",) if self.kind != "gss" else ()):
                 del d[k]
         if self.kind != "attention":
             del d["n_heads"]
@@ -76,6 +91,9 @@ class Config:
             d["dss_dt"] = 1.0
         return json.dumps(d, sort_keys=True)
 
+
+HYENA_KNOBS = ("filter_order", "emb_dim", "inner_mlps", "short_filter", "w", "decay_target",
+               "fast_decay_pct", "slow_decay_pct", "l_max", "init")
 
 # The H3 ablation knobs at their defaults (H3 itself); absent from a config = these values.
 H3_ABLATION_DEFAULTS = {"ssm": "shift+diag", "gate_kv": True, "gate_q": True}
@@ -234,6 +252,33 @@ def gss_kernel(p, pre, L):
     return torch.real(Cbar @ torch.exp(lam[:, None] * ls))                          # (H, L)
 
 
+def hyena_tables(cfg, l_max):
+    """Hyena's fixed tables over l_max positions: the positional features z (l_max, emb_dim) =
+    (t, Re e^{-i f ω}, Im e^{-i f ω}) and the decay window (l_max, D) = exp(-t |δ|)."""
+    t = torch.linspace(0, 1, l_max, dtype=torch.float64)
+    bands = (cfg.emb_dim - 1) // 2
+    omega = 2 * math.pi * torch.arange(l_max, dtype=torch.float64) / l_max
+    f = torch.linspace(1e-4, bands - 1, bands, dtype=torch.float64)
+    z = torch.exp(-1j * f[None, :] * omega[:, None])
+    feat = torch.cat([t[:, None], z.real, z.imag], dim=-1)
+    slow = math.log(cfg.decay_target) / cfg.slow_decay_pct
+    fast = math.log(cfg.decay_target) / cfg.fast_decay_pct
+    deltas = torch.linspace(slow, fast, cfg.d_model, dtype=torch.float64)
+    return feat, torch.exp(-t[:, None] * deltas.abs()[None, :])
+
+
+def hyena_filter(cfg, p, pre, L, l_max):
+    """The implicit filter h (D, L): a sine MLP over the first L feature rows (one freq shared by
+    every sine), times the window. pre: "...mixer.filter_fn."."""
+    feat, window = hyena_tables(cfg, l_max)
+    a = feat[:L]
+    freq = p[pre + "implicit_filter.1.freq"]
+    for i in range(cfg.inner_mlps + 1):
+        a = torch.sin(freq * linear(a, p, pre + "implicit_filter.%d" % (2 * i)))
+    r = linear(a, p, pre + "implicit_filter.%d" % (2 * cfg.inner_mlps + 2))  # no bias
+    return (r * window[:L]).transpose(0, 1)
+
+
 # ---------------------------------------------------------------- mixers
 
 def h3_mixer(cfg, p, pre, a, trace, i):
@@ -299,7 +344,24 @@ def gss_mixer(cfg, p, pre, a, trace, i):
     return linear(linear(y, p, pre + "to_gate") * u, p, pre + "out_proj")
 
 
-MIXERS = {"h3": h3_mixer, "s4d": s4d_mixer, "attention": attention_mixer, "gss": gss_mixer}
+def hyena_mixer(cfg, p, pre, a, trace, i):
+    """Order-2 Hyena: z = short_conv(in_proj(a)) (PyTorch's depthwise Conv1d, padding S-1, cut to
+    L), x0, x1, v = split(z); out = out_proj(x0 ⊙ (h * (v ⊙ x1) + β ⊙ v ⊙ x1)). a: (B, L, D)."""
+    Bsz, L, D = a.shape
+    S = cfg.short_filter
+    z = linear(a, p, pre + "in_proj").transpose(1, 2)                     # (B, 3D, L)
+    z = F.conv1d(z, p[pre + "short_filter.weight"], p[pre + "short_filter.bias"], padding=S - 1,
+                 groups=3 * D)[..., :L].transpose(1, 2)
+    x0, x1, v = z.split(D, dim=-1)
+    h = hyena_filter(cfg, p, pre + "filter_fn.", L, cfg.l_max or L)      # (D, L)
+    trace["kernel/layer%d/hyena" % i] = h
+    g = v * x1
+    u = causal_conv(g, h) + p[pre + "filter_fn.bias"] * g
+    return linear(u * x0, p, pre + "out_proj")
+
+
+MIXERS = {"h3": h3_mixer, "s4d": s4d_mixer, "attention": attention_mixer, "gss": gss_mixer,
+          "hyena": hyena_mixer}
 
 
 # ---------------------------------------------------------------- the model
@@ -401,6 +463,19 @@ def h3_slot_shapes(pre, kind, C, N):
             (pre + "inv_A_real", (C, N2)), (pre + "A_imag", (C, N2))]
 
 
+def hyena_shapes(cfg, m):
+    """The Hyena operator's tensors under m, in the reference's named_parameters() order."""
+    D, W, f = cfg.d_model, cfg.filter_order, m + "filter_fn.implicit_filter."
+    out = [(m + "in_proj.weight", (3 * D, D)), (m + "in_proj.bias", (3 * D,)),
+           (m + "out_proj.weight", (D, D)), (m + "out_proj.bias", (D,)),
+           (m + "short_filter.weight", (3 * D, 1, cfg.short_filter)),
+           (m + "short_filter.bias", (3 * D,)), (m + "filter_fn.bias", (D,)),
+           (f + "0.weight", (W, cfg.emb_dim)), (f + "0.bias", (W,)), (f + "1.freq", (1, W))]
+    for i in range(1, cfg.inner_mlps + 1):
+        out += [(f + "%d.weight" % (2 * i), (W, W)), (f + "%d.bias" % (2 * i), (W,))]
+    return out + [(f + "%d.weight" % (2 * cfg.inner_mlps + 2), (D, W))]
+
+
 def param_shapes(cfg):
     """Ordered list of (name, shape) in safari's named_parameters() order."""
     D, N2, N = cfg.d_model, cfg.d_state // 2, cfg.d_state
@@ -423,6 +498,8 @@ def param_shapes(cfg):
                     (m + "kernel.kernel.log_dt", (D,)), (m + "kernel.kernel.log_w_real", (1, N2)),
                     (m + "kernel.kernel.w_imag", (1, N2)),
                     (m + "output_linear.weight", (D, D)), (m + "output_linear.bias", (D,))]
+        elif cfg.kind == "hyena":
+            out += hyena_shapes(cfg, m)
         elif cfg.kind == "gss":
             E, H = cfg.expand * D, cfg.d_ssm
             out += [(m + "to_u.weight", (E, D)), (m + "to_v.weight", (H, D)),
@@ -451,7 +528,8 @@ SSM_GROUP_SUFFIXES = ("kernel.kernel.log_dt", "kernel.kernel.B", "kernel.kernel.
 
 
 def is_ssm_group(name):
-    return name.endswith(SSM_GROUP_SUFFIXES)
+    """Hyena's filter MLP (freq included) is in the group too: its own lr, no weight decay."""
+    return name.endswith(SSM_GROUP_SUFFIXES) or ".filter_fn.implicit_filter." in name
 
 
 def a_imag_init(measure, N, rows):
@@ -494,9 +572,33 @@ def h3_slot_init(cfg, kind, leaf, shape):
     return torch.view_as_real(torch.randn(shape[:-1], dtype=torch.complex64).conj().resolve_conj())
 
 
+def hyena_init(cfg, leaf, shape):
+    """A Hyena mixer tensor (leaf: its name after "mixer."), as models/hyena.c states: Linear
+    weights and biases U(±1/sqrt(fan_in)) ("torch") or N(0, 0.02²) and 0 ("lm", out_proj.weight
+    N(0, 0.02²/(2 n_layer))); short_filter U(±1/sqrt(S)) both; filter_fn.bias N(0, 1); freq = w."""
+    if leaf == "filter_fn.bias":
+        return torch.randn(shape)
+    if leaf.endswith(".freq"):
+        return torch.full(shape, cfg.w)
+    if leaf.startswith("short_filter."):
+        return (torch.rand(shape) * 2 - 1) / math.sqrt(cfg.short_filter)
+    fan_in = {"in_proj": cfg.d_model, "out_proj": cfg.d_model, "filter_fn.implicit_filter.0": cfg.emb_dim}
+    fan_in = fan_in.get(leaf.rsplit(".", 1)[0], cfg.filter_order)
+    if cfg.init == "torch":
+        return (torch.rand(shape) * 2 - 1) / math.sqrt(fan_in)
+    if cfg.init != "lm":
+        raise ValueError("init %r" % cfg.init)
+    if leaf.endswith(".bias"):
+        return torch.zeros(shape)
+    std = 0.02 / math.sqrt(2 * cfg.n_layer) if leaf == "out_proj.weight" else 0.02
+    return torch.randn(shape) * std
+
+
 def init_one(cfg, name, shape):
-    """Draw one float32 parameter from the inits of h3.md §1.5, §1.6, §2.1."""
+    """Draw one float32 parameter from the inits of h3.md §1.5, §1.6, §2.1 (Hyena: hyena_init)."""
     N = cfg.d_state
+    if cfg.kind == "hyena" and ".mixer." in name:
+        return hyena_init(cfg, name.split(".mixer.")[1], shape)
     if cfg.kind == "h3":
         for tag, kind in zip(("mixer.ssm_k_kernel.kernel.", "mixer.kernel.kernel."), h3_slot_kinds(cfg)):
             if tag in name:

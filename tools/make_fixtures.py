@@ -4,7 +4,8 @@
 They cover cases the authors' fixtures (tests/fixtures/reference/) do not: H3 head_dim 2, H3 with
 zero-order-hold discretisation, H3 with a large mixer output, two-head attention, S4D at
 vocabulary 10 / length 22, H3 with d_state 16 < L (zero shift-kernel tail), Gated State Spaces
-(GSS, our own layer: no authors' counterpart), the H3 ablations (diag+diag, shift+shift, both
+(GSS, our own layer: no authors' counterpart), the order-2 Hyena operator (emb_dim 5, w 10 and
+l_max = L + 2 as the Hyena long-recall config), the H3 ablations (diag+diag, shift+shift, both
 gates off) and one AdamW step plus the two LR schedules. Same tensor names
 as the authors' files; float64 (ids int64); parameters drawn in float32 so they load exactly.
 
@@ -48,6 +49,8 @@ CASES = [
      {"qkvo_scale": 4.5}),
     ("h3_nogates", Config(kind="h3", gate_kv=False, gate_q=False), 10, "induction_head", 20, 20, 1,
      {"qkvo_scale": 4.5}),
+    # Inputs of 19 tokens, features laid out for 21 (L + 2); PyTorch's default inits.
+    ("hyena", Config(kind="hyena", emb_dim=5, w=10.0, l_max=21), 11, "induction_head", 20, 18, 2, {}),
 ]
 
 # GSS projection weights enlarged by `gss_proj_scale` so the mixer output reaches the logits.

@@ -49,6 +49,9 @@ static const struct variant {
     {"s4d", "", 20},
     {"attention", "", 3},
     {"gss", "", 2},
+    /* hyena: short taps past TL, no inner MLP layer, bands 2; the lm_simple inits, a wider feature layout */
+    {"hyena", "short_filter=20,inner_mlps=0,emb_dim=5,w=10", 0},
+    {"hyena", "init=lm,l_max=40,filter_order=8", 2},
 };
 enum { N_VARIANTS = sizeof variants / sizeof variants[0] };
 
