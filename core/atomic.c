@@ -21,8 +21,13 @@ int hp_make_parents(const char *path, char *err, size_t errlen) {
     for (char *p = buf + 1; *p; p++) {
         if (*p != '/') continue;
         *p = '\0';
+        struct stat st;
         if (mkdir(buf, 0777) != 0 && errno != EEXIST) {
             snprintf(err, errlen, "cannot create folder '%s': %s", buf, strerror(errno));
+            return -1;
+        }
+        if (stat(buf, &st) == 0 && !S_ISDIR(st.st_mode)) {
+            snprintf(err, errlen, "cannot create folder '%s': it is a file", buf);
             return -1;
         }
         *p = '/';

@@ -65,6 +65,14 @@ char *hp_read_text(const char *path, const char *what, char *err, size_t errlen)
         free(buf);
         return NULL;
     }
+    /* A NUL would end the text early and hide everything after it from the parser. */
+    const char *nul = memchr(buf, '\0', n);
+    if (nul) {
+        snprintf(err, errlen, "%s%s'%s' holds a NUL byte at offset %zu: not a text file", what ? what : "", sp, path,
+                 (size_t)(nul - buf));
+        free(buf);
+        return NULL;
+    }
     buf[n] = '\0';
     return buf;
 }

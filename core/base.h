@@ -40,8 +40,9 @@ void *hp_calloc_at(const char *file, int line, size_t count, size_t size);
 /* Monotonic wall-clock seconds. */
 double hp_now(void);
 
-/* A whole file as a NUL-terminated string (malloc'd), or NULL with a message
- * in err naming it ("cannot open <what> 'path': reason"; what may be ""). */
+/* A whole text file as a NUL-terminated string (malloc'd), or NULL with a
+ * message in err naming it ("cannot open <what> 'path': reason"; what may be
+ * ""); a file holding a NUL byte is refused (it is not text). */
 char *hp_read_text(const char *path, const char *what, char *err, size_t errlen);
 
 #endif

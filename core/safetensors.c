@@ -75,17 +75,17 @@ static bool count_value(const cJSON *v, uint64_t *out) {
     return true;
 }
 
-/* Shape: at most ST_MAXDIM counts whose product, in bytes, fits the data section. */
-static int parse_shape(const cJSON *sh, const char *path, size_t data_len, struct st_tensor *t, char *err,
-                       size_t errlen) {
+/* Shape: at most ST_MAXDIM counts whose size in bytes fits 64 bits (the
+ * offsets then say whether the file holds them). */
+static int parse_shape(const cJSON *sh, const char *path, struct st_tensor *t, char *err, size_t errlen) {
     if (!cJSON_IsArray(sh) || cJSON_GetArraySize(sh) > ST_MAXDIM) {
         snprintf(err, errlen, "%s: tensor '%s': shape must be an array of at most %d dimensions", path, t->name,
                  ST_MAXDIM);
         return -1;
     }
     t->ndim = cJSON_GetArraySize(sh);
-    uint64_t numel = 1;
-    bool big = false;
+    uint64_t numel = 1, bytes;
+    bool big = false, zero = false;
     for (int i = 0; i < t->ndim; i++) {
         uint64_t d;
         if (!count_value(cJSON_GetArrayItem(sh, i), &d)) {
@@ -93,15 +93,15 @@ static int parse_shape(const cJSON *sh, const char *path, size_t data_len, struc
             return -1;
         }
         t->shape[i] = (int64_t)d;
+        zero = zero || d == 0;
         big = big || __builtin_mul_overflow(numel, d, &numel);
     }
-    if (numel == 0) big = false; /* a zero dimension empties any shape */
-    if (big || numel > data_len / dtype_size(t->dtype)) {
-        snprintf(err, errlen, "%s: tensor '%s': its shape needs more bytes than the file's %zu data bytes", path,
-                 t->name, data_len);
+    big = big || __builtin_mul_overflow(numel, (uint64_t)dtype_size(t->dtype), &bytes);
+    if (big && !zero) {
+        snprintf(err, errlen, "%s: tensor '%s': its shape is too large (over 2^64 bytes)", path, t->name);
         return -1;
     }
-    t->numel = (size_t)numel;
+    t->numel = zero ? 0 : (size_t)numel;
     return 0;
 }
 
@@ -124,7 +124,7 @@ static int parse_offsets(const cJSON *off, const char *path, size_t data_len, st
                  t->name, (unsigned long long)e, data_len);
         return -1;
     }
-    if (e - b != t->numel * dtype_size(t->dtype)) {
+    if (e - b != (uint64_t)t->numel * dtype_size(t->dtype)) { /* no overflow: parse_shape bounded it */
         snprintf(err, errlen, "%s: tensor '%s': data_offsets [%llu, %llu) hold %llu bytes, its shape and dtype need %zu",
                  path, t->name, (unsigned long long)b, (unsigned long long)e, (unsigned long long)(e - b),
                  t->numel * dtype_size(t->dtype));
@@ -159,7 +159,7 @@ static int parse_tensor(const cJSON *item, const char *path, size_t data_len, co
         return -1;
     }
     size_t begin;
-    if (parse_shape(cJSON_GetObjectItemCaseSensitive(item, "shape"), path, data_len, t, err, errlen) ||
+    if (parse_shape(cJSON_GetObjectItemCaseSensitive(item, "shape"), path, t, err, errlen) ||
         parse_offsets(cJSON_GetObjectItemCaseSensitive(item, "data_offsets"), path, data_len, t, &begin, err,
                       errlen))
         return -1;
@@ -231,15 +231,21 @@ static int parse_header(const cJSON *root, struct st_file *f, const char *path, 
     return 0;
 }
 
-/* Offset of `"ST_HASH_KEY":"<16 hex>"`'s digits in the header, or 0 when it
- * is not there exactly once. */
-static size_t hash_digits_at(const struct st_file *f, size_t hlen) {
-    static const char key[] = "\"" ST_HASH_KEY "\":\"";
-    const size_t klen = sizeof key - 1;
+static bool hex16(const char *s) {
+    for (int i = 0; i < 16; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) return false;
+    return s[16] == '\0';
+}
+
+/* Offset of the digits of `"ST_HASH_KEY":"<digits>"` in the header, or 0
+ * when that text is not there exactly once. */
+static size_t hash_digits_at(const struct st_file *f, size_t hlen, const char *digits) {
+    char key[64];
+    int klen = snprintf(key, sizeof key, "\"%s\":\"%s\"", ST_HASH_KEY, digits);
     size_t at = 0;
     int found = 0;
-    for (size_t i = 8; i + klen + 17 <= 8 + hlen; i++)
-        if (memcmp(f->image + i, key, klen) == 0 && f->image[i + klen + 16] == '"') at = i + klen, found++;
+    for (size_t i = 8; i + (size_t)klen <= 8 + hlen; i++)
+        if (memcmp(f->image + i, key, (size_t)klen) == 0) at = i + (size_t)klen - 17, found++;
     return found == 1 ? at : 0;
 }
 
@@ -249,13 +255,14 @@ static int verify_hash(struct st_file *f, const char *path, size_t hlen, char *e
     cJSON *meta = f->metadata_json ? cJSON_Parse(f->metadata_json) : NULL;
     const cJSON *h = cJSON_GetObjectItemCaseSensitive(meta, ST_HASH_KEY);
     char want[17] = "";
-    if (cJSON_IsString(h)) snprintf(want, sizeof want, "%s", h->valuestring);
-    bool present = h != NULL;
+    bool present = h != NULL, ok = cJSON_IsString(h) && hex16(h->valuestring);
+    if (ok) memcpy(want, h->valuestring, 17);
     cJSON_Delete(meta);
     if (!present) return 0;
-    size_t at = hash_digits_at(f, hlen);
+    size_t at = ok ? hash_digits_at(f, hlen, want) : 0;
     if (!at) {
-        snprintf(err, errlen, "%s: its content hash (%s) cannot be located in the header", path, ST_HASH_KEY);
+        snprintf(err, errlen, "%s: corrupt: its content hash (%s) is not 16 hex digits written once", path,
+                 ST_HASH_KEY);
         return -1;
     }
     uint64_t got = fnv1a64_update(FNV1A64_INIT, f->image, at);
@@ -263,9 +270,9 @@ static int verify_hash(struct st_file *f, const char *path, size_t hlen, char *e
     got = fnv1a64_update(got, f->image + at + 16, f->size - at - 16);
     char hex[17];
     snprintf(hex, sizeof hex, "%016llx", (unsigned long long)got);
-    if (memcmp(hex, f->image + at, 16) != 0) {
-        snprintf(err, errlen, "%s: corrupt: content hash %s, the file says %.16s (changed after it was written)", path,
-                 hex, (const char *)f->image + at);
+    if (strcmp(hex, want) != 0) {
+        snprintf(err, errlen, "%s: corrupt: content hash %s, the file says %s (changed after it was written)", path,
+                 hex, want);
         return -1;
     }
     f->hashed = true;

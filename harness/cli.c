@@ -42,7 +42,8 @@ static void main_help(FILE *out) {
                  "usage: hippodrome VERB [flags]\n\nverbs:\n");
     for (int i = 0; verbs[i]; i++) fprintf(out, "  %-12s %s\n", verbs[i]->name, verbs[i]->summary);
     fprintf(out, "\n'hippodrome VERB --help' describes a verb's flags.\n"
-                 "exit status: 0 success, 1 run failed, 2 usage or config error\n");
+                 "exit status: 0 success, 1 run failed (diverged, a result not written), 2 usage or input error\n"
+                 "(nothing run), 130/143 train stopped by SIGINT/SIGTERM after a checkpoint\n");
 }
 
 static const struct verb *find_verb(const char *name) {

@@ -1,7 +1,15 @@
 /* cli.h — the `hippodrome` command line: a table of verbs, each with its flags.
  *
- * Exit status: 0 success, 1 the run failed (diverged, I/O, a failed run in a
- * suite), 2 usage or config error (the message names the problem). */
+ * Exit status, the same for every verb:
+ *   0   success;
+ *   1   it ran and failed: a run diverged or failed, a result could not be
+ *       written (unwritable folder, full disk: nothing half-written is left),
+ *       a tool it needs is missing, a run of a suite failed;
+ *   2   usage or input error, found before any work: an unknown verb, flag or
+ *       key, a bad value, a config, checkpoint or other input file that is
+ *       missing, malformed or does not fit (the message names the problem);
+ *   130, 143  train stopped by SIGINT / SIGTERM after writing a checkpoint.
+ * Errors go to stderr as one line naming the file, key or flag. */
 #ifndef HIPPO_CLI_H
 #define HIPPO_CLI_H
 

@@ -180,6 +180,10 @@ static int set_knob_json(struct knob_values *kv, const char *where, const cJSON 
     const struct knob *k = &kv->knobs[i];
     char text[KNOB_STR + 8];
     bool ok;
+    if (cJSON_IsNumber(v) && !isfinite(v->valuedouble)) { /* e.g. 1e400: JSON has no infinity */
+        snprintf(err, errlen, "%s: key '%s': the number is out of range for a double", where, k->name);
+        return -1;
+    }
     switch (k->type) {
     case KNOB_INT:
     case KNOB_REAL: ok = cJSON_IsNumber(v); if (ok) number_text(v->valuedouble, text, sizeof text); break;

@@ -21,10 +21,11 @@ static int run_plot(const struct args *a) {
     char out[4096], err[1024], stem[256];
     snprintf(out, sizeof out, "%s", args_get(a, "--out") ? args_get(a, "--out") : dir);
     if (strcmp(out, dir) == 0) snprintf(out, sizeof out, "%s/plots", dir);
-    if (!plot_have_gnuplot())
-        return cli_usage_error("plot",
-                               "gnuplot not found on PATH; install it (Debian: apt-get install gnuplot-nox; "
-                               "`make plots` does this when run as root)");
+    if (!plot_have_gnuplot()) { /* a missing tool, not a wrong command: exit 1 */
+        fprintf(stderr, "hippodrome plot: gnuplot not found on PATH; install it (Debian: apt-get install gnuplot-nox; "
+                        "`make plots` does this when run as root)\n");
+        return EXIT_RUN_FAILED;
+    }
     if (plot_curves(dir, out, true, err, sizeof err) != 0) {
         fprintf(stderr, "hippodrome plot: %s\n", err);
         return EXIT_RUN_FAILED;
