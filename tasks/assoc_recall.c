@@ -16,7 +16,11 @@
  * the reference's behaviour beyond that; ours: with allow_dot the query is
  * any key, drawn uniformly, and a key absent from the context is answered
  * with "."; with num_keys > 1 a key's value is drawn when the key first
- * appears (the same distribution as drawing the whole map first). */
+ * appears (the same distribution as drawing the whole map first).
+ *
+ * Gap of the answer: from the last token of the query key (where the value
+ * is predicted) back to the last token of the key's most recent pair,
+ * (P - i)(num_keys + 1) + 1 for pair i; -1 when the key is absent ("."). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,19 +35,21 @@ static const struct knob knobs[] = {
     {"num_keys", KNOB_INT, "1", 1, 64, NULL, "tokens per key (a pair is num_keys key tokens, then a value)"},
     {"allow_dot", KNOB_BOOL, "false", 0, 1, NULL,
      "the query may be a key absent from the context, answered with \".\""},
+    TASK_LENGTH_KNOBS("all"),
 };
 
 static int n_keys(int V) { return (V - 2) / 2; }
 static int n_values(int V) { return (V - 2) - n_keys(V); }
 
-static int ar_vocab_size(const struct knob_values *kv) { return knob_int(kv, "vocab_size"); }
 
 static int ar_pairs(const struct knob_values *kv) { return knob_int(kv, "seq_len") / (knob_int(kv, "num_keys") + 1); }
 
-static int ar_example_len(const struct knob_values *kv) {
+static int ar_len_at(const struct knob_values *kv) {
     int n = knob_int(kv, "num_keys");
     return ar_pairs(kv) * (n + 1) + n + 2;
 }
+
+static int ar_example_len(const struct knob_values *kv) { return task_example_len(kv, ar_len_at); }
 
 /* A uniform guess among the possible answers: the values (and "." when the
  * query may be absent). */
@@ -73,7 +79,7 @@ static double ar_distinct(const struct knob_values *kv, double need) {
     return total;
 }
 
-static int ar_validate(const struct knob_values *kv, char *err, size_t errlen) {
+static int ar_check(const struct knob_values *kv, char *err, size_t errlen) {
     int V = knob_int(kv, "vocab_size"), S = knob_int(kv, "seq_len"), n = knob_int(kv, "num_keys");
     if (V < 4) {
         snprintf(err, errlen,
@@ -90,7 +96,11 @@ static int ar_validate(const struct knob_values *kv, char *err, size_t errlen) {
         return -1;
     }
     double need = fmax(knob_int(kv, "num_train"), knob_int(kv, "num_test"));
-    return icl_check_sizes(kv, "assoc_recall", ar_distinct(kv, need), ar_example_len(kv), err, errlen);
+    return icl_check_sizes(kv, "assoc_recall", ar_distinct(kv, need), ar_len_at(kv), err, errlen);
+}
+
+static int ar_validate(const struct knob_values *kv, char *err, size_t errlen) {
+    return task_validate(kv, ar_check, ar_len_at, err, errlen);
 }
 
 /* The paper's form (one-token keys): the whole map first, then the pairs,
@@ -152,14 +162,22 @@ static void ar_example_n(const struct icl_vocab *v, int P, int n, bool dot, stru
     free(first);
 }
 
-static void ar_example(const struct knob_values *kv, struct hp_rng *r, int32_t *seq, uint8_t *answer) {
+/* The gap (see top) of the query at the end of seq, by reading the pairs. */
+static int ar_gap(const int32_t *seq, int P, int n) {
+    const int32_t *q = seq + (size_t)P * (n + 1) + 1;
+    for (int i = P - 1; i >= 0; i--)
+        if (memcmp(seq + (size_t)i * (n + 1), q, (size_t)n * sizeof *q) == 0) return (P - i) * (n + 1) + 1;
+    return -1;
+}
+
+static void ar_example(const struct knob_values *kv, struct hp_rng *r, struct task_example *ex) {
     const struct icl_vocab *v = icl_vocab_get(knob_int(kv, "vocab_size"));
-    int n = knob_int(kv, "num_keys"), P = ar_pairs(kv), E = ar_example_len(kv);
+    int n = knob_int(kv, "num_keys"), P = ar_pairs(kv), E = ar_len_at(kv);
     bool dot = knob_bool(kv, "allow_dot");
-    if (n == 1) ar_example_1(v, P, dot, r, seq);
-    else ar_example_n(v, P, n, dot, r, seq);
-    memset(answer, 0, (size_t)E);
-    answer[E - 1] = 1;
+    if (n == 1) ar_example_1(v, P, dot, r, ex->seq);
+    else ar_example_n(v, P, n, dot, r, ex->seq);
+    ex->answer[E - 1] = 1;
+    ex->gap[E - 1] = ar_gap(ex->seq, P, n);
 }
 
 const struct task_kind task_assoc_recall = {
@@ -168,7 +186,7 @@ const struct task_kind task_assoc_recall = {
     .knobs = knobs,
     .n_knobs = (int)(sizeof knobs / sizeof knobs[0]),
     .validate = ar_validate,
-    .vocab_size = ar_vocab_size,
+    .vocab_size = task_vocab_knob,
     .example_len = ar_example_len,
     .chance = ar_chance,
     .token_text = icl_token_text,

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "../core/knob.h"
+#include "task.h"
 
 #define ICL_TOKEN_CHARS 12 /* any int and the NUL fit (keeps -Wformat-truncation quiet) */
 #define ICL_MAX_VOCAB 65536
@@ -46,8 +47,6 @@ int icl_check_sizes(const struct knob_values *kv, const char *task, double disti
     {"vocab_size", KNOB_INT, vocab_def, 3, ICL_MAX_VOCAB, NULL,                                       \
      "tokens in the vocabulary, the two specials \"=>\" and \".\" included"},                         \
         {"seq_len", KNOB_INT, seq_def, 1, 1 << 20, NULL, "input_seq_len of the reference generator"}, \
-        {"num_train", KNOB_INT, "5000", 1, 1 << 24, NULL, "training examples (unique within the split)"}, \
-        {"num_test", KNOB_INT, "500", 1, 1 << 24, NULL, "test examples (unique within the split)"},    \
-        {"seed", KNOB_INT, "0", 0, 2147483647, NULL, "data seed (streams: train data, test data)"}
+        TASK_SPLIT_KNOBS("5000", "500")
 
 #endif

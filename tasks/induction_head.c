@@ -13,7 +13,10 @@
  * with those values the random stream is consumed exactly as before these
  * knobs existed, so split hashes are unchanged. h3.md does not define the
  * reference's behaviour beyond them; ours: triggers never overlap, their
- * offsets are num_triggers draws over the free cells, sorted. */
+ * offsets are num_triggers draws over the free cells, sorted.
+ *
+ * Gap of an answer: S - p, from the last trigger p to the final "=>" at S
+ * (answer j is predicted at S + j from the copy at p + j). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,13 +31,15 @@ static const struct knob knobs[] = {
     {"induction_len", KNOB_INT, "1", 1, 1 << 16, NULL,
      "tokens copied after each trigger (all of them scored at test time)"},
     {"num_triggers", KNOB_INT, "1", 1, 1 << 16, NULL, "\"=>\" + segment occurrences before the final \"=>\""},
+    TASK_LENGTH_KNOBS("all"),
 };
 
-static int ih_vocab_size(const struct knob_values *kv) { return knob_int(kv, "vocab_size"); }
 
-static int ih_example_len(const struct knob_values *kv) {
+static int ih_len_at(const struct knob_values *kv) {
     return knob_int(kv, "seq_len") + 1 + knob_int(kv, "induction_len");
 }
+
+static int ih_example_len(const struct knob_values *kv) { return task_example_len(kv, ih_len_at); }
 
 /* A uniform guess among the V-2 ordinary tokens, at each scored position. */
 static double ih_chance(const struct knob_values *kv) { return 1.0 / (knob_int(kv, "vocab_size") - 2); }
@@ -52,7 +57,7 @@ static double ih_distinct(int V, int S, int k, int m) {
     return places * pow(V - 2, S - m * (k + 1) + k);
 }
 
-static int ih_validate(const struct knob_values *kv, char *err, size_t errlen) {
+static int ih_check(const struct knob_values *kv, char *err, size_t errlen) {
     int V = knob_int(kv, "vocab_size"), S = knob_int(kv, "seq_len");
     int k = knob_int(kv, "induction_len"), m = knob_int(kv, "num_triggers");
     if (V < 3) {
@@ -72,9 +77,14 @@ static int ih_validate(const struct knob_values *kv, char *err, size_t errlen) {
     return icl_check_sizes(kv, "induction_head", ih_distinct(V, S, k, m), S + 1 + k, err, errlen);
 }
 
+static int ih_validate(const struct knob_values *kv, char *err, size_t errlen) {
+    return task_validate(kv, ih_check, ih_len_at, err, errlen);
+}
+
 static int cmp_int(const void *a, const void *b) { return *(const int *)a - *(const int *)b; }
 
-static void ih_example(const struct knob_values *kv, struct hp_rng *r, int32_t *seq, uint8_t *answer) {
+static void ih_example(const struct knob_values *kv, struct hp_rng *r, struct task_example *ex) {
+    int32_t *seq = ex->seq;
     int S = knob_int(kv, "seq_len"), k = knob_int(kv, "induction_len"), m = knob_int(kv, "num_triggers");
     const struct icl_vocab *v = icl_vocab_get(knob_int(kv, "vocab_size"));
     uint64_t nt = (uint64_t)(v->V - 2);
@@ -90,8 +100,8 @@ static void ih_example(const struct knob_values *kv, struct hp_rng *r, int32_t *
         memcpy(seq + p[i] + 1, X, (size_t)k * sizeof *X); /* ends at <= S - 2: ordinary tokens */
     }
     seq[S] = v->id_arrow;
-    memset(answer, 0, (size_t)(S + 1 + k));
-    memset(answer + S + 1, 1, (size_t)k);
+    memset(ex->answer + S + 1, 1, (size_t)k);
+    for (int j = 0; j < k; j++) ex->gap[S + 1 + j] = S - p[m - 1];
     free(p);
 }
 
@@ -101,7 +111,7 @@ const struct task_kind task_induction_head = {
     .knobs = knobs,
     .n_knobs = (int)(sizeof knobs / sizeof knobs[0]),
     .validate = ih_validate,
-    .vocab_size = ih_vocab_size,
+    .vocab_size = task_vocab_knob,
     .example_len = ih_example_len,
     .chance = ih_chance,
     .token_text = icl_token_text,

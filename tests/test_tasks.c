@@ -23,7 +23,7 @@ static const struct task_kind *const KINDS[] = {&task_induction_head, &task_asso
 START_TEST(test_registry) {
     int n = 0;
     while (task_kinds[n]) n++;
-    ck_assert_int_eq(n, 2);
+    ck_assert_int_eq(n, 6);
     ck_assert_ptr_eq(task_find("induction_head"), &task_induction_head);
     ck_assert_ptr_eq(task_find("assoc_recall"), &task_assoc_recall);
     ck_assert_ptr_null(task_find("copying"));
@@ -366,11 +366,11 @@ static void tiny_text(const struct knob_values *kv, int id, char *buf, size_t le
     (void)kv;
     snprintf(buf, len, "%d", id);
 }
-static void tiny_example(const struct knob_values *kv, struct hp_rng *r, int32_t *seq, uint8_t *answer) {
+static void tiny_example(const struct knob_values *kv, struct hp_rng *r, struct task_example *ex) {
     (void)kv;
-    seq[0] = 0;
-    seq[1] = (int32_t)hp_rng_below(r, 3);
-    answer[1] = 1;
+    ex->seq[0] = 0;
+    ex->seq[1] = (int32_t)hp_rng_below(r, 3);
+    ex->answer[1] = 1;
 }
 static const struct task_kind tiny = {
     .name = "tiny",
