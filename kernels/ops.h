@@ -205,6 +205,30 @@ struct xent_bwd_args {
     real *dlogits;      /* (R, V) (=) */
 };
 
+/* Causal softmax attention without the (L, L) matrix: tiles of queries and
+ * keys with an online softmax (FlashAttention's algorithm), per sequence b and
+ * head h of a packed qkv (D = NH dh; q, k, v at columns 0, D, 2D; head h at
+ * h dh .. h dh + dh - 1 of each):
+ *   P[t, s] = softmax_{s <= t}(scale q_t . k_s),  Pd = dropout(P),  o_t = sum_s Pd[t, s] v_s
+ * Dropout keeps (t, s) iff hp_uniform_at(seed, stream, ((b NH + h) L + t) L + s) >= p and
+ * scales kept entries by 1/(1 - p): the masks of models/attention.c's full
+ * path. lse = log sum_{s <= t} exp(scale q_t . k_s) is saved for the
+ * backward, which recomputes P tile by tile. Memory O(L) beyond qkv and o. */
+struct attention_args {
+    int B, L, NH, dh;
+    real scale;       /* 1/sqrt(dh) for the standard layer */
+    const real *qkv;  /* (B, L, 3D) */
+    real *o;          /* (B, L, D) (=) */
+    real *lse;        /* (B, NH, L) (=) */
+    double p;         /* dropout probability; 0 = none */
+    uint64_t seed, stream;
+};
+struct attention_bwd_args {
+    struct attention_args f; /* o and lse as the forward left them */
+    const real *dO;          /* (B, L, D) */
+    real *dqkv;              /* (B, L, 3D) (=) */
+};
+
 struct ops {
     const char *name;       /* "cpu", "cuda" */
     const char *gemm_name;  /* which gemm path, named in reports */
@@ -225,6 +249,8 @@ struct ops {
     void (*h3_inner_bwd)(const struct h3_inner_bwd_args *a);
     void (*ssm_conv_chunked)(const struct ssm_conv_args *a);
     void (*ssm_conv_chunked_bwd)(const struct ssm_conv_bwd_args *a);
+    void (*attention)(const struct attention_args *a);
+    void (*attention_bwd)(const struct attention_bwd_args *a);
 };
 
 const struct ops *ops_cpu(void);

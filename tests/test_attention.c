@@ -38,12 +38,17 @@ struct rig {
     double drop;
 };
 
-static void rig_make(struct rig *r, int D, int NH, double drop, int layer_idx, int B, int L) {
-    char knobs[96];
-    snprintf(knobs, sizeof knobs, "n_heads=%d,dropout=%.17g", NH, drop);
+/* impl: "auto" (the layer's default; the full path at these sizes), "full" or "tiled". */
+static void rig_make_impl(struct rig *r, int D, int NH, double drop, int layer_idx, int B, int L, const char *impl) {
+    char knobs[128];
+    snprintf(knobs, sizeof knobs, "n_heads=%d,dropout=%.17g,impl=%s", NH, drop, impl);
     r->NH = NH, r->drop = drop;
     tu_layer_open(&r->l, &(struct tu_layer_cfg){.k = &layer_attention, .knobs = knobs, .D = D, .B = B, .L = L,
                                                .layer = layer_idx});
+}
+
+static void rig_make(struct rig *r, int D, int NH, double drop, int layer_idx, int B, int L) {
+    rig_make_impl(r, D, NH, drop, layer_idx, B, L, "auto");
 }
 
 /* Every parameter N(0, sd^2) from a fixed stream, so attention is far from uniform. */
@@ -130,20 +135,21 @@ START_TEST(test_fixture) {
 }
 END_TEST
 
-/* Random parameters (biases included), NH = 1, 2, 4, odd L, training with and without dropout. */
+/* Random parameters (biases included), NH = 1, 2, 4, odd L, training with and without dropout;
+ * cases 6..11 the tiled path (ops->attention) at L = 150: two full tiles of 64 and a ragged one. */
 static const int ref_heads[] = {1, 2, 4};
 START_TEST(test_reference) {
     int NH = ref_heads[_i % 3];
-    bool drop = _i >= 3;
+    bool drop = _i % 6 >= 3, tiled = _i >= 6;
     struct rig r;
-    rig_make(&r, 32, NH, drop ? 0.25 : 0.0, 0, 3, 13);
+    rig_make_impl(&r, 32, NH, drop ? 0.25 : 0.0, 0, tiled ? 2 : 3, tiled ? 150 : 13, tiled ? "tiled" : "full");
     rig_random(&r, 0.3, 11 + (uint64_t)_i);
     tu_fill_normal(r.l.x, r.l.n, 1.0, 3, 5);
     double *want = xmalloc(r.l.n * sizeof(double));
     rig_forward(&r, r.l.x, r.l.y, true, 42, 9);
     reference(&r, r.l.x, want, drop, 42, 9);
     char what[64];
-    snprintf(what, sizeof what, "NH=%d dropout=%d", NH, drop);
+    snprintf(what, sizeof what, "NH=%d dropout=%d tiled=%d", NH, drop, tiled);
     tu_assert_close_real(what, r.l.y, want, r.l.n, TOL_REF);
     free(want);
     tu_layer_close(&r.l);
@@ -287,17 +293,50 @@ START_TEST(test_config) {
 }
 END_TEST
 
+/* The tiled path's backward against the full path's: same parameters, input,
+ * dropout masks and upstream gradient; dx and every parameter gradient agree.
+ * L = 200 (three full tiles and a ragged one), 2 heads, B 2, dropout on and off. */
+START_TEST(test_tiled_matches_full) {
+    bool drop = _i;
+    struct rig f, t;
+    rig_make_impl(&f, 32, 2, drop ? 0.2 : 0.0, 0, 2, 200, "full");
+    rig_make_impl(&t, 32, 2, drop ? 0.2 : 0.0, 0, 2, 200, "tiled");
+    rig_random(&f, 0.3, 5), rig_random(&t, 0.3, 5);
+    tu_fill_normal(f.l.x, f.l.n, 1.0, 3, 5), tu_fill_normal(t.l.x, t.l.n, 1.0, 3, 5);
+    tu_fill_normal(f.l.dy, f.l.n, 1.0, 4, 5), tu_fill_normal(t.l.dy, t.l.n, 1.0, 4, 5);
+    struct rig *rs[2] = {&f, &t};
+    for (int i = 0; i < 2; i++) {
+        rs[i]->l.training = true, rs[i]->l.seed = 17, rs[i]->l.stream = 4;
+        tu_layer_forward(&rs[i]->l);
+        tu_layer_backward(&rs[i]->l);
+    }
+    double *want = tu_to_f64(f.l.y, f.l.n);
+    tu_assert_close_real("tiled y", t.l.y, want, t.l.n, TOL_REF);
+    free(want);
+    want = tu_to_f64(f.l.dx, f.l.n);
+    tu_assert_close_real("tiled dx", t.l.dx, want, t.l.n, TOL_REF);
+    free(want);
+    want = tu_to_f64(f.l.g, f.l.pt.total);
+    tu_assert_close_real("tiled parameter gradients", t.l.g, want, t.l.pt.total, TOL_REF);
+    free(want);
+    tu_layer_close(&f.l), tu_layer_close(&t.l);
+}
+END_TEST
+
 #ifdef HIPPO_F64
 struct fd_case {
     int NH, B, L;
     double drop;
+    const char *impl;
 };
 static const struct fd_case fd_cases[] = {
-    {1, 2, 7, 0.0},
-    {2, 2, 9, 0.0},
-    {4, 1, 11, 0.0},
-    {1, 2, 7, 0.3},  /* dropout on: mask fixed by (seed, stream) */
-    {2, 2, 9, 0.5},
+    {1, 2, 7, 0.0, "full"},
+    {2, 2, 9, 0.0, "full"},
+    {4, 1, 11, 0.0, "full"},
+    {1, 2, 7, 0.3, "full"},  /* dropout on: mask fixed by (seed, stream) */
+    {2, 2, 9, 0.5, "full"},
+    {2, 2, 9, 0.0, "tiled"}, /* ops->attention: one ragged tile */
+    {1, 1, 70, 0.3, "tiled"}, /* a tile boundary, dropout on */
 };
 
 /* Analytic gradients against central differences (step 1e-5) at the
@@ -305,7 +344,7 @@ static const struct fd_case fd_cases[] = {
 START_TEST(test_fd) {
     const struct fd_case *c = &fd_cases[_i];
     struct rig r;
-    rig_make(&r, 16, c->NH, c->drop, 1, c->B, c->L);
+    rig_make_impl(&r, 16, c->NH, c->drop, 1, c->B, c->L, c->impl);
     struct tu_layer *l = &r.l;
     l->training = true, l->seed = 99, l->stream = 3;
     struct hp_rng g0 = hp_rng_make(1000 + (uint64_t)_i, 1);
@@ -323,7 +362,7 @@ START_TEST(test_fd) {
     struct tu_fd fd = {.loss = tu_layer_loss, .ctx = l, .step = 1e-5, .n_random = 5, .seed = 7, .stream = 31,
                        .floor = 1e-3, .tol = 1e-6};
     char what[160];
-    snprintf(what, sizeof what, "NH=%d p=%.1f dx", c->NH, c->drop);
+    snprintf(what, sizeof what, "NH=%d p=%.1f %s dx", c->NH, c->drop, c->impl);
     double worst = tu_fd_check(&fd, what, l->x, l->dx, l->n);
     for (int j = 0; j < l->pt.n; j++) {
         const struct param_spec *s = &l->pt.v[j];
@@ -331,7 +370,7 @@ START_TEST(test_fd) {
         fd.seed = 8 + j;
         worst = fmax(worst, tu_fd_check(&fd, what, l->p + s->offset, l->g + s->offset, s->numel));
     }
-    printf("attention FD NH=%d L=%d p=%.1f: worst relative error %.3g\n", c->NH, c->L, c->drop, worst);
+    printf("attention FD NH=%d L=%d p=%.1f %s: worst relative error %.3g\n", c->NH, c->L, c->drop, c->impl, worst);
     tu_layer_close(l);
 }
 END_TEST
@@ -342,7 +381,8 @@ int main(void) {
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 60);
     tcase_add_loop_test(tc, test_fixture, 0, 2);
-    tcase_add_loop_test(tc, test_reference, 0, 6);
+    tcase_add_loop_test(tc, test_reference, 0, 12);
+    tcase_add_loop_test(tc, test_tiled_matches_full, 0, 2);
     tcase_add_loop_test(tc, test_dropout_mask, 0, 2);
     tcase_add_test(tc, test_dropout_determinism);
     tcase_add_loop_test(tc, test_causality, 0, 6);

@@ -68,6 +68,7 @@ static const struct scase {
     {"h3", "head_dim=4,disc=zoh", 0},
     {"attention", "n_heads=2", 0},
     {"attention", "n_heads=4", 0},
+    {"attention", "impl=tiled,n_heads=2", 0}, /* the prefill reads qkv from the tiled path's act */
     /* the short-conv front: its history joins the state; 20 taps > TL */
     {"h3", "", 3},
     {"s4d", "", 1},

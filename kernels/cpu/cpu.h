@@ -40,6 +40,9 @@ void cpu_h3_inner_bwd(const struct h3_inner_bwd_args *g);
 void cpu_ssm_conv_chunked(const struct ssm_conv_args *a);
 void cpu_ssm_conv_chunked_bwd(const struct ssm_conv_bwd_args *g);
 int cpu_ssm_conv_chunk(int T, int L);
+/* Causal attention in tiles with an online softmax (attention.c). */
+void cpu_attention(const struct attention_args *a);
+void cpu_attention_bwd(const struct attention_bwd_args *g);
 /* The register-blocked direct kernel for BLH with H a multiple of the vector
  * width (conv_blh.c); cpu_conv_direct uses it whenever it fits. */
 bool cpu_conv_blh_fits(const struct conv_args *a);
@@ -92,6 +95,7 @@ enum cpu_scratch_slot {
     SCRATCH_FC_T1,
     SCRATCH_FC_T2,
     SCRATCH_FC_SSM,  /* state passing: mode tables and states */
+    SCRATCH_ATTN,    /* tiled attention: one head's tiles */
     CPU_SCRATCH_SLOTS
 };
 void *cpu_scratch(enum cpu_scratch_slot slot, size_t bytes);

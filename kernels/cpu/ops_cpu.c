@@ -21,6 +21,8 @@ const struct ops *ops_cpu(void) {
         .h3_inner_bwd = cpu_h3_inner_bwd,
         .ssm_conv_chunked = cpu_ssm_conv_chunked,
         .ssm_conv_chunked_bwd = cpu_ssm_conv_chunked_bwd,
+        .attention = cpu_attention,
+        .attention_bwd = cpu_attention_bwd,
     };
     t.gemm_name = cpu_gemm_name();
     return &t;

@@ -42,6 +42,9 @@ static const struct variant {
     {"h3", "fused=true,head_dim=2", 0},
     {"h3", "fused=true,ssm=diag+diag,disc=zoh", 0},
     {"h3", "fused=true,ssm=shift+shift,d_state=8", 0},
+    /* attention through ops->attention (tiles, online softmax) */
+    {"attention", "impl=tiled", 0},
+    {"attention", "impl=tiled,n_heads=2", 0},
     /* the short-conv front on every kind; 20 taps > TL: the taps past L never reach an output */
     {"h3", "", 3},
     {"h3", "fused=true", 4},
