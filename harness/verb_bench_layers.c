@@ -31,13 +31,15 @@ enum { BL_SAMPLES = 3, BL_MAX_ROUNDS = 5 };
 
 struct bl_opts {
     const struct layer_kind *kinds[BL_MAX_LAYERS];
+    char spec[BL_MAX_LAYERS][96];  /* as given: "attention" or "attention:impl=full:n_heads=2" */
+    char knobs[BL_MAX_LAYERS][96]; /* the knob part, "impl=full,n_heads=2" */
     int n_layers;
     int lengths[BL_MAX_LENGTHS], n_lengths;
     int d, batch, threads, min_ms, mem_limit_mb;
 };
 
 struct bl_row {
-    const struct layer_kind *kind;
+    int li; /* index into bl_opts' layers */
     int L;
     char status[24];  /* "ok", "out of memory", "not finite", "failed" */
     double ms;        /* one forward + backward */
@@ -61,11 +63,20 @@ struct bl_bench {
     real *p, *g, *act, *scratch, *x, *y, *dy, *dx;
 };
 
-/* The kind at its default knobs, d_model = D; NULL with err. */
-static void *layer_at_defaults(const struct layer_kind *k, int D, int L, struct param_table *pt, char *err,
-                               size_t errlen) {
+/* Layer li of the options (its kind at its defaults and the spec's knobs), d_model = D; NULL with err. */
+static void *layer_at(const struct bl_opts *o, int li, int D, int L, struct param_table *pt, char *err,
+                      size_t errlen) {
+    const struct layer_kind *k = o->kinds[li];
     struct knob_values kv;
     knob_defaults(&kv, k->knobs, k->n_knobs);
+    char buf[96];
+    snprintf(buf, sizeof buf, "%s", o->knobs[li]);
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(t, '=');
+        if (!eq) return snprintf(err, errlen, "'%s' is not key=value", t), NULL;
+        *eq = '\0';
+        if (knob_set(&kv, t, eq + 1, err, errlen) != 0) return NULL;
+    }
     struct layer_dims dims = {.D = D, .max_L = L, .n_layer = 2, .layer_idx = 0};
     return k->create(&kv, &dims, pt, "backbone.layers.0.mixer.", err, errlen);
 }
@@ -76,13 +87,14 @@ static void fill_normal(real *v, size_t n, uint64_t stream) {
 }
 
 /* Create and fill: parameters at their init, x and dy ~ N(0, 1). */
-static void bench_open(struct bl_bench *b, const struct layer_kind *k, const struct bl_opts *o, int L) {
+static void bench_open(struct bl_bench *b, const struct bl_opts *o, int li, int L) {
     char err[512] = "";
+    const struct layer_kind *k = o->kinds[li];
     memset(b, 0, sizeof *b);
     b->k = k, b->B = o->batch, b->L = L;
     param_table_init(&b->pt);
-    b->self = layer_at_defaults(k, o->d, L, &b->pt, err, sizeof err);
-    if (!b->self) hp_die("bench-layers: %s: %s", k->name, err);
+    b->self = layer_at(o, li, o->d, L, &b->pt, err, sizeof err);
+    if (!b->self) hp_die("bench-layers: %s: %s", o->spec[li], err);
     b->n = (size_t)b->B * L * o->d;
     b->n_act = k->act_size(b->self, b->B, L), b->n_scr = k->scratch_size(b->self, b->B, L);
     b->p = xcalloc(b->pt.total + 1, sizeof(real)), b->g = xcalloc(b->pt.total + 1, sizeof(real));
@@ -148,7 +160,7 @@ static struct bl_msg measure(struct bl_bench *b, double min_ms) {
 
 /* What a child measures. */
 struct bl_point {
-    const struct layer_kind *k;
+    int li;
     int L;
     const struct bl_opts *o;
 };
@@ -156,28 +168,27 @@ struct bl_point {
 /* Child: build, check, time; the result goes to fd. Never returns. */
 static _Noreturn void child_run(void *arg, int fd) {
     const struct bl_point *pt = arg;
-    const struct layer_kind *k = pt->k;
     int L = pt->L;
     const struct bl_opts *o = pt->o;
     omp_set_num_threads(o->threads);
     struct bl_bench b;
-    bench_open(&b, k, o, L);
+    bench_open(&b, o, pt->li, L);
     struct bl_msg m = measure(&b, o->min_ms);
     if (write(fd, &m, sizeof m) != (ssize_t)sizeof m) _exit(1);
     _exit(0);
 }
 
 /* One (layer, L) in a child under the address-space limit (bench_util.h). */
-static void run_point(const struct layer_kind *k, int L, const struct bl_opts *o, struct bl_row *row) {
+static void run_point(int li, int L, const struct bl_opts *o, struct bl_row *row) {
     struct bl_msg m = {0, 0, 0, 0};
     struct bench_child ch;
-    struct bl_point pt = {k, L, o};
+    struct bl_point pt = {li, L, o};
     bench_in_child(child_run, &pt, o->mem_limit_mb, &m, sizeof m, &ch);
-    *row = (struct bl_row){.kind = k, .L = L, .peak_mb = ch.peak_mb};
+    *row = (struct bl_row){.li = li, .L = L, .peak_mb = ch.peak_mb};
     const char *status = ch.ran ? (m.finite ? "ok" : "not finite") : ch.oom ? "out of memory" : "failed";
     snprintf(row->status, sizeof row->status, "%s", status);
     if (ch.ran && m.finite) row->ms = m.ms, row->reps = m.reps, row->samples = m.samples;
-    if (!ch.ran && !ch.oom) fprintf(stderr, "bench-layers: %s at L=%d failed:\n%s", k->name, L, ch.text);
+    if (!ch.ran && !ch.oom) fprintf(stderr, "bench-layers: %s at L=%d failed:\n%s", o->spec[li], L, ch.text);
 }
 
 static bool row_ok(const struct bl_row *r) { return strcmp(r->status, "ok") == 0; }
@@ -185,7 +196,7 @@ static bool row_ok(const struct bl_row *r) { return strcmp(r->status, "ok") == 0
 static cJSON *rows_json(const struct bl_row *rows, int n, const struct bl_opts *o) {
     cJSON *root = cJSON_CreateObject();
     cJSON_AddNumberToObject(root, "schema_version", 1);
-    cJSON_AddStringToObject(root, "what", "one layer's forward + backward (training off), default knobs");
+    cJSON_AddStringToObject(root, "what", "one layer's forward + backward (training off), default knobs unless the layer names some");
     cJSON_AddNumberToObject(root, "threads", o->threads);
     cJSON_AddNumberToObject(root, "min_sample_ms", o->min_ms);
     cJSON_AddNumberToObject(root, "memory_limit_mb", o->mem_limit_mb);
@@ -193,7 +204,7 @@ static cJSON *rows_json(const struct bl_row *rows, int n, const struct bl_opts *
     cJSON *a = cJSON_AddArrayToObject(root, "rows");
     for (int i = 0; i < n; i++) {
         cJSON *r = cJSON_CreateObject();
-        cJSON_AddStringToObject(r, "layer", rows[i].kind->name);
+        cJSON_AddStringToObject(r, "layer", o->spec[rows[i].li]);
         cJSON_AddNumberToObject(r, "seq_len", rows[i].L);
         cJSON_AddNumberToObject(r, "d", o->d);
         cJSON_AddNumberToObject(r, "batch", o->batch);
@@ -210,7 +221,7 @@ static cJSON *rows_json(const struct bl_row *rows, int n, const struct bl_opts *
 
 static int kind_index(const struct bl_opts *o, const char *name) {
     for (int i = 0; i < o->n_layers; i++)
-        if (strcmp(o->kinds[i]->name, name) == 0) return i;
+        if (strcmp(o->spec[i], name) == 0) return i;
     return -1;
 }
 
@@ -219,7 +230,7 @@ static int kind_index(const struct bl_opts *o, const char *name) {
 static void print_table(const struct bl_row *rows, const struct bl_opts *o) {
     int h3 = kind_index(o, "h3"), at = kind_index(o, "attention");
     printf("\n%9s", "seq_len");
-    for (int i = 0; i < o->n_layers; i++) printf(" %13s", o->kinds[i]->name);
+    for (int i = 0; i < o->n_layers; i++) printf(" %13s", o->spec[i]);
     printf("%s   (ms per forward + backward; d %d, batch %d, %d thread(s))\n", h3 >= 0 && at >= 0 ? "  h3/attention" : "",
            o->d, o->batch, o->threads);
     for (int k = 0; k < o->n_lengths; k++) {
@@ -240,7 +251,11 @@ static int parse_layers(const char *s, struct bl_opts *o, char *err, size_t errl
     char buf[256];
     snprintf(buf, sizeof buf, "%s", s);
     for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        const struct layer_kind *k = layer_find(t);
+        char name[96];
+        snprintf(name, sizeof name, "%s", t);
+        char *colon = strchr(name, ':');
+        if (colon) *colon = '\0';
+        const struct layer_kind *k = layer_find(name);
         if (!k || o->n_layers == BL_MAX_LAYERS) {
             char names[256] = "";
             for (int i = 0; layer_kinds[i]; i++)
@@ -249,6 +264,9 @@ static int parse_layers(const char *s, struct bl_opts *o, char *err, size_t errl
                      names, BL_MAX_LAYERS);
             return -1;
         }
+        snprintf(o->spec[o->n_layers], sizeof o->spec[0], "%s", t);
+        snprintf(o->knobs[o->n_layers], sizeof o->knobs[0], "%s", colon ? colon + 1 : "");
+        for (char *c = o->knobs[o->n_layers]; *c; c++) *c = *c == ':' ? ',' : *c; /* "a=1:b=2" -> "a=1,b=2" */
         o->kinds[o->n_layers++] = k;
     }
     if (o->n_layers == 0) return snprintf(err, errlen, "--layers: no layers given"), -1;
@@ -261,9 +279,9 @@ static int check_layers(const struct bl_opts *o, char *err, size_t errlen) {
         struct param_table pt;
         param_table_init(&pt);
         char inner[400] = "";
-        void *self = layer_at_defaults(o->kinds[i], o->d, o->lengths[0], &pt, inner, sizeof inner);
+        void *self = layer_at(o, i, o->d, o->lengths[0], &pt, inner, sizeof inner);
         param_table_free(&pt);
-        if (!self) return snprintf(err, errlen, "--d %d: %s", o->d, inner), -1;
+        if (!self) return snprintf(err, errlen, "%s at --d %d: %s", o->spec[i], o->d, inner), -1;
         o->kinds[i]->destroy(self);
     }
     return 0;
@@ -296,12 +314,12 @@ static int bench_all(const struct bl_opts *o, struct bl_row *rows) {
         for (int i = 0; i < o->n_layers; i++) {
             struct bl_row *r = &rows[(size_t)k * o->n_layers + i];
             if (oom[i]) {
-                *r = (struct bl_row){.kind = o->kinds[i], .L = o->lengths[k]};
+                *r = (struct bl_row){.li = i, .L = o->lengths[k]};
                 snprintf(r->status, sizeof r->status, "out of memory");
-            } else run_point(o->kinds[i], o->lengths[k], o, r);
+            } else run_point(i, o->lengths[k], o, r);
             oom[i] = oom[i] || strcmp(r->status, "out of memory") == 0;
             failed += !row_ok(r) && strcmp(r->status, "out of memory") != 0;
-            fprintf(stderr, "%-12s %9d %12.3f %10.0f  %s\n", r->kind->name, r->L, r->ms, r->peak_mb, r->status);
+            fprintf(stderr, "%-12s %9d %12.3f %10.0f  %s\n", o->spec[i], r->L, r->ms, r->peak_mb, r->status);
         }
     return failed;
 }
@@ -325,7 +343,8 @@ static int run_bench_layers(const struct args *a) {
 }
 
 static const struct flag_spec layers_flags[] = {
-    {"--layers", "A,B,...", false, "layer kinds, each at its default knobs (default h3,attention,s4d)"},
+    {"--layers", "A,B,...", false,
+     "layer kinds at their default knobs, or with knobs: attention:impl=full:n_heads=2 (default h3,attention,s4d)"},
     {"--lengths", "L,L,...", false, "sequence lengths (default 128,256,...,65536)"},
     {"--d", "D", false, "d_model (default 64)"},
     {"--batch", "N", false, "sequences per call (default 1)"},

@@ -27,12 +27,15 @@ struct long_opts {
     int lengths[LONG_MAX_LENGTHS], n_lengths;
     int batch, steps, threads;
     double mem_limit_gb;
+    double max_step_s; /* skip a length whose step is projected (quadratically) past this */
+    int max_step_i;
 };
 
 struct long_row {
     char name[CONFIG_NAME], layer[48];
     int L;
-    char status[24];     /* "ok", "out of memory", "failed" */
+    char status[24];     /* "ok", "out of memory", "failed", "over time budget" */
+    double projected_s;  /* over time budget: the projected seconds per step */
     double ms_per_step;  /* median of the timed steps */
     double peak_mb;      /* the child's peak resident set */
 };
@@ -119,6 +122,7 @@ static cJSON *rows_json(const struct long_row *rows, int n, const struct long_op
             cJSON_AddNumberToObject(r, "ms_per_step", rows[i].ms_per_step);
             cJSON_AddNumberToObject(r, "tokens_per_second", o->batch * (double)rows[i].L / (rows[i].ms_per_step * 1e-3));
         }
+        if (rows[i].projected_s > 0) cJSON_AddNumberToObject(r, "projected_s_per_step", rows[i].projected_s);
         cJSON_AddNumberToObject(r, "peak_rss_mb", rows[i].peak_mb);
         cJSON_AddItemToArray(a, r);
     }
@@ -129,6 +133,9 @@ static void print_row(const struct long_row *r, const struct long_opts *o) {
     if (strcmp(r->status, "ok") == 0)
         printf("%-12s %9d %12.1f %14.0f %12.0f  ok\n", r->layer, r->L, r->ms_per_step,
                o->batch * (double)r->L / (r->ms_per_step * 1e-3), r->peak_mb);
+    else if (r->projected_s > 0)
+        printf("%-12s %9d %12s %14s %12s  %s (projected %.0f s per step)\n", r->layer, r->L, "-", "-", "-", r->status,
+               r->projected_s);
     else printf("%-12s %9d %12s %14s %12.0f  %s\n", r->layer, r->L, "-", "-", r->peak_mb, r->status);
     fflush(stdout);
 }
@@ -141,9 +148,10 @@ static int read_opts(const struct args *a, struct long_opts *o, char *err, size_
     if (o->n_lengths < 0 || args_int(a, "--batch", 1, 1, 1024, &o->batch, err, errlen) ||
         args_int(a, "--steps", 2, 1, 64, &o->steps, err, errlen) ||
         args_int(a, "--threads", 1, 1, 256, &o->threads, err, errlen) ||
-        args_int(a, "--mem-limit-gb", 16, 1, 1 << 16, &gb, err, errlen))
+        args_int(a, "--mem-limit-gb", 16, 1, 1 << 16, &gb, err, errlen) ||
+        args_int(a, "--max-step-s", 30, 1, 1 << 20, &o->max_step_i, err, errlen))
         return -1;
-    o->mem_limit_gb = gb;
+    o->mem_limit_gb = gb, o->max_step_s = o->max_step_i;
     return 0;
 }
 
@@ -166,13 +174,20 @@ static int run_bench_long(const struct args *a) {
             status = cli_usage_error("bench-long", "%s", err);
             break;
         }
-        bool oom = false; /* a longer L will not fit either */
+        bool oom = false;  /* a longer L will not fit either */
+        double last_ms = 0; /* the last ok length's step, projected quadratically to the next */
+        int last_L = 0;
         for (int k = 0; k < o.n_lengths; k++) {
             struct long_row *r = &rows[n_rows++];
-            if (oom) *r = (struct long_row){.L = o.lengths[k]}, snprintf(r->status, sizeof r->status, "out of memory"),
-                     snprintf(r->layer, sizeof r->layer, "%s", c.layer->name), snprintf(r->name, sizeof r->name, "%s", c.name);
-            else run_point(paths[i], &c, o.lengths[k], &o, r);
+            double ratio = last_L ? (double)o.lengths[k] / last_L : 0, proj = last_ms * 1e-3 * ratio * ratio;
+            if (oom || proj > o.max_step_s) {
+                *r = (struct long_row){.L = o.lengths[k], .projected_s = oom ? 0 : proj};
+                snprintf(r->status, sizeof r->status, "%s", oom ? "out of memory" : "over time budget");
+                snprintf(r->layer, sizeof r->layer, "%s", c.layer->name), snprintf(r->name, sizeof r->name, "%s", c.name);
+            } else run_point(paths[i], &c, o.lengths[k], &o, r);
             oom = oom || strcmp(r->status, "out of memory") == 0;
+            if (!strcmp(r->status, "ok")) last_ms = r->ms_per_step, last_L = r->L;
+            else if (r->projected_s > 0) last_ms = proj * 1e3, last_L = r->L; /* longer ones project from here */
             print_row(r, &o);
         }
     }
@@ -194,12 +209,14 @@ static const struct flag_spec long_flags[] = {
     {"--steps", "N", false, "timed steps after one untimed step (default 2)"},
     {"--threads", "N", false, "threads per run (default 1)"},
     {"--mem-limit-gb", "G", false, "address-space limit of each run; beyond it a length is 'out of memory' (default 16)"},
+    {"--max-step-s", "S", false,
+     "skip a length whose step, projected quadratically from the last one, would pass S seconds (default 30)"},
     {"--out", "FILE", false, "write the rows as JSON"},
 };
 
 const struct verb verb_bench_long = {
     .name = "bench-long",
-    .usage = "[--configs DIR] [--lengths L,L,...] [--batch N] [--steps N] [--threads N] [--mem-limit-gb G] [--out FILE]",
+    .usage = "[--configs DIR] [--lengths L,L,...] [--batch N] [--steps N] [--threads N] [--mem-limit-gb G] [--max-step-s S] [--out FILE]",
     .summary = "training steps at long lengths: ms per step and peak memory per layer (each in its own process)",
     .flags = long_flags,
     .n_flags = sizeof long_flags / sizeof long_flags[0],

@@ -107,7 +107,9 @@ static void layers_goals(const cJSON *f, cJSON *goals) {
         if (Ls[i] == 65536 && isfinite(at[i]) && h3[i] > 0) r64 = at[i] / h3[i];
     goal(goals, "h3_layer_faster_from", "H3 layer fwd+bwd (d 64) faster than attention from this L on", from, 128, false, NULL);
     goal(goals, "h3_layer_vs_attention_64k", "attention / H3 layer fwd+bwd time at L = 64K (x)", r64, 35, true,
-         isnan(r64) ? "attention does not fit in memory at 64K here (its L x L scores), so there is no ratio" : NULL);
+         isnan(r64) ? "no attention row at 64K (out of memory: run with the layer's default impl=auto, whose "
+                      "tiled path needs O(L) memory)"
+                    : "attention at its default impl=auto: the tiled path (ops->attention) at this length");
 }
 
 /* generate.json: H3 tokens/s flat in the context, and against attention at 1,536 tokens. */

@@ -151,40 +151,68 @@ START_TEST(test_suite_summary) {
 END_TEST
 
 /* bench-long: one row per (config, L) with time and peak memory; a length
- * beyond the memory limit is reported as out of memory, not a crash. */
+ * beyond the memory limit is reported as out of memory, not a crash, and one
+ * whose step is projected past --max-step-s is skipped and says so. */
+static void write_attention_config(const char *path, const char *name, const char *impl) {
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "{\"name\": \"%s\", \"task\": {\"name\": \"assoc_recall\", \"vocab_size\": 10, \"seq_len\": 8, "
+               "\"num_train\": 96, \"num_test\": 40}, \"model\": {\"layer\": \"attention\", \"d_model\": 16, "
+               "\"n_layer\": 1, \"d_inner\": 32, \"layer_options\": {\"impl\": \"%s\"}}, \"train\": {\"epochs\": 2, "
+               "\"batch_size\": 16, \"warmup_epochs\": 1, \"lr\": 1e-3}}",
+            name, impl);
+    fclose(f);
+}
+
 START_TEST(test_bench_long) {
-    char cdir[128], path[160], rep[160];
-    snprintf(cdir, sizeof cdir, "%s/long", dir);
-    ck_assert_int_eq(mkdir(cdir, 0777), 0);
-    snprintf(path, sizeof path, "%s/a.json", cdir);
-    write_config(path, "long_attention", "attention");
-    snprintf(rep, sizeof rep, "%s/long.json", dir);
-    /* attention at 2^17 needs 64 GiB for one score matrix: far past a 1 GiB limit */
-    expect(0, "out of memory", BIN " bench-long --configs %s --lengths 16,32,131072 --steps 1 --mem-limit-gb 1 --out %s",
-           cdir, rep);
-    cJSON *j = read_json(rep);
-    const cJSON *rows = cJSON_GetObjectItem(j, "rows");
-    ck_assert_int_eq(cJSON_GetArraySize(rows), 3);
-    for (int i = 0; i < 3; i++) {
-        const cJSON *r = cJSON_GetArrayItem(rows, i);
-        ck_assert_int_eq(cJSON_GetObjectItem(r, "seq_len")->valueint, i == 2 ? 131072 : 16 << i);
-        ck_assert_str_eq(cJSON_GetObjectItem(r, "status")->valuestring, i == 2 ? "out of memory" : "ok");
-        ck_assert(i == 2 || cJSON_GetObjectItem(r, "ms_per_step")->valuedouble > 0);
-        ck_assert(cJSON_GetObjectItem(r, "peak_rss_mb")->valuedouble >= 0);
+    char cdir[2][128], path[160], rep[2][160];
+    for (int i = 0; i < 2; i++) {
+        snprintf(cdir[i], sizeof cdir[i], "%s/long%d", dir, i);
+        ck_assert_int_eq(mkdir(cdir[i], 0777), 0);
+        snprintf(path, sizeof path, "%s/a.json", cdir[i]);
+        write_attention_config(path, i ? "long_attention_tiled" : "long_attention", i ? "tiled" : "full");
+        snprintf(rep[i], sizeof rep[i], "%s/long%d.json", dir, i);
     }
-    cJSON_Delete(j);
-    expect(2, "--lengths", BIN " bench-long --configs %s --lengths 16,abc", cdir);
+    /* full attention at 2^17 needs 64 GiB for one score matrix: far past a 1 GiB limit (with no time
+     * budget to speak of, it is tried); the tiled path fits, but its step, projected from L = 32 by
+     * L^2, is far past one second */
+    expect(0, "out of memory",
+           BIN " bench-long --configs %s --lengths 16,32,131072 --steps 1 --mem-limit-gb 1 --max-step-s 1000000 --out %s",
+           cdir[0], rep[0]);
+    expect(0, "over time budget",
+           BIN " bench-long --configs %s --lengths 16,32,131072 --steps 1 --mem-limit-gb 1 --max-step-s 1 --out %s",
+           cdir[1], rep[1]);
+    for (int k = 0; k < 2; k++) {
+        cJSON *j = read_json(rep[k]);
+        const cJSON *rows = cJSON_GetObjectItem(j, "rows");
+        ck_assert_int_eq(cJSON_GetArraySize(rows), 3);
+        for (int i = 0; i < 3; i++) {
+            const cJSON *r = cJSON_GetArrayItem(rows, i);
+            bool last = i == 2;
+            ck_assert_int_eq(cJSON_GetObjectItem(r, "seq_len")->valueint, last ? 131072 : 16 << i);
+            ck_assert_str_eq(cJSON_GetObjectItem(r, "status")->valuestring,
+                             !last ? "ok" : k ? "over time budget" : "out of memory");
+            ck_assert(last || cJSON_GetObjectItem(r, "ms_per_step")->valuedouble > 0);
+            ck_assert(!(last && k) || cJSON_GetObjectItem(r, "projected_s_per_step")->valuedouble > 1);
+            ck_assert(cJSON_GetObjectItem(r, "peak_rss_mb")->valuedouble >= 0);
+        }
+        cJSON_Delete(j);
+    }
+    expect(2, "--lengths", BIN " bench-long --configs %s --lengths 16,abc", cdir[0]);
+    expect(2, "--max-step-s", BIN " bench-long --configs %s --max-step-s 0", cdir[0]);
 }
 END_TEST
 
-/* bench-layers: one row per (layer, L) with the documented fields; attention
- * at L = 2^16 needs 16 GiB for its scores alone, so under a 1 GiB limit it
- * is reported as out of memory; bad flags are named. */
+/* bench-layers: one row per (layer, L) with the documented fields; full
+ * attention (a layer with knobs) at L = 2^16 needs 16 GiB for its scores
+ * alone, so under a 1 GiB limit it is reported as out of memory; bad flags
+ * and knobs are named. */
 START_TEST(test_bench_layers) {
     char rep[160];
     snprintf(rep, sizeof rep, "%s/layers.json", dir);
-    expect(0, "h3/attention",
-           BIN " bench-layers --layers h3,attention --lengths 16,65536 --d 8 --min-ms 1 --mem-limit-mb 1024 --out %s",
+    expect(0, "attention:impl=full",
+           BIN " bench-layers --layers h3,attention:impl=full --lengths 16,65536 --d 8 --min-ms 1 --mem-limit-mb 1024 "
+               "--out %s",
            rep);
     cJSON *j = read_json(rep);
     const cJSON *rows = cJSON_GetObjectItem(j, "rows");
@@ -192,7 +220,7 @@ START_TEST(test_bench_layers) {
     for (int i = 0; i < 4; i++) { /* lengths outer, layers inner */
         const cJSON *r = cJSON_GetArrayItem(rows, i);
         bool oom = i == 3;
-        ck_assert_str_eq(cJSON_GetObjectItem(r, "layer")->valuestring, i % 2 ? "attention" : "h3");
+        ck_assert_str_eq(cJSON_GetObjectItem(r, "layer")->valuestring, i % 2 ? "attention:impl=full" : "h3");
         ck_assert_int_eq(cJSON_GetObjectItem(r, "seq_len")->valueint, i < 2 ? 16 : 65536);
         ck_assert_int_eq(cJSON_GetObjectItem(r, "d")->valueint, 8);
         ck_assert_int_eq(cJSON_GetObjectItem(r, "batch")->valueint, 1);
@@ -204,6 +232,7 @@ START_TEST(test_bench_layers) {
     cJSON_Delete(j);
     expect(2, "--lengths", BIN " bench-layers --lengths 16,abc");
     expect(2, "--layers", BIN " bench-layers --layers h3,mamba");
+    expect(2, "'bogus' is not one of auto|full|tiled", BIN " bench-layers --layers attention:impl=bogus");
     expect(2, "--d", BIN " bench-layers --d 0");
     expect(2, "--mem-limit-mb", BIN " bench-layers --mem-limit-mb 1");
 }
