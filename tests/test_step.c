@@ -17,7 +17,8 @@
  *    ours for zoh, d_state 16, a large mixer output and the ablations: step
  *    outputs and final states token by token, and the states set from the
  *    convolution mode;
- *  - a layer without step (gss) is refused with a message.
+ *  - a layer without a step (a copy of gss with its step removed, alone and
+ *    behind a short-conv front) is refused with a message.
  * Tolerances: 1e-10 scaled in double; in float the fixture README's limit for
  * step outputs and states (1e-5 scaled). */
 #include <math.h>
