@@ -7,14 +7,20 @@
  *    poisoned with NaN), the kernel spectra against the CPU's;
  *  - FlashConv's h3_inner block program against ops_cpu()->h3_inner at odd L,
  *    B = 1, head_dim 1..3, channels not a multiple of the lanes per block,
- *    shared memory poisoned before every block.
+ *    shared memory poisoned before every block;
+ *  - the direct convolution (outputs, input gradient, the gradient sums as
+ *    block programs) against ops_cpu()->conv(_bwd), both layouts, groups;
+ *  - the h3_inner pipeline's index maps (outer product, contraction and their
+ *    backward) composed with the CPU's convolution, against h3_inner(_bwd).
  * Only launch geometry, shared-memory staging and barriers are left to the
  * GPU suite (tests/test_cuda_ops.c). */
 #include <complex.h>
 
 #include "../kernels/cpu/fft_block.h"
 #include "../kernels/cpu/flashconv.h"
+#include "../kernels/cuda/conv_math.cuh"
 #include "../kernels/cuda/flash_math.cuh"
+#include "../kernels/cuda/h3_math.cuh"
 #include "ops_testutil.h"
 
 /* Thread counts a simulated block runs with: one, an odd count, a full block. */
@@ -119,6 +125,7 @@ struct h3_case {
 static const struct h3_case h3_cases[] = {
     {2, 1, 5, 1, 1, 4, true},     {1, 31, 37, 1, 31, 16, true}, {3, 100, 20, 2, 77, 3, false},
     {2, 257, 18, 3, 257, 16, true}, {1, 1000, 17, 1, 1000, 8, true}, {1, 4097, 3, 1, 4000, 2, true},
+    {1, 16384, 3, 1, 16384, 2, true},
 };
 #define N_H3 ((int)(sizeof h3_cases / sizeof h3_cases[0]))
 
@@ -167,6 +174,103 @@ START_TEST(test_h3_block) {
 }
 END_TEST
 
+/* ---------- the direct convolution ---------- */
+
+struct conv_case {
+    int B, L, H, Lk, group;
+    bool bhl, has_D;
+};
+static const struct conv_case conv_cases[] = {
+    {2, 31, 5, 31, 1, false, true}, {1, 100, 6, 17, 2, true, false}, {3, 7, 4, 1, 4, false, true}, {1, 64, 3, 64, 3, true, true},
+};
+#define N_CONV ((int)(sizeof conv_cases / sizeof conv_cases[0]))
+
+START_TEST(test_conv_direct) {
+    const struct conv_case *c = &conv_cases[_i];
+    struct cuconv s = {c->B, c->L, c->H, c->Lk, c->group, c->bhl};
+    int rows = c->H / c->group, nt = 64;
+    size_t n = (size_t)c->B * c->L * c->H, nk = (size_t)rows * c->Lk;
+    real *u = xmalloc(sizeof(real) * n), *dy = xmalloc(sizeof(real) * n), *k = xmalloc(sizeof(real) * nk);
+    real *D = c->has_D ? xmalloc(sizeof(real) * rows) : NULL;
+    tu_fill_normal(u, n, 1.0, 31, _i), tu_fill_normal(dy, n, 1.0, 32, _i), tu_fill_normal(k, nk, 0.3, 33, _i);
+    if (D) tu_fill_normal(D, rows, 1.0, 34, _i);
+    real *ref[4], *got[4];
+    size_t sz[4] = {n, n, nk, (size_t)rows};
+    for (int i = 0; i < 4; i++) { /* dk, dD accumulate: both start from the same values */
+        ref[i] = xmalloc(sizeof(real) * sz[i]), got[i] = tu_guarded(sz[i]);
+        tu_fill_normal(ref[i], sz[i], 0.1, 35, (uint64_t)i);
+        memcpy(got[i], ref[i], sizeof(real) * sz[i]);
+    }
+    struct conv_args a = {c->B, c->L, c->H, c->Lk, c->group, c->bhl ? CONV_BHL : CONV_BLH, u, k, D, ref[0]};
+    cpu_conv_direct(&a);
+    struct conv_bwd_args g = {a, dy, ref[1], ref[2], D ? ref[3] : NULL};
+    cpu_conv_direct_bwd(&g);
+    for (size_t i = 0; i < n; i++) { /* direct_k, direct_du_k */
+        int b, ch, t;
+        cuconv_coords(&s, i, &b, &ch, &t);
+        got[0][i] = cuconv_out(&s, u, k, D, b, ch, t);
+        got[1][i] = cuconv_du(&s, dy, k, D, b, ch, t);
+    }
+    double *part = xmalloc(sizeof(double) * nt);
+    for (int r = 0; r < rows; r++) /* grad_k */
+        for (int j = 0; j <= c->Lk; j++) cuconv_grad_block(&s, u, dy, r, j, part, nt, got[2], D ? got[3] : NULL);
+    static const char *names[4] = {"y", "du", "dk", "dD"};
+    for (int i = 0; i < (D ? 4 : 3); i++) {
+        char what[96];
+        snprintf(what, sizeof what, "direct conv B%d L%d H%d Lk%d g%d: %s", c->B, c->L, c->H, c->Lk, c->group, names[i]);
+        double *want = tu_to_f64(ref[i], sz[i]);
+        tu_assert_close_real(what, got[i], want, sz[i], 1e-5);
+        tu_check_guard(got[i], sz[i], what);
+        free(want);
+    }
+    for (int i = 0; i < 4; i++) free(ref[i]), free(got[i]);
+    free(part), free(u), free(dy), free(k), free(D);
+}
+END_TEST
+
+/* ---------- the h3_inner pipeline's maps ---------- */
+
+START_TEST(test_h3_pipeline) {
+    const struct h3_case *hc = &h3_cases[_i];
+    struct cuh3 s = {hc->D, hc->dh};
+    int H = hc->D / hc->dh;
+    size_t n = (size_t)hc->B * hc->L * hc->D, ne = (size_t)hc->B * hc->L * cuh3_E(&s), nk = (size_t)H * hc->Lk;
+    real *x[4], *K = xmalloc(sizeof(real) * nk), *Dk = hc->has_D ? xmalloc(sizeof(real) * H) : NULL;
+    for (int i = 0; i < 4; i++) x[i] = xmalloc(sizeof(real) * n), tu_fill_normal(x[i], n, 1.0, 41 + i, _i); /* q k~ v dout */
+    tu_fill_normal(K, nk, 0.3, 45, _i);
+    if (Dk) tu_fill_normal(Dk, H, 1.0, 46, _i);
+    real *ref[6], *got[6]; /* o dq dk~ dv dK dDk */
+    size_t sz[6] = {n, n, n, n, nk, (size_t)H};
+    for (int i = 0; i < 6; i++) ref[i] = xcalloc(sz[i], sizeof(real)), got[i] = xcalloc(sz[i], sizeof(real));
+    struct h3_inner_args a = {hc->B, hc->L, hc->D, hc->dh, hc->Lk, x[0], x[1], x[2], K, Dk, ref[0]};
+    ops_cpu()->h3_inner(&a);
+    struct h3_inner_bwd_args g = {a, x[3], ref[1], ref[2], ref[3], ref[4], Dk ? ref[5] : NULL};
+    ops_cpu()->h3_inner_bwd(&g);
+    /* the pipeline: outer_k, the convolution (the CPU's here), contract_k; then dq_k, dy_k, its backward, dkv_k */
+    real *kv = xmalloc(sizeof(real) * ne), *y = xmalloc(sizeof(real) * ne), *dy = xmalloc(sizeof(real) * ne);
+    real *dkv = xmalloc(sizeof(real) * ne);
+    for (size_t i = 0; i < ne; i++) kv[i] = cuh3_outer(&s, x[1], x[2], i);
+    struct conv_args cv = {hc->B, hc->L, (int)cuh3_E(&s), hc->Lk, hc->dh * hc->dh, CONV_BLH, kv, K, Dk, y};
+    ops_cpu()->conv(&cv);
+    for (size_t i = 0; i < n; i++) got[0][i] = cuh3_contract(&s, x[0], y, i), got[1][i] = cuh3_dq(&s, x[3], y, i);
+    for (size_t i = 0; i < ne; i++) dy[i] = cuh3_dy(&s, x[3], x[0], i);
+    struct conv_bwd_args cb = {cv, dy, dkv, got[4], Dk ? got[5] : NULL};
+    ops_cpu()->conv_bwd(&cb);
+    for (size_t i = 0; i < n; i++) got[2][i] = cuh3_dkt(&s, dkv, x[2], i), got[3][i] = cuh3_dv(&s, dkv, x[1], i);
+    static const char *names[6] = {"o", "dq", "dk~", "dv", "dK", "dDk"};
+    for (int i = 0; i < (Dk ? 6 : 5); i++) {
+        char what[128];
+        snprintf(what, sizeof what, "h3 pipeline B%d L%d D%d dh%d: %s", hc->B, hc->L, hc->D, hc->dh, names[i]);
+        double *want = tu_to_f64(ref[i], sz[i]);
+        tu_assert_close_real(what, got[i], want, sz[i], 2e-5 * (hc->L > 500 ? 4 : 1));
+        free(want);
+    }
+    for (int i = 0; i < 6; i++) free(ref[i]), free(got[i]);
+    for (int i = 0; i < 4; i++) free(x[i]);
+    free(K), free(Dk), free(kv), free(y), free(dy), free(dkv);
+}
+END_TEST
+
 static Suite *cuda_math_suite(void) {
     Suite *s = suite_create("cuda_math");
     TCase *tc = tcase_create("cuda_math");
@@ -175,6 +279,8 @@ static Suite *cuda_math_suite(void) {
     tcase_add_loop_test(tc, test_forward_dft, 0, 11);
     tcase_add_loop_test(tc, test_kspec, 0, 5);
     tcase_add_loop_test(tc, test_h3_block, 0, N_H3);
+    tcase_add_loop_test(tc, test_conv_direct, 0, N_CONV);
+    tcase_add_loop_test(tc, test_h3_pipeline, 0, N_H3);
     suite_add_tcase(s, tc);
     return s;
 }

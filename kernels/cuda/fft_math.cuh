@@ -31,8 +31,10 @@
 
 struct cuf_plan {
     int n, M, ns;                /* real size, complex size, stages */
-    int radix[CUF_MAX_STAGES];    /* 8, ..., 8, then 2 or 4 */
-    int blk[CUF_MAX_STAGES + 1];  /* block size of stage s: M / (r_0 ... r_{s-1}); blk[ns] = 1 */
+    int radix[CUF_MAX_STAGES];   /* 8, ..., 8, then 2 or 4 */
+    int blk[CUF_MAX_STAGES + 1]; /* block size of stage s: M / (r_0 ... r_{s-1}); blk[ns] = 1 */
+    int lgr[CUF_MAX_STAGES];     /* log2 radix[s] */
+    int lgb[CUF_MAX_STAGES + 1]; /* log2 blk[s]: every size is a power of two, so the index maps shift */
 };
 
 /* log2 of a power of two */
@@ -50,8 +52,11 @@ HD struct cuf_plan cuf_plan_make(int n) {
     int lg = cuf_lg(p.M);
     for (int i = 0; i < lg / 3; i++) p.radix[p.ns++] = 8;
     if (lg % 3) p.radix[p.ns++] = 1 << (lg % 3);
-    p.blk[0] = p.M;
-    for (int s = 0; s < p.ns; s++) p.blk[s + 1] = p.blk[s] / p.radix[s];
+    p.blk[0] = p.M, p.lgb[0] = lg;
+    for (int s = 0; s < p.ns; s++) {
+        p.blk[s + 1] = p.blk[s] / p.radix[s];
+        p.lgr[s] = cuf_lg(p.radix[s]), p.lgb[s + 1] = p.lgb[s] - p.lgr[s];
+    }
     return p;
 }
 
@@ -67,18 +72,18 @@ HD int cuf_size_for(int m) {
 HD int cuf_pos(const struct cuf_plan *p, int k) {
     int pos = 0;
     for (int s = 0; s < p->ns; s++) {
-        pos += (k % p->radix[s]) * p->blk[s + 1];
-        k /= p->radix[s];
+        pos += (k & (p->radix[s] - 1)) << p->lgb[s + 1];
+        k >>= p->lgr[s];
     }
     return pos;
 }
 
 /* The inverse map: which k sits at position pos. */
 HD int cuf_kof(const struct cuf_plan *p, int pos) {
-    int k = 0, w = 1;
+    int k = 0, w = 0;
     for (int s = 0; s < p->ns; s++) {
-        k += (pos / p->blk[s + 1]) % p->radix[s] * w;
-        w *= p->radix[s];
+        k += ((pos >> p->lgb[s + 1]) & (p->radix[s] - 1)) << w;
+        w += p->lgr[s];
     }
     return k;
 }
@@ -99,8 +104,9 @@ HD cf cf_muls(cf a, float wr, float wi) { return cf_make(a.re * wr - a.im * wi, 
 
 /* 4-point DFT of (x0..x3) into o[0..nout-1]; inputs >= nz are zero (nz 1, 2, 4). */
 HD void cuf_dft4(cf *o, cf x0, cf x1, cf x2, cf x3, int nz, int nout, bool inv) {
-    if (nz == 1) {
-        for (int k = 0; k < nout; k++) o[k] = x0;
+    if (nz == 1) { /* constant trip counts keep o in registers */
+        for (int k = 0; k < 4; k++)
+            if (k < nout) o[k] = x0;
         return;
     }
     cf a = nz > 2 ? cf_add(x0, x2) : x0, b = nz > 2 ? cf_sub(x0, x2) : x0;
@@ -153,23 +159,25 @@ struct cuf_bufs {
     int M, ld, sig;
 };
 
-/* Butterfly bf of a stage with blocks of m and stride s (both powers of two):
- * its first element, and j (its column inside the block). */
-HD cf *cuf_bfly_at(const struct cuf_bufs *b, int bf, int m, int s, int *j) {
-    int per = b->M / (m / s); /* butterflies per signal: M / r */
-    int g = bf / per, w = bf % per;
-    *j = w % s;
-    return b->x + (size_t)g * b->ld + (size_t)(w / s) * m + *j;
+/* Butterfly bf of a stage of radix 2^lr over blocks of 2^lm elements in
+ * signals of 2^lM (all powers of two: shifts and masks): its first element,
+ * and *j, its column inside the block (stride 2^(lm - lr) between its elements). */
+HD cf *cuf_bfly_at(const struct cuf_bufs *b, int bf, int lr, int lm, int lM, int *j) {
+    int ls = lm - lr, lper = lM - lr; /* stride; butterflies per signal */
+    int g = bf >> lper, w = bf & ((1 << lper) - 1);
+    *j = w & ((1 << ls) - 1);
+    return b->x + (size_t)g * b->ld + ((size_t)(w >> ls) << lm) + *j;
 }
 
-/* One decimation-in-frequency stage of radix r over blocks of m: for every
+/* One decimation-in-frequency stage of radix r over blocks of m = 2^lm: for every
  * column j < m/r of every block, the r elements j + q m/r -> their DFT, output
  * q times w_m^{q j}. half: inputs q >= r/2 are zero (never read). */
-HD void cuf_dif(const struct cuf_bufs *b, const int r, int m, bool half, const cf *roots, int n, int tid, int nt) {
-    int s = m / r, total = b->sig * (b->M / r), tw = n / m;
+HD void cuf_dif(const struct cuf_bufs *b, const int r, int lm, int lM, bool half, const cf *roots, int n, int tid,
+                int nt) {
+    int lr = r == 8 ? 3 : r == 4 ? 2 : 1, s = 1 << (lm - lr), total = b->sig * (b->M / r), tw = n >> lm;
     for (int bf = tid; bf < total; bf += nt) {
         int j;
-        cf *y = cuf_bfly_at(b, bf, m, s, &j);
+        cf *y = cuf_bfly_at(b, bf, lr, lm, lM, &j);
         cf v[8], o[8];
         for (int q = 0; q < r; q++) v[q] = half && q >= r / 2 ? cf_make(0, 0) : y[(size_t)q * s];
         cuf_dft(r, o, v, half ? r / 2 : r, r, false);
@@ -181,16 +189,19 @@ HD void cuf_dif(const struct cuf_bufs *b, const int r, int m, bool half, const c
 /* The mirror decimation-in-time stage (the inverse of cuf_dif times r):
  * conjugate twiddles, then the inverse DFT. half: only outputs q < r/2 are
  * written. */
-HD void cuf_dit(const struct cuf_bufs *b, const int r, int m, bool half, const cf *roots, int n, int tid, int nt) {
-    int s = m / r, total = b->sig * (b->M / r), tw = n / m, nout = half ? r / 2 : r;
+HD void cuf_dit(const struct cuf_bufs *b, const int r, int lm, int lM, bool half, const cf *roots, int n, int tid,
+                int nt) {
+    int lr = r == 8 ? 3 : r == 4 ? 2 : 1, s = 1 << (lm - lr), total = b->sig * (b->M / r), tw = n >> lm;
+    int nout = half ? r / 2 : r;
     for (int bf = tid; bf < total; bf += nt) {
         int j;
-        cf *y = cuf_bfly_at(b, bf, m, s, &j);
+        cf *y = cuf_bfly_at(b, bf, lr, lm, lM, &j);
         cf v[8], o[8];
         v[0] = y[0];
         for (int q = 1; q < r; q++) v[q] = cf_cmul(roots[(size_t)q * j * tw], y[(size_t)q * s]);
         cuf_dft(r, o, v, r, nout, true);
-        for (int q = 0; q < nout; q++) y[(size_t)q * s] = o[q];
+        for (int q = 0; q < r; q++) /* a constant trip count keeps o in registers */
+            if (q < nout) y[(size_t)q * s] = o[q];
     }
 }
 
@@ -198,12 +209,12 @@ HD void cuf_dit(const struct cuf_bufs *b, const int r, int m, bool half, const c
  * case unrolls (the first forward stage reads half its inputs, the first
  * stage of the inverse, run last, writes half its outputs). */
 HD void cuf_stage(const struct cuf_bufs *b, const struct cuf_plan *p, int s, bool inv, const cf *roots, int tid, int nt) {
-    int m = p->blk[s];
+    int lm = p->lgb[s], lM = p->lgb[0], n = p->n;
     bool half = s == 0;
     switch (p->radix[s]) {
-    case 2: inv ? cuf_dit(b, 2, m, half, roots, p->n, tid, nt) : cuf_dif(b, 2, m, half, roots, p->n, tid, nt); break;
-    case 4: inv ? cuf_dit(b, 4, m, half, roots, p->n, tid, nt) : cuf_dif(b, 4, m, half, roots, p->n, tid, nt); break;
-    default: inv ? cuf_dit(b, 8, m, half, roots, p->n, tid, nt) : cuf_dif(b, 8, m, half, roots, p->n, tid, nt); break;
+    case 2: inv ? cuf_dit(b, 2, lm, lM, half, roots, n, tid, nt) : cuf_dif(b, 2, lm, lM, half, roots, n, tid, nt); break;
+    case 4: inv ? cuf_dit(b, 4, lm, lM, half, roots, n, tid, nt) : cuf_dif(b, 4, lm, lM, half, roots, n, tid, nt); break;
+    default: inv ? cuf_dit(b, 8, lm, lM, half, roots, n, tid, nt) : cuf_dif(b, 8, lm, lM, half, roots, n, tid, nt); break;
     }
 }
 

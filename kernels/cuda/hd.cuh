@@ -29,16 +29,16 @@
  * read only what earlier passes wrote, so both orders compute the same. A
  * value that lives from one pass to the next lives in shared memory. */
 #ifdef __CUDA_ARCH__
-#define BLOCK_PASS(call)             \
+#define BLOCK_PASS(...)              \
     do {                             \
         const int tid = threadIdx.x; \
-        call;                        \
+        __VA_ARGS__;                 \
         __syncthreads();             \
     } while (0)
 #else
-#define BLOCK_PASS(call)                             \
-    do {                                             \
-        for (int tid = 0; tid < nt; tid++) { call; } \
+#define BLOCK_PASS(...)                                     \
+    do {                                                    \
+        for (int tid = 0; tid < nt; tid++) { __VA_ARGS__; } \
     } while (0)
 #endif
 
