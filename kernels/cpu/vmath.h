@@ -27,7 +27,8 @@ static inline float vm_exp_nonpos(float z) {
     float n = rintf(z * 1.44269504088896341f);
     float r = z - n * 0.693145751953125f - n * 1.42860682030941723212e-6f;
     float p = 1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 + r * (1.0f / 720))))));
-    int32_t bits = ((int32_t)n + 127) << 23;
+    /* (int32_t)NaN is undefined: a NaN z gives n = 0 here, and p is NaN anyway, so NaN still comes out. */
+    int32_t bits = ((int32_t)(n == n ? n : 0.0f) + 127) << 23;
     float scale;
     memcpy(&scale, &bits, sizeof scale);
     return p * scale;
