@@ -224,7 +224,9 @@ START_TEST(test_checkpoint_contents) {
     ck_assert_ptr_nonnull(st_get(&f, "backbone.layers.1.mixer.q_proj.weight"));
     st_free(&f);
     /* Its curves are the report's. */
-    cJSON *j = cJSON_Parse(untimed(at("b/r.json")));
+    char *text = untimed(at("b/r.json"));
+    cJSON *j = cJSON_Parse(text);
+    free(text);
     ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "test_accuracy")), 7);
     cJSON_Delete(j);
     /* The parameters load as weights: predict takes the checkpoint. */
