@@ -280,8 +280,19 @@ static int verify_hash(struct st_file *f, const char *path, size_t hlen, char *e
 }
 
 int st_read(const char *path, struct st_file *f, char *err, size_t errlen) {
+    unsigned char *image;
+    size_t size;
+    if (read_all(path, &image, &size, err, errlen) != 0) {
+        memset(f, 0, sizeof *f);
+        return -1;
+    }
+    return st_parse(image, size, path, f, err, errlen);
+}
+
+int st_parse(unsigned char *image, size_t size, const char *path, struct st_file *f, char *err, size_t errlen) {
     memset(f, 0, sizeof *f);
-    if (read_all(path, &f->image, &f->size, err, errlen) != 0) return -1;
+    f->image = image;
+    f->size = size;
     uint64_t hlen = 0;
     if (f->size < 8) goto truncated;
     for (int i = 7; i >= 0; i--) hlen = (hlen << 8) | f->image[i];

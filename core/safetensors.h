@@ -46,6 +46,9 @@ struct st_file {
 
 /* 0, or -1 with a message naming the file and the problem. */
 int st_read(const char *path, struct st_file *f, char *err, size_t errlen);
+/* The same for a file's bytes (malloc'd; f owns them, also on failure);
+ * `path` names the file in messages. */
+int st_parse(unsigned char *image, size_t size, const char *path, struct st_file *f, char *err, size_t errlen);
 void st_free(struct st_file *f);
 const struct st_tensor *st_get(const struct st_file *f, const char *name);
 /* Copy a tensor into doubles (any numeric dtype). */

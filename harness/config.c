@@ -52,18 +52,23 @@ static int line_of(const char *text, const char *at) {
     return line;
 }
 
-cJSON *config_doc_load(const char *path, char *err, size_t errlen) {
-    char *text = hp_read_text(path, "config", err, errlen);
-    if (!text) return NULL;
+cJSON *config_doc_parse(const char *text, const char *name, char *err, size_t errlen) {
     const char *end = NULL;
     cJSON *doc = cJSON_ParseWithOpts(text, &end, true);
     if (!doc) {
-        snprintf(err, errlen, "config '%s': invalid JSON near line %d", path, end ? line_of(text, end) : 0);
+        snprintf(err, errlen, "config '%s': invalid JSON near line %d", name, end ? line_of(text, end) : 0);
     } else if (!cJSON_IsObject(doc)) {
-        snprintf(err, errlen, "config '%s': the top level must be a JSON object", path);
+        snprintf(err, errlen, "config '%s': the top level must be a JSON object", name);
         cJSON_Delete(doc);
         doc = NULL;
     }
+    return doc;
+}
+
+cJSON *config_doc_load(const char *path, char *err, size_t errlen) {
+    char *text = hp_read_text(path, "config", err, errlen);
+    if (!text) return NULL;
+    cJSON *doc = config_doc_parse(text, path, err, errlen);
     free(text);
     return doc;
 }

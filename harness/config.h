@@ -45,8 +45,10 @@ extern const int config_n_model_knobs;
 extern const struct knob config_train_knobs[];
 extern const int config_n_train_knobs;
 
-/* A raw (unresolved) config document: a file, then overrides. */
+/* A raw (unresolved) config document: a file (or its text, `name` naming it
+ * in messages), then overrides. */
 struct cJSON *config_doc_load(const char *path, char *err, size_t errlen);
+struct cJSON *config_doc_parse(const char *text, const char *name, char *err, size_t errlen);
 /* Apply "section.key=value" (value parsed as a JSON number/true/false/null when
  * it is one, else taken as a string); creates keys so that resolution can name
  * unknown ones. 0 or -1 with err. */
