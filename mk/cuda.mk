@@ -2,7 +2,8 @@
 #
 # CUDA=1 (the default when nvcc is on PATH) compiles kernels/cuda/*.cu with
 # nvcc for sm_90 plus PTX (newer GPUs JIT the PTX) into build/libhippo32.a and
-# links cudart, cuBLAS and cuFFT from the toolkit; CUDA=0 puts the stub
+# links cudart from the toolkit (cuBLAS and cuFFT are loaded when the backend
+# starts: kernels/cuda/libs.cu); CUDA=0 puts the stub
 # (kernels/cuda/stub.c: ops_cuda() is NULL, the C API says why) there instead.
 # The f64 library always gets the stub. A binary with the backend starts and
 # runs the CPU path on machines without a GPU: nothing calls CUDA until
@@ -11,7 +12,10 @@
 #   make cuda        build the backend (an error, naming what is missing, without nvcc)
 #   make test-cuda   its suites: test_cuda_math (the kernels' arithmetic on the CPU) and
 #                    test_cuda_ops (every op against the CPU backend on the device; one
-#                    line and exit 0 where there is none)
+#                    line and exit 0 where there is none); test_cuda_ssm, _rows, _attn too
+#   make bench-cuda  FlashConv vs the cuFFT pipeline, direct vs cuFFT convolution, on the
+#                    device -> results/bench/cuda.json
+#   scripts/gpu-check DIR   all of it in one command, for a short GPU lease
 #
 # Overrides: CUDA_GENCODE (other architectures), NVCC_OPT.
 
@@ -28,6 +32,7 @@ CUDA_SRC  := $(wildcard kernels/cuda/*.cu)
 CUDA_OBJ  := $(CUDA_SRC:kernels/cuda/%.cu=$(B)/cuda/%.o)
 CUDA_STUB32 := $(B)/f32/kernels/cuda/stub.o
 CUDA_STUB64 := $(B)/f64/kernels/cuda/stub.o
+CUDA_BENCH  := $(B)/cuda/bench
 
 # The library's CUDA members change with CUDA=0/1: the stub (which defines
 # the C API or nothing) depends on a file holding the last mode, rewritten
@@ -38,12 +43,14 @@ $(CUDA_STUB32) $(CUDA_STUB64): $(CUDA_MODE) mk/cuda.mk Makefile
 $(CUDA_STUB32): CFLAGS += -DHIPPO_CUDA=$(CUDA)
 $(B)/libhippo64.a: $(CUDA_STUB64)
 
-.PHONY: cuda test-cuda
+.PHONY: cuda test-cuda bench-cuda
 
 ifeq ($(CUDA),1)
 
 $(B)/libhippo32.a: $(CUDA_STUB32) $(CUDA_OBJ)
-LDLIBS += -L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -lcublas -lcufft -lcudart -lstdc++
+# cuBLAS and cuFFT are not linked: kernels/cuda/libs.cu loads them when the
+# backend starts (the rpath lets it find them as it finds cudart).
+LDLIBS += -L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -lcudart -ldl -lstdc++
 # Keep the backend in hippodrome (the harness selects a backend by name once
 # --backend exists; until then this is what makes the binary carry it).
 $(BIN): LDLIBS += -Wl,-u,ops_cuda
@@ -55,16 +62,23 @@ $(B)/cuda/%.o: kernels/cuda/%.cu mk/cuda.mk Makefile
 cuda: $(B)/libhippo32.a $(BIN)
 	@echo "CUDA backend built: $(CUDA_OBJ:$(B)/cuda/%=%)"
 
-test-cuda: $(B)/tests/test_cuda_math $(B)/tests/test_cuda_ops
-	./$(B)/tests/test_cuda_math
-	./$(B)/tests/test_cuda_ops
+CUDA_TESTS := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/test_cuda_*.c))
+test-cuda: $(CUDA_TESTS)
+	@fail=0; for t in $(CUDA_TESTS); do echo "== $$t"; ./$$t || fail=1; done; exit $$fail
+
+$(CUDA_BENCH): kernels/cuda/bench.c $(B)/libhippo32.a
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(B)/libhippo32.a $(LDLIBS)
+
+bench-cuda: $(CUDA_BENCH)
+	@mkdir -p results/bench
+	./$(CUDA_BENCH) results/bench/cuda.json
 
 else
 
 $(B)/libhippo32.a: $(CUDA_STUB32)
 
 CUDA_WHY := $(if $(NVCC),CUDA=0 was given,nvcc was not found on PATH (install the CUDA toolkit, e.g. /usr/local/cuda/bin))
-cuda test-cuda:
+cuda test-cuda bench-cuda:
 	@echo "make $@: the CUDA backend is not built: $(CUDA_WHY)" >&2; exit 1
 
 endif

@@ -12,13 +12,15 @@
  *    block programs) against ops_cpu()->conv(_bwd), both layouts, groups;
  *  - the h3_inner pipeline's index maps (outer product, contraction and their
  *    backward) composed with the CPU's convolution, against h3_inner(_bwd).
- * Only launch geometry, shared-memory staging and barriers are left to the
- * GPU suite (tests/test_cuda_ops.c). */
+ * Also: cuBLAS and cuFFT (loaded at start, not linked) have every function
+ * the backend calls. Only launch geometry, shared-memory staging and
+ * barriers are left to the GPU suite (tests/test_cuda_ops.c). */
 #include <complex.h>
 
 #include "../kernels/cpu/fft_block.h"
 #include "../kernels/cpu/flashconv.h"
 #include "../kernels/cuda/conv_math.cuh"
+#include "../kernels/cuda/cuda.h"
 #include "../kernels/cuda/flash_math.cuh"
 #include "../kernels/cuda/h3_math.cuh"
 #include "ops_testutil.h"
@@ -32,6 +34,18 @@ static cf *roots_of(int n) {
     cuf_roots_fill(w, n);
     return w;
 }
+
+/* ---------- the build ---------- */
+
+/* cuBLAS and cuFFT are loaded at start, by name: every function the backend
+ * calls must be there (a device is not needed to look). */
+START_TEST(test_libs) {
+    char err[256] = "";
+    bool ok = cuda_libs_present(err, sizeof err);
+    if (cuda_built()) ck_assert_msg(ok, "CUDA backend built but its libraries do not load: %s", err);
+    else ck_assert_msg(!ok && !ops_cuda(), "no backend built, yet: %s", err);
+}
+END_TEST
 
 /* ---------- FFT: plan and positions ---------- */
 
@@ -249,14 +263,14 @@ START_TEST(test_h3_pipeline) {
     /* the pipeline: outer_k, the convolution (the CPU's here), contract_k; then dq_k, dy_k, its backward, dkv_k */
     real *kv = xmalloc(sizeof(real) * ne), *y = xmalloc(sizeof(real) * ne), *dy = xmalloc(sizeof(real) * ne);
     real *dkv = xmalloc(sizeof(real) * ne);
-    for (size_t i = 0; i < ne; i++) kv[i] = cuh3_outer(&s, x[1], x[2], i);
+    for (size_t i = 0; i < ne; i++) kv[i] = cuh3_at(&s, CUH3_OUTER, x[1], x[2], i);
     struct conv_args cv = {hc->B, hc->L, (int)cuh3_E(&s), hc->Lk, hc->dh * hc->dh, CONV_BLH, kv, K, Dk, y};
     ops_cpu()->conv(&cv);
-    for (size_t i = 0; i < n; i++) got[0][i] = cuh3_contract(&s, x[0], y, i), got[1][i] = cuh3_dq(&s, x[3], y, i);
-    for (size_t i = 0; i < ne; i++) dy[i] = cuh3_dy(&s, x[3], x[0], i);
+    for (size_t i = 0; i < n; i++) got[0][i] = cuh3_at(&s, CUH3_CONTRACT, x[0], y, i), got[1][i] = cuh3_at(&s, CUH3_DQ, x[3], y, i);
+    for (size_t i = 0; i < ne; i++) dy[i] = cuh3_at(&s, CUH3_DY, x[3], x[0], i);
     struct conv_bwd_args cb = {cv, dy, dkv, got[4], Dk ? got[5] : NULL};
     ops_cpu()->conv_bwd(&cb);
-    for (size_t i = 0; i < n; i++) got[2][i] = cuh3_dkt(&s, dkv, x[2], i), got[3][i] = cuh3_dv(&s, dkv, x[1], i);
+    for (size_t i = 0; i < n; i++) got[2][i] = cuh3_at(&s, CUH3_DKT, dkv, x[2], i), got[3][i] = cuh3_at(&s, CUH3_DV, dkv, x[1], i);
     static const char *names[6] = {"o", "dq", "dk~", "dv", "dK", "dDk"};
     for (int i = 0; i < (Dk ? 6 : 5); i++) {
         char what[128];
@@ -275,6 +289,7 @@ static Suite *cuda_math_suite(void) {
     Suite *s = suite_create("cuda_math");
     TCase *tc = tcase_create("cuda_math");
     tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_libs);
     tcase_add_test(tc, test_positions);
     tcase_add_loop_test(tc, test_forward_dft, 0, 11);
     tcase_add_loop_test(tc, test_kspec, 0, 5);

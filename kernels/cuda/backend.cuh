@@ -7,6 +7,7 @@
  *    reported at its own launch);
  *  - workspaces: one device allocation per kind, grown when a call needs
  *    more, never freed per call (runtime.cu);
+ *  - cuBLAS and cuFFT through cuda_lib() (loaded at start, not linked);
  *  - the cuBLAS handle, cached cuFFT plans, FFT root tables;
  *  - the op entry points ops_cuda.cu puts in the table. */
 #ifndef HIPPO_CUDA_BACKEND_CUH
@@ -30,6 +31,21 @@ extern "C" {
 
 #include "hd.cuh"
 
+/* ---- cuBLAS and cuFFT, loaded at start (libs.cu) ---------------------------------- */
+
+#define CUDA_LIB_FNS(X)                                                                          \
+    X(cublasCreate_v2) X(cublasSetMathMode) X(cublasGetStatusString) X(cublasSgemmStridedBatched) \
+    X(cufftCreate) X(cufftSetAutoAllocation) X(cufftMakePlan1d) X(cufftSetWorkArea) X(cufftExecR2C) \
+    X(cufftExecC2R) X(cufftDestroy)
+#define CUDA_LIB_MEMBER(f) decltype(&::f) f;
+struct cuda_libs {
+    CUDA_LIB_FNS(CUDA_LIB_MEMBER)
+};
+/* Load them (once); false with a message naming what is missing. */
+bool cuda_libs_load(char *err, size_t errlen);
+/* The loaded functions (after cuda_ready()). */
+const struct cuda_libs *cuda_lib(void);
+
 /* ---- checked calls (check.cu) ------------------------------------------------ */
 
 __attribute__((noreturn)) void cuda_fail(const char *lib, const char *err, const char *stmt, const char *file,
@@ -41,7 +57,7 @@ static inline void cuda_check_rt(cudaError_t e, const char *stmt, const char *fi
     if (e != cudaSuccess) cuda_fail("CUDA", cudaGetErrorString(e), stmt, file, line);
 }
 static inline void cuda_check_blas(cublasStatus_t s, const char *stmt, const char *file, int line) {
-    if (s != CUBLAS_STATUS_SUCCESS) cuda_fail("cuBLAS", cublasGetStatusString(s), stmt, file, line);
+    if (s != CUBLAS_STATUS_SUCCESS) cuda_fail("cuBLAS", cuda_lib()->cublasGetStatusString(s), stmt, file, line);
 }
 static inline void cuda_check_fft(cufftResult r, const char *stmt, const char *file, int line) {
     if (r != CUFFT_SUCCESS) cuda_fail("cuFFT", cuda_cufft_error(r), stmt, file, line);
@@ -50,6 +66,14 @@ static inline void cuda_check_fft(cufftResult r, const char *stmt, const char *f
 #define CUBLAS_CHECK(x) cuda_check_blas((x), #x, __FILE__, __LINE__)
 #define CUFFT_CHECK(x) cuda_check_fft((x), #x, __FILE__, __LINE__)
 #define CUDA_LAUNCHED(kernel) cuda_launched(kernel, __FILE__, __LINE__)
+
+/* kernel<<<>>> over n items, 256 threads a block, n passed last; checked. */
+#define CUDA_LAUNCH(kernel, n, ...)                                   \
+    do {                                                              \
+        size_t n_ = (n);                                              \
+        kernel<<<cuda_grid(n_, 256), 256>>>(__VA_ARGS__, n_);         \
+        CUDA_LAUNCHED(#kernel);                                       \
+    } while (0)
 
 /* Blocks of `threads` covering `items` (a 1-D grid). */
 static inline unsigned cuda_grid(size_t items, int threads) {
@@ -71,6 +95,7 @@ enum cuda_ws_kind {
     WS_H3_KV, WS_H3_Y, WS_H3_DY, WS_H3_DKV,   /* the h3_inner pipeline's (B, L, D d_h) tensors */
     WS_FLASH_K,                               /* FlashConv's kernel spectra */
     WS_SSMCONV_K, WS_SSMCONV_DK,              /* ssm_conv_chunked: the full kernel and its gradient */
+    WS_ATTN_DR,                               /* attention's backward: dO . o per row */
     CUDA_WS_KINDS
 };
 /* At least `bytes` of device memory for kind k, valid until the next call
@@ -86,6 +111,21 @@ cufftHandle cuda_fft_plan(int n, int batch, cufftType type);
 const cf *cuda_roots(int n);
 /* Shared memory one block may use when it asks for it (the opt-in limit). */
 int cuda_smem_optin(void);
+
+/* The diagonal SSM's kernel from its modes (ssm_kernel.cu; ssm_math.cuh):
+ * K (rows, L) (=) taps of rows x n2 modes; S (rows x n2, 2) (=) each mode's
+ * power sums S0, S1 over its row of dK (rows, L). */
+struct ssm_mode;
+void cuda_ssm_taps(const struct ssm_mode *m, int rows, int n2, int L, float *K);
+void cuda_ssm_sums(const struct ssm_mode *m, int rows, int n2, const float *dK, int L, cd *S);
+
+/* The convolution's parameter gradients by direct sums (conv.cu;
+ * conv_math.cuh): dk (+=) when dk, dD (+=) when dD. */
+struct cuconv;
+void cuda_conv_grad_sums(const struct cuconv *s, const float *u, const float *dy, float *dk, float *dD);
+/* The cuFFT pipeline (conv_fft.cu). */
+void cuda_conv_cufft(const struct conv_args *a);
+void cuda_conv_cufft_bwd(const struct conv_bwd_args *g);
 
 /* ---- the ops (one file each) -------------------------------------------------- */
 
@@ -106,5 +146,7 @@ void cuda_h3_inner(const struct h3_inner_args *a);
 void cuda_h3_inner_bwd(const struct h3_inner_bwd_args *a);
 void cuda_ssm_conv_chunked(const struct ssm_conv_args *a);
 void cuda_ssm_conv_chunked_bwd(const struct ssm_conv_bwd_args *a);
+void cuda_attention(const struct attention_args *a);
+void cuda_attention_bwd(const struct attention_bwd_args *a);
 
 #endif

@@ -22,6 +22,11 @@ extern "C" {
 /* True when this build has the backend and a usable device (ops_cuda_status()
  * says why not). */
 bool cuda_ready(void);
+/* True when this build has the backend, device or not. */
+bool cuda_built(void);
+/* Whether cuBLAS and cuFFT load with every function the backend calls (they
+ * are loaded at start, not linked); needs no device. False with a message. */
+bool cuda_libs_present(char *err, size_t errlen);
 
 /* Device memory, synchronous copies (host <-> device), byte fill. */
 void *cuda_malloc(size_t bytes);
@@ -47,8 +52,9 @@ void cuda_conv_bwd_via(const struct conv_bwd_args *g, enum cuda_conv_path p);
  * channels, its own shared-memory FFT; forward only so far) or the pipeline
  * (outer product, the long convolution, the q contraction as separate
  * passes). cuda_h3_flash_supports says which shapes the fused kernel takes
- * (FFT size within the shared memory of a block: L <= 8192 on Hopper);
- * ops->h3_inner uses it whenever it does, the pipeline otherwise. */
+ * (its FFT within the shared memory of a block: on Hopper L <= 16384 with
+ * head_dim 1, L <= 8192 otherwise); ops->h3_inner uses it whenever it does,
+ * the pipeline otherwise. */
 enum cuda_h3_path { CUDA_H3_FLASH, CUDA_H3_PIPELINE };
 bool cuda_h3_flash_supports(const struct h3_inner_args *a);
 void cuda_h3_inner_via(const struct h3_inner_args *a, enum cuda_h3_path p);

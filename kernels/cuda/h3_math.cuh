@@ -11,7 +11,7 @@
  *   dkv = the conv's backward of dy,
  *   dk~[h d_h + i] = sum_j dkv[e] v[h d_h + j],  dv[h d_h + j] = sum_i dkv[e] k~[h d_h + i].
  * Items: elements of the (B L, E) or (B L, D) tensor written; each sum is
- * formed by one item in a fixed order. */
+ * formed by one item in a fixed order. cuh3_at selects the map of a pass. */
 #ifndef HIPPO_CUDA_H3_MATH_CUH
 #define HIPPO_CUDA_H3_MATH_CUH
 
@@ -55,19 +55,29 @@ HD float cuh3_dq(const struct cuh3 *s, const float *dout, const float *y, size_t
     for (int j = 0; j < dh; j++) d += dout[bt * s->D + (size_t)j * H + h] * y[bt * cuh3_E(s) + (size_t)h * dh * dh + i * dh + j];
     return d;
 }
-HD float cuh3_dkt(const struct cuh3 *s, const float *dkv, const float *v, size_t idx) {
+/* dk~ (sum over j with v) or dv (sum over i with k~) at item idx of (B L, D). */
+HD float cuh3_dsum(const struct cuh3 *s, const float *dkv, const float *w, size_t idx, bool dv) {
     size_t bt = idx / s->D;
-    int ch = (int)(idx % s->D), dh = s->dh, h = ch / dh, i = ch % dh;
+    int ch = (int)(idx % s->D), dh = s->dh, h = ch / dh, x = ch % dh;
     float d = 0;
-    for (int j = 0; j < dh; j++) d += dkv[bt * cuh3_E(s) + (size_t)h * dh * dh + i * dh + j] * v[bt * s->D + h * dh + j];
+    for (int k = 0; k < dh; k++) {
+        int i = dv ? k : x, j = dv ? x : k;
+        d += dkv[bt * cuh3_E(s) + (size_t)h * dh * dh + i * dh + j] * w[bt * s->D + h * dh + k];
+    }
     return d;
 }
-HD float cuh3_dv(const struct cuh3 *s, const float *dkv, const float *kt, size_t idx) {
-    size_t bt = idx / s->D;
-    int ch = (int)(idx % s->D), dh = s->dh, h = ch / dh, j = ch % dh;
-    float d = 0;
-    for (int i = 0; i < dh; i++) d += dkv[bt * cuh3_E(s) + (size_t)h * dh * dh + i * dh + j] * kt[bt * s->D + h * dh + i];
-    return d;
+
+/* Every pass of the pipeline is one of these maps of two inputs. */
+enum cuh3_map { CUH3_OUTER, CUH3_CONTRACT, CUH3_DY, CUH3_DQ, CUH3_DKT, CUH3_DV };
+HD float cuh3_at(const struct cuh3 *s, enum cuh3_map m, const float *x, const float *y, size_t idx) {
+    switch (m) {
+    case CUH3_OUTER: return cuh3_outer(s, x, y, idx);       /* x k~, y v */
+    case CUH3_CONTRACT: return cuh3_contract(s, x, y, idx); /* x q, y the conv's output */
+    case CUH3_DY: return cuh3_dy(s, x, y, idx);             /* x dout, y q */
+    case CUH3_DQ: return cuh3_dq(s, x, y, idx);             /* x dout, y the conv's output */
+    case CUH3_DKT: return cuh3_dsum(s, x, y, idx, false);   /* x dkv, y v */
+    default: return cuh3_dsum(s, x, y, idx, true);          /* x dkv, y k~ */
+    }
 }
 
 #endif

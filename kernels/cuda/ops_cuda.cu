@@ -1,5 +1,30 @@
-/* ops_cuda.cu — the CUDA backend's ops table. */
+/* ops_cuda.cu — the CUDA backend's ops table (ops.h): every entry for
+ * device pointers, NULL until a device is usable (cuda_ready). */
 #include "backend.cuh"
 
-/* The table is filled op by op; until every entry has a kernel there is none. */
-extern "C" const struct ops *ops_cuda(void) { return NULL; }
+extern "C" const struct ops *ops_cuda(void) {
+    static const struct ops t = {
+        .name = "cuda",
+        .gemm_name = "cuBLAS sgemm (FP32, no TF32)",
+        .gemm = cuda_gemm,
+        .conv = cuda_conv,
+        .conv_bwd = cuda_conv_bwd,
+        .ssm_kernel = cuda_ssm_kernel,
+        .ssm_kernel_bwd = cuda_ssm_kernel_bwd,
+        .softmax = cuda_softmax,
+        .softmax_bwd = cuda_softmax_bwd,
+        .layernorm = cuda_layernorm,
+        .layernorm_bwd = cuda_layernorm_bwd,
+        .gelu = cuda_gelu,
+        .gelu_bwd = cuda_gelu_bwd,
+        .xent = cuda_xent,
+        .xent_bwd = cuda_xent_bwd,
+        .h3_inner = cuda_h3_inner,
+        .h3_inner_bwd = cuda_h3_inner_bwd,
+        .ssm_conv_chunked = cuda_ssm_conv_chunked,
+        .ssm_conv_chunked_bwd = cuda_ssm_conv_chunked_bwd,
+        .attention = cuda_attention,
+        .attention_bwd = cuda_attention_bwd,
+    };
+    return cuda_ready() ? &t : NULL;
+}

@@ -1,6 +1,7 @@
 /* runtime.cu — the device, its memory and the shared handles of the CUDA
  * backend: first use, status in words, copies, workspaces, the cuBLAS handle,
  * cached cuFFT plans and FFT root tables, event timing.
+ * cuBLAS and cuFFT are loaded here, at start (libs.cu).
  *
  * Nothing here runs before cuda_ready() is first asked (by ops_cuda()):
  * a binary linked with cudart starts and runs on a machine without a GPU or
@@ -38,6 +39,11 @@ static bool start(void) {
         return false;
     }
     CUDA_CHECK(cudaSetDevice(dev));
+    char err[256];
+    if (!cuda_libs_load(err, sizeof err)) {
+        snprintf(status, sizeof status, "device %d (%.100s) found, but %s", dev, p.name, err);
+        return false;
+    }
     snprintf(status, sizeof status, "device %d: %.100s (sm_%d%d, %d SMs, %.0f GiB)", dev, p.name, p.major, p.minor,
              p.multiProcessorCount, (double)p.totalGlobalMem / (1 << 30));
     return true;
@@ -47,6 +53,8 @@ extern "C" bool cuda_ready(void) {
     if (!state) state = start() ? 1 : -1;
     return state > 0;
 }
+
+extern "C" bool cuda_built(void) { return true; }
 
 extern "C" const char *ops_cuda_status(void) {
     cuda_ready();
@@ -117,9 +125,9 @@ void *cuda_ws(enum cuda_ws_kind k, size_t bytes) {
 cublasHandle_t cuda_blas(void) {
     static cublasHandle_t h;
     if (!h) {
-        CUBLAS_CHECK(cublasCreate(&h));
+        CUBLAS_CHECK(cuda_lib()->cublasCreate_v2(&h));
         /* full FP32 products (no TF32): the CPU backend is the oracle */
-        CUBLAS_CHECK(cublasSetMathMode(h, CUBLAS_DEFAULT_MATH));
+        CUBLAS_CHECK(cuda_lib()->cublasSetMathMode(h, CUBLAS_DEFAULT_MATH));
     }
     return h;
 }
@@ -140,13 +148,14 @@ cufftHandle cuda_fft_plan(int n, int batch, cufftType type) {
         i++;
     if (i == PLAN_CACHE) {
         i = plan_next, plan_next = (plan_next + 1) % PLAN_CACHE;
-        if (plans[i].used) CUFFT_CHECK(cufftDestroy(plans[i].h));
+        const struct cuda_libs *L = cuda_lib();
+        if (plans[i].used) CUFFT_CHECK(L->cufftDestroy(plans[i].h));
         plans[i].used = true, plans[i].n = n, plans[i].batch = batch, plans[i].type = type;
-        CUFFT_CHECK(cufftCreate(&plans[i].h));
-        CUFFT_CHECK(cufftSetAutoAllocation(plans[i].h, 0));
-        CUFFT_CHECK(cufftMakePlan1d(plans[i].h, n, type, batch, &plans[i].work));
+        CUFFT_CHECK(L->cufftCreate(&plans[i].h));
+        CUFFT_CHECK(L->cufftSetAutoAllocation(plans[i].h, 0));
+        CUFFT_CHECK(L->cufftMakePlan1d(plans[i].h, n, type, batch, &plans[i].work));
     }
-    CUFFT_CHECK(cufftSetWorkArea(plans[i].h, cuda_ws(WS_CUFFT, plans[i].work)));
+    CUFFT_CHECK(cuda_lib()->cufftSetWorkArea(plans[i].h, cuda_ws(WS_CUFFT, plans[i].work)));
     return plans[i].h;
 }
 

@@ -5,6 +5,8 @@
  * defines nothing. */
 #include "cuda.h"
 
+#include <stdio.h>
+
 #if HIPPO_CUDA && !defined(HIPPO_F64)
 
 typedef int cuda_stub_unused; /* the backend is built: its .cu files define everything */
@@ -22,6 +24,11 @@ static const char *why(void) {
 const struct ops *ops_cuda(void) { return NULL; }
 const char *ops_cuda_status(void) { return why(); }
 bool cuda_ready(void) { return false; }
+bool cuda_built(void) { return false; }
+bool cuda_libs_present(char *err, size_t errlen) {
+    snprintf(err, errlen, "%s", why());
+    return false;
+}
 
 _Noreturn static void none(const char *file, int line) { hp_die_at(file, line, "CUDA backend: %s", why()); }
 
