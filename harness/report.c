@@ -34,6 +34,7 @@ static void add_data(cJSON *root, const struct run_config *c, const struct train
     cJSON_AddNumberToObject(d, "n_test", r->n_test);
     cJSON_AddNumberToObject(d, "overlap", r->overlap);
     cJSON_AddNumberToObject(d, "seq_len", r->L);
+    cJSON_AddNumberToObject(d, "test_seq_len", r->test_L);
     cJSON_AddNumberToObject(d, "vocab", r->vocab);
     cJSON_AddNumberToObject(root, "chance_accuracy", r->chance);
     cJSON *m = cJSON_AddObjectToObject(root, "model");
@@ -82,6 +83,8 @@ cJSON *report_run(const struct run_config *c, const struct train_result *r) {
     add_data(root, c, r);
     add_build(root, c, r);
     add_curves(root, r);
+    /* The final model's answers on the test split, by position, gap and length (harness/metrics.h). */
+    if (r->has_metrics) cJSON_AddItemToObject(root, "test_metrics", metrics_json(&r->test_metrics));
     cJSON *t = cJSON_AddObjectToObject(root, "timing");
     cJSON_AddNumberToObject(t, "wall_seconds", r->wall_seconds);
     cJSON_AddNumberToObject(t, "train_seconds", r->train_seconds);

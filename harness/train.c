@@ -78,9 +78,12 @@ static int argmax_row(const real *v, int V) {
     return best;
 }
 
-double train_evaluate(struct model *m, const struct ops *ops, const struct task_split *s, int batch) {
+/* Argmax predictions at the answer positions of s, eval mode: counts, and
+ * the ids into pred (n, L) when it is given (other positions untouched). */
+static void predict_answers(struct model *m, const struct ops *ops, const struct task_split *s, int batch,
+                            int32_t *pred, long *correct, long *total) {
     int L = s->L, V = model_config(m)->vocab;
-    long correct = 0, total = 0;
+    *correct = 0, *total = 0;
     for (int start = 0; start < s->n; start += batch) {
         int B = s->n - start < batch ? s->n - start : batch;
         struct model_batch mb = {.B = B, .L = L, .tokens = s->x + (size_t)start * L, .targets = NULL,
@@ -90,11 +93,30 @@ double train_evaluate(struct model *m, const struct ops *ops, const struct task_
         for (size_t i = 0; i < (size_t)B * L; i++) {
             size_t at = (size_t)start * L + i;
             if (!s->answer_mask[at]) continue;
-            total++;
-            correct += argmax_row(logits + i * V, V) == s->y[at];
+            int p = argmax_row(logits + i * V, V);
+            if (pred) pred[at] = p;
+            (*total)++;
+            *correct += p == s->y[at];
         }
     }
+}
+
+double train_evaluate(struct model *m, const struct ops *ops, const struct task_split *s, int batch) {
+    long correct, total;
+    predict_answers(m, ops, s, batch, NULL, &correct, &total);
     return total ? (double)correct / (double)total : 0.0;
+}
+
+void train_evaluate_metrics(struct model *m, const struct ops *ops, const struct task_split *s, int batch,
+                            struct metrics *out) {
+    int32_t *pred = xcalloc((size_t)s->n * s->L + 1, sizeof *pred);
+    long correct, total;
+    predict_answers(m, ops, s, batch, pred, &correct, &total);
+    struct metrics_input in = {.n = s->n, .L = s->L, .pred = pred, .target = s->y, .answer = s->answer_mask,
+                               .gap = s->gap, .seq_len = s->seq_len};
+    metrics_compute(&in, out);
+    HP_CHECK(out->tokens.correct == correct && out->tokens.total == total);
+    free(pred);
 }
 
 static void fail(struct train_result *r, const char *what, const char *err) {
@@ -142,6 +164,7 @@ static int setup_data(struct trainer *st, struct train_result *r) {
     r->n_train = st->train.n;
     r->n_test = st->test.n;
     r->L = st->train.L;
+    r->test_L = st->test.L;
     r->overlap = task_overlap(&st->test, &st->train);
     r->chance = c->task->chance(&c->task_kv);
     r->vocab = c->task->vocab_size(&c->task_kv);
@@ -158,7 +181,7 @@ static int setup_model(struct trainer *st, struct train_result *r) {
     }
     model_init(r->model, st->seed);
     r->n_params = model_params(r->model)->total;
-    r->state_size = model_state_size(r->model, r->L);
+    r->state_size = model_state_size(r->model, r->test_L); /* generation state at the longest length used */
     struct adamw_cfg ac = {.weight_decay = cfg_train_real(c, "weight_decay"),
                            .beta1 = cfg_train_real(c, "beta1"),
                            .beta2 = cfg_train_real(c, "beta2"),
@@ -519,6 +542,10 @@ int train_run(const struct run_config *c, const struct train_opts *o, struct tra
         return -1;
     }
     run_epochs(st, r, o, t_start);
+    if (r->status == RUN_OK && r->epochs_run > 0) {
+        train_evaluate_metrics(r->model, st->ops, &st->test, st->B, &r->test_metrics);
+        r->has_metrics = true;
+    }
     live_end(st, o);
     r->wall_seconds = st->wall0 + hp_now() - t_start;
     if (r->steps > 0 && r->train_seconds > 0) {
@@ -530,6 +557,7 @@ int train_run(const struct run_config *c, const struct train_opts *o, struct tra
 }
 
 void train_result_free(struct train_result *r) {
+    if (r->has_metrics) metrics_free(&r->test_metrics);
     free(r->train_loss);
     free(r->test_acc);
     if (r->model) model_free(r->model);

@@ -16,6 +16,7 @@
 #include "../models/model.h"
 #include "../tasks/task.h"
 #include "config.h"
+#include "metrics.h"
 
 /* How a run ended. OK, DIVERGED and FAILED are final and get a report;
  * STOPPED (a signal, or a checkpoint that could not be written) and REFUSED
@@ -45,16 +46,18 @@ struct train_result {
     char message[512];     /* why it failed or diverged; "" when ok */
     /* data */
     uint64_t train_hash, test_hash;
-    int n_train, n_test, overlap, L, vocab;
+    int n_train, n_test, overlap, L, test_L, vocab; /* L: the training split's input length */
     double chance;
     /* model */
-    size_t n_params, state_size;
+    size_t n_params, state_size; /* state_size: per sequence at the test length */
     const char *gemm_name;
     int threads;
     /* curves (epochs_cap entries allocated, epochs_run filled) */
     int epochs_cap, epochs_run;
     double *train_loss, *test_acc;
     double final_acc, best_acc;
+    bool has_metrics;        /* test_metrics filled: the final model on the test split */
+    struct metrics test_metrics;
     int best_epoch;        /* 1-based; 0 when no epoch finished */
     bool early_stopped;
     long diverged_step;    /* global step (0-based) whose loss or gradient was not finite; -1 if none */
@@ -78,6 +81,10 @@ void train_fill_batch(const struct task_split *s, const int *rows, int B, int32_
 void train_permutation(uint64_t seed, int epoch, int n, int *perm);
 /* Test accuracy: argmax over the vocabulary at answer positions, eval mode. */
 double train_evaluate(struct model *m, const struct ops *ops, const struct task_split *s, int batch);
+/* The same predictions as answer-level metrics (harness/metrics.h): token
+ * accuracy (= train_evaluate), exact match, per position, gap and length. */
+void train_evaluate_metrics(struct model *m, const struct ops *ops, const struct task_split *s, int batch,
+                            struct metrics *out);
 
 /* A prepared run (data, model, optimizer, schedule), for train_run and the
  * step benchmark. NULL on failure with r->status = RUN_FAILED and a message. */

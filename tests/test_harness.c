@@ -310,6 +310,12 @@ START_TEST(test_report_written_atomically) {
     ck_assert_int_eq(need(data, "n_test")->valueint, 40);
     ck_assert_int_eq((int)strlen(need(data, "train_hash")->valuestring), 16);
     ck_assert_double_gt(need(need(doc, "model"), "parameters")->valuedouble, 0);
+    /* the final model's answer metrics: their token accuracy is the final accuracy */
+    const cJSON *tm = need(doc, "test_metrics");
+    ck_assert_double_eq_tol(need(tm, "token_accuracy")->valuedouble, need(doc, "final_accuracy")->valuedouble, 1e-12);
+    ck_assert_int_eq(need(tm, "answers")->valueint, 40); /* assoc_recall: one answer per test example */
+    ck_assert(cJSON_IsArray(need(tm, "per_position")) && cJSON_IsArray(need(tm, "per_length")));
+    ck_assert_int_eq(need(data, "test_seq_len")->valueint, need(data, "seq_len")->valueint);
     need(need(doc, "timing"), "tokens_per_second");
     need(need(doc, "timing"), "ms_per_step");
     cJSON_Delete(doc);
