@@ -39,24 +39,26 @@ struct fixture {
     const char *layer;
     const char *knobs; /* "key=value,key=value" layer knobs */
     int n_pos; /* 0 = taken from the file */
+    int short_conv; /* taps of the model's short-conv front (model_cfg.short_conv), 0 = none */
 };
 
 static const struct fixture fixtures[] = {
-    {"reference/h3.safetensors", "h3", "", 0},
-    {"reference/h3_headdim8.safetensors", "h3", "head_dim=8", 0},
-    {"reference/s4d.safetensors", "s4d", "", 0},
-    {"reference/attention.safetensors", "attention", "n_heads=1,dropout=0", 32},
-    {"ours/h3_headdim2.safetensors", "h3", "head_dim=2", 0},
-    {"ours/h3_zoh.safetensors", "h3", "disc=zoh", 0},
-    {"ours/h3_big.safetensors", "h3", "", 0},
-    {"ours/attention_2heads.safetensors", "attention", "n_heads=2,dropout=0", 0},
-    {"ours/s4d_v10.safetensors", "s4d", "", 0},
-    {"ours/h3_n16.safetensors", "h3", "d_state=16", 0},
-    {"ours/gss.safetensors", "gss", "", 0},
-    {"ours/h3_diag_diag.safetensors", "h3", "ssm=diag+diag", 0},
-    {"ours/h3_shift_shift.safetensors", "h3", "ssm=shift+shift", 0},
-    {"ours/h3_nogates.safetensors", "h3", "gate_kv=false,gate_q=false", 0},
-    {"ours/hyena.safetensors", "hyena", "emb_dim=5,w=10,l_max=21", 0},
+    {"reference/h3.safetensors", "h3", "", 0, 0},
+    {"reference/h3_headdim8.safetensors", "h3", "head_dim=8", 0, 0},
+    {"reference/s4d.safetensors", "s4d", "", 0, 0},
+    {"reference/attention.safetensors", "attention", "n_heads=1,dropout=0", 32, 0},
+    {"ours/h3_headdim2.safetensors", "h3", "head_dim=2", 0, 0},
+    {"ours/h3_zoh.safetensors", "h3", "disc=zoh", 0, 0},
+    {"ours/h3_big.safetensors", "h3", "", 0, 0},
+    {"ours/attention_2heads.safetensors", "attention", "n_heads=2,dropout=0", 0, 0},
+    {"ours/s4d_v10.safetensors", "s4d", "", 0, 0},
+    {"ours/h3_n16.safetensors", "h3", "d_state=16", 0, 0},
+    {"ours/gss.safetensors", "gss", "", 0, 0},
+    {"ours/h3_diag_diag.safetensors", "h3", "ssm=diag+diag", 0, 0},
+    {"ours/h3_shift_shift.safetensors", "h3", "ssm=shift+shift", 0, 0},
+    {"ours/h3_nogates.safetensors", "h3", "gate_kv=false,gate_q=false", 0, 0},
+    {"ours/hyena.safetensors", "hyena", "emb_dim=5,w=10,l_max=21", 0, 0},
+    {"ours/h3_short_conv.safetensors", "h3", "", 0, 4},
 };
 enum { N_FIX = sizeof fixtures / sizeof fixtures[0] };
 
@@ -68,7 +70,7 @@ static struct model *build(const struct fixture *fx, const struct st_file *f, in
     *B = (int)ids->shape[0], *L = (int)ids->shape[1];
     struct model_cfg c = {.vocab = (int)emb->shape[0], .d_model = (int)emb->shape[1], .n_layer = 0,
                           .d_inner = (int)fc1->shape[0], .max_L = *L, .n_pos = fx->n_pos, .embed_dropout = 0,
-                          .ln_eps = 1e-5, .kind = layer_find(fx->layer)};
+                          .ln_eps = 1e-5, .kind = layer_find(fx->layer), .short_conv = fx->short_conv};
     char name[128];
     while (snprintf(name, sizeof name, "param/backbone.layers.%d.norm1.weight", c.n_layer), st_get(f, name))
         c.n_layer++;
@@ -172,7 +174,7 @@ END_TEST
  * delta (after - before): it is ~lr, far smaller than the parameters, so a
  * wrong group (weight decay on an SSM tensor) shows plainly. */
 START_TEST(test_adamw_step) {
-    static const struct fixture fx = {"ours/optim_h3.safetensors", "h3", "", 0};
+    static const struct fixture fx = {"ours/optim_h3.safetensors", "h3", "", 0, 0};
     struct st_file f;
     int B, L;
     struct model *m = open_model(&fx, &f, &B, &L);

@@ -58,9 +58,12 @@ class Config:
     l_max: int = 0               # Hyena: feature layout length (0: the input length)
     init: str = "torch"          # Hyena: "torch" (PyTorch module defaults) or "lm" (lm_simple re-draw)
     layer_norm_eps: float = 1e-5
+    short_conv: int = 0          # any kind: taps of a depthwise causal conv in front of the mixer (0: none)
 
     def to_json(self):
         d = asdict(self)
+        if not d["short_conv"]:  # only when set: files from before this knob keep their bytes
+            del d["short_conv"]
         if self.kind != "h3":
             del d["head_dim"]
         for k in H3_ABLATION_DEFAULTS:  # only when set: files from before these knobs keep their bytes
@@ -360,6 +363,17 @@ def hyena_mixer(cfg, p, pre, a, trace, i):
     return linear(u * x0, p, pre + "out_proj")
 
 
+def short_conv(cfg, p, pre, a):
+    """The short-conv front (models/short_conv.c): PyTorch's Conv1d(D, D, k, groups=D,
+    padding=k-1) cut to the first L outputs, on a (B, L, D); a itself when cfg.short_conv is 0."""
+    if not cfg.short_conv:
+        return a
+    L = a.shape[1]
+    y = F.conv1d(a.transpose(1, 2), p[pre + "short_conv.weight"], p[pre + "short_conv.bias"],
+                 padding=cfg.short_conv - 1, groups=a.shape[2])
+    return y[..., :L].transpose(1, 2)
+
+
 MIXERS = {"h3": h3_mixer, "s4d": s4d_mixer, "attention": attention_mixer, "gss": gss_mixer,
           "hyena": hyena_mixer}
 
@@ -378,7 +392,7 @@ def forward(cfg, p, ids, targets):
     for i in range(cfg.n_layer):
         pre = "backbone.layers.%d." % i
         a = layer_norm(x, p, pre + "norm1", cfg.layer_norm_eps)
-        m = MIXERS[cfg.kind](cfg, p, pre + "mixer.", a, trace, i)
+        m = MIXERS[cfg.kind](cfg, p, pre + "mixer.", short_conv(cfg, p, pre + "mixer.", a), trace, i)
         r = x + m
         h = layer_norm(r, p, pre + "norm2", cfg.layer_norm_eps)
         f = linear(gelu_tanh(linear(h, p, pre + "mlp.fc1")), p, pre + "mlp.fc2")
@@ -511,6 +525,8 @@ def param_shapes(cfg):
         else:
             out += [(m + "Wqkv.weight", (3 * D, D)), (m + "Wqkv.bias", (3 * D,)),
                     (m + "out_proj.weight", (D, D)), (m + "out_proj.bias", (D,))]
+        if cfg.short_conv:
+            out += [(m + "short_conv.weight", (D, 1, cfg.short_conv)), (m + "short_conv.bias", (D,))]
         b = "backbone.layers.%d." % i
         out += [(b + "norm1.weight", (D,)), (b + "norm1.bias", (D,)),
                 (b + "mlp.fc1.weight", (cfg.d_inner, D)), (b + "mlp.fc1.bias", (cfg.d_inner,)),
@@ -597,6 +613,9 @@ def hyena_init(cfg, leaf, shape):
 def init_one(cfg, name, shape):
     """Draw one float32 parameter from the inits of h3.md §1.5, §1.6, §2.1 (Hyena: hyena_init)."""
     N = cfg.d_state
+    if name.endswith(("mixer.short_conv.weight", "mixer.short_conv.bias")):  # Conv1d's default: fan_in k
+        bound = 1 / math.sqrt(cfg.short_conv)
+        return (torch.rand(shape) * 2 - 1) * bound
     if cfg.kind == "hyena" and ".mixer." in name:
         return hyena_init(cfg, name.split(".mixer.")[1], shape)
     if cfg.kind == "h3":

@@ -5,7 +5,7 @@ They cover cases the authors' fixtures (tests/fixtures/reference/) do not: H3 he
 zero-order-hold discretisation, H3 with a large mixer output, two-head attention, S4D at
 vocabulary 10 / length 22, H3 with d_state 16 < L (zero shift-kernel tail), Gated State Spaces
 (GSS, our own layer: no authors' counterpart), the order-2 Hyena operator (emb_dim 5, w 10 and
-l_max = L + 2 as the Hyena long-recall config), the H3 ablations (diag+diag, shift+shift, both
+l_max = L + 2 as the Hyena long-recall config), H3 behind a 4-tap short-conv front, the H3 ablations (diag+diag, shift+shift, both
 gates off) and one AdamW step plus the two LR schedules. Same tensor names
 as the authors' files; float64 (ids int64); parameters drawn in float32 so they load exactly.
 
@@ -51,6 +51,8 @@ CASES = [
      {"qkvo_scale": 4.5}),
     # Inputs of 19 tokens, features laid out for 21 (L + 2); PyTorch's default inits.
     ("hyena", Config(kind="hyena", emb_dim=5, w=10.0, l_max=21), 11, "induction_head", 20, 18, 2, {}),
+    # The short-conv front (4 taps) in front of H3; no recurrent-mode tensors (step_trace is H3's alone).
+    ("h3_short_conv", Config(kind="h3", short_conv=4), 12, "induction_head", 20, 18, 2, {"qkvo_scale": 4.5}),
 ]
 
 # GSS projection weights enlarged by `gss_proj_scale` so the mixer output reaches the logits.
@@ -123,7 +125,7 @@ def run_model(cfg, params, ids, targets):
     out.update({"param/" + k: v.detach() for k, v in params.items()})
     out.update({"grad/" + k: v.grad.detach() for k, v in params.items()})
     out.update({k: v.detach() for k, v in trace.items()})
-    if cfg.kind == "h3" and cfg.head_dim == 1:
+    if cfg.kind == "h3" and cfg.head_dim == 1 and not cfg.short_conv:
         with torch.no_grad():
             out.update(hippo_ref.step_trace(cfg, params, trace))
         for i in range(cfg.n_layer):  # recurrence vs convolution: an independent check
