@@ -106,7 +106,7 @@ START_TEST(test_xent) {
     ck_assert_msg(fabs(tot[0] / tot[1] - loss) <= 1e-6 * fabs(loss), "xent loss %.9g, cpu %.9g", tot[0] / tot[1], loss);
     float gsc = tot[1] > 0 ? 0.5f / (float)tot[1] : 0.0f;
     for (size_t i = 0; i < n; i++) gd[i] = rows_xent_grad(t, gp, V, gsc, i);
-    assert_rows("xent probs", gp, probs, n, 1e-6);
+    assert_rows("xent probs", gp, probs, n, 5e-6); /* expf vs the CPU's own exp (~2e-7 relative each) */
     assert_rows("xent dlogits", gd, d, n, 1e-5);
     free(logits), free(probs), free(d), free(gp), free(gd), free(t), free(rl), free(part);
 }
