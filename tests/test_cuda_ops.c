@@ -10,13 +10,19 @@
  *
  * Built in every build. Without the backend or a device it prints one line
  * saying so and exits 0. Tests run in this process (CK_NOFORK): a CUDA
- * context does not survive fork. */
+ * context does not survive fork. HIPPO_CUDA_QUICK=1 runs the first (small)
+ * cases only, for compute-sanitizer (scripts/gpu-check). */
 #include <stdio.h>
 
 #include "../kernels/cuda/cuda.h"
 #include "ops_testutil.h"
 
 #define GUARD 64 /* floats each side of a device buffer */
+static bool quick; /* HIPPO_CUDA_QUICK: the two smallest cases of each test */
+#define QUICK_SKIP() \
+    do {             \
+        if (quick && _i >= 2) return; \
+    } while (0)
 static const uint32_t guard_bits = 0x7fc0beefu; /* a NaN no kernel writes */
 
 /* A tensor on both sides: host values h (the CPU op's operand) and a device
@@ -67,6 +73,7 @@ static void twin_check(const char *what, const struct twin *t, double tol) {
 /* ---- gemm ------------------------------------------------------------------------ */
 
 START_TEST(test_gemm) {
+    QUICK_SKIP();
     enum op_trans ta = _i & 1 ? OP_T : OP_N, tb = _i & 2 ? OP_T : OP_N;
     int M = 37, N = 29, K = _i / 4 == 2 ? 0 : 13, batch = 3; /* then beta 0, 0.5, and no product */
     real beta = _i / 4 ? 0.5f : 0;
@@ -89,6 +96,7 @@ END_TEST
 /* ---- row ops ---------------------------------------------------------------------- */
 
 START_TEST(test_softmax) {
+    QUICK_SKIP();
     int R = (int[]){62, 3, 1}[_i], C = (int[]){31, 300, 1}[_i], causal = _i == 0 ? 31 : 0;
     size_t n = (size_t)R * C;
     struct twin x = twin_new(n, 2, 5), y = twin_new(n, 0, 0), dy = twin_new(n, 1, 6), dx = twin_new(n, 0, 0);
@@ -107,6 +115,7 @@ START_TEST(test_softmax) {
 END_TEST
 
 START_TEST(test_layernorm) {
+    QUICK_SKIP();
     int R = (int[]){31, 5, 3}[_i], D = (int[]){32, 7, 700}[_i];
     size_t n = (size_t)R * D;
     struct twin x = twin_new(n, 3, 7), w = twin_new(D, 1, 8), b = twin_new(D, 1, 9), y = twin_new(n, 0, 0);
@@ -145,6 +154,7 @@ START_TEST(test_gelu) {
 END_TEST
 
 START_TEST(test_xent) {
+    QUICK_SKIP();
     int R = (int[]){37, 1, 300}[_i], V = (int[]){20, 10, 1000}[_i];
     size_t n = (size_t)R * V;
     struct twin logits = twin_new(n, 3, 15), probs = twin_new(n, 0, 0), d = twin_new(n, 0, 0);
@@ -172,6 +182,7 @@ END_TEST
 /* ---- the SSM kernel --------------------------------------------------------------- */
 
 START_TEST(test_ssm_kernel) {
+    QUICK_SKIP();
     int H = (int[]){3, 4, 1}[_i], N2 = (int[]){5, 8, 4}[_i], L = (int[]){100, 31, 65536}[_i];
     int a_rows = _i == 1 ? H : 1;
     bool zoh = _i == 1, has_B = _i != 1;
@@ -245,6 +256,7 @@ static void conv_check(const struct conv_case *c, int path) {
 }
 
 START_TEST(test_conv) {
+    QUICK_SKIP();
     for (int path = 0; path < 3; path++) conv_check(&conv_cases[_i], path);
 }
 END_TEST
@@ -263,6 +275,7 @@ static const struct h3_case h3_cases[] = {
 #define N_H3 ((int)(sizeof h3_cases / sizeof h3_cases[0]))
 
 START_TEST(test_h3_inner) {
+    QUICK_SKIP();
     const struct h3_case *c = &h3_cases[_i];
     int H = c->D / c->dh;
     size_t n = (size_t)c->B * c->L * c->D, nk = (size_t)H * c->Lk;
@@ -302,6 +315,7 @@ END_TEST
 /* ---- state passing's op ------------------------------------------------------------------ */
 
 START_TEST(test_ssm_conv) {
+    QUICK_SKIP();
     int B = (int[]){2, 1, 1}[_i], L = (int[]){100, 300, 5000}[_i], H = (int[]){3, 4, 2}[_i], N2 = (int[]){5, 3, 2}[_i];
     int group = _i == 1 ? 2 : 1, rows = H / group, nm = rows * N2;
     enum conv_layout lay = _i == 1 ? CONV_BHL : CONV_BLH;
@@ -333,6 +347,7 @@ END_TEST
 /* ---- attention ------------------------------------------------------------------------ */
 
 START_TEST(test_attention) {
+    QUICK_SKIP();
     int B = (int[]){2, 1, 1}[_i], L = (int[]){7, 70, 1000}[_i], NH = (int[]){2, 1, 2}[_i], dh = (int[]){4, 33, 64}[_i];
     double p = (double[]){0, 0.2, 0.1}[_i];
     int D = NH * dh, rows = B * NH * L;
@@ -359,6 +374,7 @@ END_TEST
 /* FlashConv's forward and the convolution's backward (its gradient sums)
  * twice: the same bits. */
 START_TEST(test_deterministic) {
+    if (quick) return;
     int B = 3, L = 1000, D = 20, H = 20;
     size_t n = (size_t)B * L * D;
     struct twin q = twin_new(n, 1, 45), kt = twin_new(n, 1, 46), v = twin_new(n, 1, 47), K = twin_new((size_t)H * L, 0.3, 48);
@@ -404,7 +420,9 @@ int main(void) {
         printf("test_cuda_ops: skipped: %s\n", ops_cuda_status());
         return EXIT_SUCCESS;
     }
-    printf("test_cuda_ops: %s\n", ops_cuda_status());
+    const char *q = getenv("HIPPO_CUDA_QUICK");
+    quick = q && strcmp(q, "0") != 0;
+    printf("test_cuda_ops: %s%s\n", ops_cuda_status(), quick ? " (quick: small cases only)" : "");
     SRunner *sr = srunner_create(cuda_ops_suite());
     srunner_set_fork_status(sr, CK_NOFORK);
     srunner_run_all(sr, CK_ENV);
