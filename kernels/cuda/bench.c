@@ -3,7 +3,8 @@
  *    channels, head_dim 1, L = 256 .. 8192 (the issue's shape): first every
  *    output checked — FlashConv against the pipeline on the whole batch, both
  *    against the CPU op on batch entry 0 — then each path timed (median of
- *    REPS after WARM warm-ups, CUDA events);
+ *    REPS after WARM warm-ups, CUDA events), FlashConv also at 128, 256 and
+ *    512 threads per block (its default, 256, is not measured yet);
  *  - the long convolution's two paths (direct, cuFFT) at B x H = 32 x 64,
  *    L = Lk = 16 .. 1024: where the direct kernel stops paying
  *    (CONV_DIRECT_MAX_TAPS in kernels/cuda/conv.cu is not measured yet).
@@ -135,6 +136,16 @@ static cJSON *h3_row(struct h3_data *d, int L, real *o1, real *o2, bool *ok) {
         cJSON_AddNumberToObject(row, "flash_ms", tf);
         cJSON_AddNumberToObject(row, "pipeline_ms", tp);
         cJSON_AddNumberToObject(row, "ratio", tp / tf);
+        cJSON *alt = cJSON_AddObjectToObject(row, "flash_ms_by_threads"); /* the default's alternatives */
+        for (int nt = 128; nt <= 512; nt *= 2) {
+            cuda_flash_set_threads(nt);
+            double t = time_median(run_h3, &fl);
+            char key[16];
+            snprintf(key, sizeof key, "%d", nt);
+            cJSON_AddNumberToObject(alt, key, t);
+            printf("h3_inner L %5d: flash with %d threads %.3f ms\n", L, nt, t);
+        }
+        cuda_flash_set_threads(256);
     }
     cuda_free(dout), cuda_free(Kd);
     free(ref), free(Kl);

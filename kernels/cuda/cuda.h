@@ -58,6 +58,8 @@ void cuda_conv_bwd_via(const struct conv_bwd_args *g, enum cuda_conv_path p);
 enum cuda_h3_path { CUDA_H3_FLASH, CUDA_H3_PIPELINE };
 bool cuda_h3_flash_supports(const struct h3_inner_args *a);
 void cuda_h3_inner_via(const struct h3_inner_args *a, enum cuda_h3_path p);
+/* FlashConv's threads per block (a multiple of 32; default 256): the bench's knob. */
+void cuda_flash_set_threads(int nt);
 
 #ifdef __cplusplus
 }

@@ -14,7 +14,14 @@
 #include "backend.cuh"
 #include "flash_math.cuh"
 
-enum { FLASH_THREADS = 256 };
+/* Threads per block: 256 by default (not measured yet: the bench times 128,
+ * 256 and 512 through cuda_flash_set_threads). */
+static int flash_threads = 256;
+
+extern "C" void cuda_flash_set_threads(int nt) {
+    HP_CHECK(nt >= 32 && nt <= 1024 && nt % 32 == 0);
+    flash_threads = nt;
+}
 /* Shared memory a block aims at: two blocks per SM on Hopper (228 KiB). */
 #define FLASH_SMEM_TARGET (100 << 10)
 
@@ -59,10 +66,10 @@ void cuda_flash_h3(const struct h3_inner_args *a) {
     c.roots = cuda_roots(c.plan.n);
     cf *K = (cf *)cuda_ws(WS_FLASH_K, sizeof(cf) * rows * M);
     struct cuf_kspec ks = {a->Lk, a->K, K, c.roots, c.plan};
-    kspec_k<<<rows, FLASH_THREADS, sizeof(cf) * M>>>(ks);
+    kspec_k<<<rows, flash_threads, sizeof(cf) * M>>>(ks);
     CUDA_LAUNCHED("kspec_k");
     c.K = K;
     dim3 grid((a->D + c.G - 1) / c.G, a->B);
-    flash_h3_k<<<grid, FLASH_THREADS, cuf_h3_smem(&c)>>>(c);
+    flash_h3_k<<<grid, flash_threads, cuf_h3_smem(&c)>>>(c);
     CUDA_LAUNCHED("flash_h3_k");
 }
