@@ -129,7 +129,8 @@ START_TEST(test_layernorm) {
     ops_cuda()->layernorm(&ad);
     struct layernorm_bwd_args gd = {ad, dy.d, dx.d, dw.d, db.d};
     ops_cuda()->layernorm_bwd(&gd);
-    twin_check("ln y", &y, 2e-5), twin_check("ln mean", &mean, 1e-6), twin_check("ln rstd", &rstd, 1e-5);
+    /* the CPU sums a row in float, the GPU in double: a mean near 0 differs by ~1e-7 of the values */
+    twin_check("ln y", &y, 2e-5), twin_check("ln mean", &mean, 2e-5), twin_check("ln rstd", &rstd, 1e-5);
     twin_check("ln dx", &dx, 2e-5), twin_check("ln dw", &dw, 2e-5), twin_check("ln db", &db, 2e-5);
     struct twin *all[] = {&x, &w, &b, &y, &mean, &rstd, &dy, &dx, &dw, &db};
     for (int i = 0; i < 10; i++) twin_free(all[i]);
