@@ -1,16 +1,17 @@
 # mk/check.mk — the checks beyond `make test`: sanitizers, memcheck, fuzzing.
 #
 #   make asan       every test suite (float and double) under AddressSanitizer and
-#                   UndefinedBehaviorSanitizer, leaks included; gcc, build-asan/ (CI runs it)
-#   make valgrind   a short training run (checkpoints, a resume, --save) and generate under
-#                   memcheck: no errors, no leaks; build-vg/ (installs valgrind as root)
+#                   UndefinedBehaviorSanitizer, leaks included; gcc, build/asan/ (CI runs it)
+#   make valgrind   a short training run stopped by SIGTERM, its resume (--save) and generate
+#                   under memcheck: no errors, no leaks; build/vg/ (installs valgrind as root)
 #   make fuzz       libFuzzer (clang) on the config reader and on the safetensors reader with
 #                   the checkpoint loader behind it, FUZZ_SECONDS each (default 60), seeds from
 #                   tests/fuzz/ and tests/bad/; a crash is written to
 #                   tests/fuzz/regressions/<target>/ (commit it: tests/test_fuzz_replay.c then
-#                   replays it in every `make test` and `make asan`); build-fuzz/
+#                   replays it in every `make test` and `make asan`); build/fuzz/
 #
-# Each builds in its own folder through this Makefile (B=..., OPT=...), so `build/` is untouched.
+# Each builds in its own folder below build/ through this Makefile (B=build/asan, OPT=...), so
+# the normal build is untouched.
 
 .PHONY: asan valgrind fuzz check-build
 
@@ -18,7 +19,7 @@
 check-build: $(BIN) $(TESTS32) $(TESTS64)
 
 # ---- AddressSanitizer + UndefinedBehaviorSanitizer ----
-ASAN_B   := build-asan
+ASAN_B   := $(B)/asan
 ASAN_OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined,float-cast-overflow \
             -fno-sanitize-recover=all
 # Suites run from $(ASAN_B)/root, a tree of links to this one whose build/ holds the sanitized
@@ -31,7 +32,7 @@ ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:check_initialization_order=1:strict_init
 asan: deps
 	@$(MAKE) --no-print-directory B=$(ASAN_B) OPT="$(ASAN_OPT)" CUDA=0 check-build
 	@rm -rf $(ASAN_ROOT) && mkdir -p $(ASAN_ROOT)/build
-	@for f in *; do case $$f in build|build-*) ;; *) ln -s ../../$$f $(ASAN_ROOT)/$$f;; esac; done
+	@for f in *; do [ "$$f" = "$(B)" ] || ln -s "$(CURDIR)/$$f" $(ASAN_ROOT)/$$f; done
 	@cp $(ASAN_B)/hippodrome $(ASAN_ROOT)/build/hippodrome
 	@cd $(ASAN_ROOT) && fail=0; start=$$(date +%s); \
 	  for t in $(patsubst $(B)/%,../%,$(TESTS32) $(TESTS64)); do \
@@ -41,29 +42,32 @@ asan: deps
 	  else echo "make asan: FAILED"; exit 1; fi
 
 # ---- valgrind memcheck ----
-# valgrind does not decode AVX-512: this build targets x86-64-v3 (AVX2).
-VG_B := build-vg
+# valgrind does not decode AVX-512: this build targets x86-64-v3 (AVX2; the 64-byte vector types
+# then pass in memory, which -Wpsabi would announce).
+VG_B := $(B)/vg
 VALGRIND := valgrind -q --error-exitcode=1 --leak-check=full --show-leak-kinds=definite,indirect,possible \
             --errors-for-leak-kinds=definite,indirect,possible
 VG_RUN := $(VG_B)/run
 
+# The first run is stopped by SIGTERM part way (or finishes first: exit 0), the second resumes it.
+VG_TRAIN := ./$(VG_B)/hippodrome train --config tests/bad/tiny.json --set train.epochs=6 --out $(VG_RUN)/r.json \
+            --checkpoint-every 1 --quiet
+
 valgrind: deps
 	@./scripts/deps valgrind
-	@$(MAKE) --no-print-directory B=$(VG_B) ARCH="-march=x86-64-v3" OPT="-O2 -g" CUDA=0 $(VG_B)/hippodrome
+	@$(MAKE) --no-print-directory B=$(VG_B) ARCH="-march=x86-64-v3" OPT="-O2 -g -Wno-psabi" CUDA=0 $(VG_B)/hippodrome
 	@rm -rf $(VG_RUN) && mkdir -p $(VG_RUN)
-	OMP_NUM_THREADS=1 $(VALGRIND) ./$(VG_B)/hippodrome train --config tests/bad/tiny.json --out $(VG_RUN)/r.json \
-	  --checkpoint-every 1 --save $(VG_RUN)/w.safetensors --quiet
-	OMP_NUM_THREADS=1 $(VALGRIND) ./$(VG_B)/hippodrome train --config tests/bad/tiny.json --out $(VG_RUN)/r.json \
-	  --resume --quiet
+	OMP_NUM_THREADS=1 timeout --preserve-status -s TERM 4 $(VALGRIND) $(VG_TRAIN); st=$$?; [ $$st = 0 ] || [ $$st = 143 ]
+	OMP_NUM_THREADS=1 $(VALGRIND) $(VG_TRAIN) --resume --save $(VG_RUN)/w.safetensors
 	OMP_NUM_THREADS=1 $(VALGRIND) ./$(VG_B)/hippodrome generate --checkpoint $(VG_RUN)/w.safetensors \
 	  --prompt "1 2 3" --tokens 4 > $(VG_RUN)/gen.json
-	@echo "make valgrind: no memcheck errors and no leaks in train, resume and generate"
+	@echo "make valgrind: no memcheck errors and no leaks in train (stopped by SIGTERM), resume and generate"
 
 # ---- libFuzzer ----
 # clang builds the readers and everything above them (core, harness, tasks) instrumented; the
 # kernels and layers use GCC vector extensions clang does not take, so they come from gcc,
 # uninstrumented (the fuzzers never reach their arithmetic).
-FUZZ_B       := build-fuzz
+FUZZ_B       := $(B)/fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_CC      := clang
 FUZZ_FLAGS   := -std=gnu11 -O1 -g -fno-omit-frame-pointer $(ARCH) -Wall -Wextra -Werror -Wno-pass-failed \
