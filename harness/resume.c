@@ -157,7 +157,7 @@ static int read_config(const struct st_file *f, const struct run_config *c, stru
     return rc;
 }
 
-/* Every tensor is one the run knows: nothing missing (checked by need) or extra. */
+/* After every expected tensor was found (need): nothing extra either. */
 static int check_names(const struct st_file *f, const struct param_table *pt, char *err, size_t errlen) {
     int want = pt->n + 4 + N_COUNTERS + N_SUMS;
     if (f->n == want) return 0;
@@ -256,10 +256,10 @@ int resume_read(const char *path, const struct run_config *c, struct resume_stat
     struct progress g;
     int rc = -1;
     if (!f.hashed) snprintf(inner, sizeof inner, "no content hash (%s): not a checkpoint written by train", ST_HASH_KEY);
-    else if (read_config(&f, c, s->r, inner, sizeof inner) == 0 &&
-             check_names(&f, model_params(s->model), inner, sizeof inner) == 0 &&
-             read_scalars(&f, &g, inner, sizeof inner) == 0 && check_progress(&g, c, s->r, inner, sizeof inner) == 0 &&
-             read_curves(&f, g.epoch, s->r, inner, sizeof inner) == 0 && read_tensors(&f, s, inner, sizeof inner) == 0)
+    else if (read_config(&f, c, s->r, inner, sizeof inner) == 0 && read_scalars(&f, &g, inner, sizeof inner) == 0 &&
+             check_progress(&g, c, s->r, inner, sizeof inner) == 0 &&
+             read_curves(&f, g.epoch, s->r, inner, sizeof inner) == 0 && read_tensors(&f, s, inner, sizeof inner) == 0 &&
+             check_names(&f, model_params(s->model), inner, sizeof inner) == 0)
         rc = 0;
     if (rc == 0) apply(&g, s);
     else snprintf(err, errlen, "cannot resume from '%s': %s", path, inner);

@@ -9,7 +9,8 @@
  *    another config, weights that are not a checkpoint; --skip-done redoes
  *    them instead; resuming a finished run rewrites the same report;
  *  - the checkpoint file itself: every counter and curve read back, and a
- *    checkpoint loads as weights for predict.
+ *    checkpoint loads as weights for predict; files with an intact hash but
+ *    counters, curves or tensors that do not fit are refused, each named.
  * Runs build/hippodrome from the repo root (make test builds it first). */
 #include <cjson/cJSON.h>
 #include <dirent.h>
@@ -284,6 +285,66 @@ START_TEST(test_refusals) {
 }
 END_TEST
 
+/* A copy of checkpoint src with tensor `name` replaced (shape and data; the
+ * content hash is written afresh, so only the reader's own checks can refuse it). */
+static void rewrite(const char *src, const char *dst, const char *name, int ndim, const int64_t *shape,
+                    const void *data) {
+    struct st_file f;
+    char err[1024];
+    ck_assert_msg(st_read(src, &f, err, sizeof err) == 0, "%s", err);
+    struct st_out *t = xcalloc((size_t)f.n + 1, sizeof *t);
+    int n = 0;
+    for (int i = 0; i < f.n; i++) {
+        const struct st_tensor *s = &f.t[i];
+        bool hit = !strcmp(s->name, name);
+        if (hit && !data) continue; /* dropped */
+        t[n++] = (struct st_out){s->name, s->dtype, hit ? ndim : s->ndim, hit ? shape : s->shape, hit ? data : s->data};
+    }
+    if (!st_get(&f, name) && data) t[n++] = (struct st_out){name, ST_F64, ndim, shape, data}; /* added */
+    ck_assert_msg(st_write(dst, t, n, f.metadata_json, err, sizeof err) == 0, "%s", err);
+    free(t);
+    st_free(&f);
+}
+
+/* Files with an intact hash whose contents do not fit: every counter, curve
+ * and tensor is checked against the others and the model. */
+START_TEST(test_inconsistent_checkpoints) {
+    const char *cfg = write_config();
+    char good[256];
+    snprintf(good, sizeof good, "%s", at("good.safetensors"));
+    expect(0, "r: ok", BIN " train --config %s --out %s --checkpoint %s --checkpoint-every 2 --quiet --set "
+           "train.stop_epoch=2", cfg, at("b/r.json"), good);
+    const int64_t steps = 2 * 188 + 1, epoch = 13, E1[] = {1}, E3[] = {3}, P[] = {5};
+    const double curve[3] = {1, 1, 1}, big[1] = {2}, five[5] = {0};
+    const struct {
+        const char *name;
+        int ndim;
+        const int64_t *shape;
+        const void *data;
+        const char *message;
+    } cases[] = {
+        {"progress.steps", 0, NULL, &steps, "steps is not epoch x steps per epoch + batch"},
+        {"progress.epoch", 0, NULL, &epoch, "epoch outside [0, epochs]"},
+        {"progress.test_accuracy", 1, E3, curve, "tensor 'progress.test_accuracy' is F64 [3], the run needs F64 [2]"},
+        {"progress.best_accuracy", 0, NULL, big, "best_accuracy above 1"},
+        {"progress.adam_steps", 1, E1, &steps, "tensor 'progress.adam_steps' is I64 [1], the run needs I64 []"},
+        {"optimizer.exp_avg", 1, P, five, "tensor 'optimizer.exp_avg' is F32 [5], the run needs F32 ["},
+        {"progress.tokens_seen", 0, NULL, NULL, "tensor 'progress.tokens_seen' is missing"},
+        {"progress.extra", 1, P, five, "tensors, a checkpoint of this model has"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        rewrite(good, at("bad.safetensors"), cases[k].name, cases[k].ndim, cases[k].shape, cases[k].data);
+        expect(2, cases[k].message, BIN " train --config %s --out %s --checkpoint %s --resume --quiet --set "
+               "train.stop_epoch=2", cfg, at("c/r.json"), at("bad.safetensors"));
+        ck_assert_msg(!exists(at("c/r.json")), "case %zu wrote a report", k);
+    }
+    /* The unchanged rewrite resumes: the refusals are about the changes only. */
+    rewrite(good, at("same.safetensors"), "none", 0, NULL, NULL);
+    expect(0, "r: ok", BIN " train --config %s --out %s --checkpoint %s --resume --quiet --set train.stop_epoch=2", cfg,
+           at("c/r.json"), at("same.safetensors"));
+}
+END_TEST
+
 int main(void) {
     if (access(BIN, X_OK) != 0) {
         fprintf(stderr, "test_resume: %s not built (run make)\n", BIN);
@@ -297,6 +358,7 @@ int main(void) {
     tcase_add_test(tc, test_signals_stop_cleanly);
     tcase_add_test(tc, test_checkpoint_contents);
     tcase_add_test(tc, test_refusals);
+    tcase_add_test(tc, test_inconsistent_checkpoints);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }
