@@ -7,7 +7,8 @@
 #   make synthetics    the paper's synthetic-language table, 3 seeds -> results/synthetics/table.{json,md}
 #   make ablations     the H3 ablation grid, 3 seeds -> results/ablations/table.{json,md}
 #   make plots         SVG curves and bars of the grids that have run -> results/plots/
-#   make CUDA=0     pretend nvcc is absent (there is no CUDA backend yet)
+#   make CUDA=0     build without the CUDA backend even where nvcc is found (mk/cuda.mk)
+#   make asan / valgrind / fuzz   sanitizers, memcheck and libFuzzer targets (mk/check.mk)
 # Dependencies (Debian packages) are checked, and installed when running as root, by scripts/deps.
 
 CC      ?= cc
