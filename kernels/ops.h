@@ -229,6 +229,166 @@ struct attention_bwd_args {
     real *dqkv;              /* (B, L, 3D) (=) */
 };
 
+/* ---- phase 2: what the layers and the model do between the ops above ------
+ * Every tensor a layer or the model touches is reached through these, so a
+ * backend that fills the whole table runs every layer with its tensors in its
+ * own memory (alloc/upload/download below). */
+
+/* A strided 2-D view over (R, C): element (r, c) at p[r rs + c cs]. rs = 0
+ * repeats one row for every r (a per-channel vector broadcast over rows);
+ * cs = -1 walks a row backwards (p then points at its first element read,
+ * the row's last in memory); rs = 1 with cs = the source's row length
+ * reads a transpose. */
+struct ew_in {
+    const real *p;
+    ptrdiff_t rs, cs;
+};
+struct ew_out {
+    real *p;
+    ptrdiff_t rs, cs;
+};
+
+enum ew_kind {
+    EW_FILL,    /* f = alpha */
+    EW_COPY,    /* f = a */
+    EW_SCALE,   /* f = alpha a */
+    EW_ADD,     /* f = a + b */
+    EW_MUL,     /* f = a b */
+    EW_NEG_EXP, /* f = -exp(a), evaluated in double: the SSMs' Re A = -exp(stored log) */
+    EW_KEEP,    /* f = a != 0 ? alpha b : 0 (a dropout mask read back from its output a) */
+};
+
+/* Elementwise over (R, C): y (=) f, or y (+=) f when acc. y may be the same
+ * view as a or b (in place); no other overlap. */
+struct ewise_args {
+    enum ew_kind kind;
+    size_t R, C;
+    real alpha;
+    struct ew_in a, b; /* a unused by FILL; b used by ADD, MUL, KEEP */
+    struct ew_out y;
+    bool acc;
+};
+
+/* y[c] (+=) sum_r x[r ldx + c], r = 0, 1, ... added in that order: bias
+ * gradients, the same bits whatever the backend's thread count. */
+struct colsum_args {
+    size_t R;
+    int C;
+    const real *x; /* (R, ldx) */
+    size_t ldx;
+    real *y;       /* (C) (+=) */
+};
+
+/* Inverted dropout: y_i = keep_i ? x_i / (1 - p) : 0 with keep_i =
+ * hp_uniform_at(seed, stream, i) >= p over the flat index i (core/rng.h: the
+ * same masks on every backend). With causal_L > 0 the n entries are rows of
+ * causal_L columns (attention's (…, L, L) probabilities) and the entries past
+ * the diagonal (column > row % causal_L) are 0 as well. x and y may be equal. */
+struct dropout_args {
+    size_t n;
+    int causal_L;
+    double p; /* 0 <= p < 1 */
+    uint64_t seed, stream;
+    const real *x;
+    real *y; /* (n) (=) */
+};
+
+/* Token (+ position) embedding of R = B L rows:
+ *   y[r, :] (=) E[tok[r], :] + (P ? P[r % L, :] : 0)     tokens in [0, V)
+ * Backward: dE[tok[r], :] (+=) dy[r, :] and dP[r % L, :] (+=) dy[r, :], each
+ * destination row summing its rows r in ascending order (deterministic). */
+struct embed_args {
+    int R, L, D, V;
+    const int32_t *tokens; /* (R) */
+    const real *E;         /* (V, D) */
+    const real *P;         /* (>= L, D) or NULL */
+    real *y;               /* (R, D) */
+};
+struct embed_bwd_args {
+    struct embed_args f; /* y unused */
+    const real *dy;      /* (R, D) */
+    real *dE;            /* (V, D) (+=) */
+    real *dP;            /* (>= L, D) (+=), NULL when f.P is */
+};
+
+/* One AdamW step (PyTorch's arithmetic; models/adamw.h) over n contiguous
+ * parameters of one optimizer group, the bias corrections folded into
+ * scalars: p = decay p; m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g²;
+ * p -= step m / (sqrt(v) inv_sqrt_c2 + eps). */
+struct adamw_args {
+    size_t n;
+    real decay, b1, b2, step, inv_sqrt_c2, eps;
+    real *p, *m, *v; /* (n) updated */
+    const real *g;   /* (n) */
+};
+
+/* *finite (=, host memory) is true iff every x_i, i < n, is finite. */
+struct finite_args {
+    size_t n;
+    const real *x;
+    bool *finite;
+};
+
+/* H3's heads of head_dim dh over R rows of D channels (H = D / dh heads;
+ * models/h3.c): the outer product per head, kv (R, D dh),
+ *   kv[r, (h dh + i) dh + j] = kt[r, h dh + i] v[r, h dh + j]
+ * and the contraction of y (R, D dh) by q, o (R, D) in the reference's (j h) order,
+ *   o[r, j H + h] = sum_i q[r, h dh + i] y[r, (h dh + i) dh + j]   (i ascending)
+ * dh = 1: elementwise products. Backward outputs are (=). */
+struct head_outer_args {
+    int R, D, dh;
+    const real *kt, *v; /* (R, D) */
+    real *kv;           /* (R, D dh) (=) */
+};
+struct head_outer_bwd_args {
+    struct head_outer_args f;
+    const real *dkv;
+    real *dkt, *dv; /* (R, D) (=) */
+};
+struct head_contract_args {
+    int R, D, dh;
+    const real *q; /* (R, D) */
+    const real *y; /* (R, D dh) */
+    real *o;       /* (R, D) (=) */
+};
+struct head_contract_bwd_args {
+    struct head_contract_args f;
+    const real *dout;
+    real *dq; /* (R, D) (=) */
+    real *dy; /* (R, D dh) (=) */
+};
+
+/* The shift SSM's kernel (H3's slot 1, models/h3.h), a learnable FIR:
+ *   K[c, j] (=) sum_{n=0}^{N-1-j} B[c, n] C[c, n + j],  j < Lk <= N
+ * Backward: dB[c, n] (+=) sum_j dK[c, j] C[c, n + j], dC[c, m] (+=) sum_j dK[c, j] B[c, m - j]. */
+struct shift_kernel_args {
+    int H, N, Lk;
+    const real *B, *C; /* (H, N) */
+    real *K;           /* (H, Lk) (=) */
+};
+struct shift_kernel_bwd_args {
+    struct shift_kernel_args f; /* K unused */
+    const real *dK;             /* (H, Lk) */
+    real *dB, *dC;              /* (H, N) (+=) */
+};
+
+/* A sine activation with a per-column frequency (Hyena's filter MLP):
+ *   y[r, c] (=) sin(freq[c] x[r, c]), evaluated in double
+ * Backward: dx (=) dy freq cos(freq x); dfreq[c] (+=) sum_r dy x cos(freq x),
+ * summed over r in double in ascending order. */
+struct sine_args {
+    int R, C;
+    const real *freq; /* (C) */
+    const real *x;    /* (R, C) */
+    real *y;          /* (R, C) (=) */
+};
+struct sine_bwd_args {
+    struct sine_args f; /* y unused */
+    const real *dy;
+    real *dx;    /* (R, C) (=) */
+    real *dfreq; /* (C) (+=) */
+};
+
 struct ops {
     const char *name;       /* "cpu", "cuda" */
     const char *gemm_name;  /* which gemm path, named in reports */
@@ -251,6 +411,33 @@ struct ops {
     void (*ssm_conv_chunked_bwd)(const struct ssm_conv_bwd_args *a);
     void (*attention)(const struct attention_args *a);
     void (*attention_bwd)(const struct attention_bwd_args *a);
+
+    /* Memory: every tensor argument above and below lives in the backend's
+     * memory. host_memory: that is host memory (the CPU backend), so host
+     * pointers are tensors and upload/download are copies. alloc returns
+     * zero-filled memory (never NULL: it dies naming the size); free(NULL)
+     * does nothing. */
+    bool host_memory;
+    void *(*alloc)(size_t bytes);
+    void (*free)(void *p);
+    void (*upload)(void *dst, const void *src, size_t bytes);   /* host src -> backend dst */
+    void (*download)(void *dst, const void *src, size_t bytes); /* backend src -> host dst */
+    /* The generic tensor ops (phase 2). */
+    void (*ewise)(const struct ewise_args *a);
+    void (*colsum)(const struct colsum_args *a);
+    void (*dropout)(const struct dropout_args *a);
+    void (*embed)(const struct embed_args *a);
+    void (*embed_bwd)(const struct embed_bwd_args *a);
+    void (*adamw)(const struct adamw_args *a);
+    void (*finite)(const struct finite_args *a);
+    void (*head_outer)(const struct head_outer_args *a);
+    void (*head_outer_bwd)(const struct head_outer_bwd_args *a);
+    void (*head_contract)(const struct head_contract_args *a);
+    void (*head_contract_bwd)(const struct head_contract_bwd_args *a);
+    void (*shift_kernel)(const struct shift_kernel_args *a);
+    void (*shift_kernel_bwd)(const struct shift_kernel_bwd_args *a);
+    void (*sine)(const struct sine_args *a);
+    void (*sine_bwd)(const struct sine_bwd_args *a);
 };
 
 const struct ops *ops_cpu(void);
@@ -269,5 +456,18 @@ const char *ops_cuda_status(void);
 /* Convenience wrapper for the common single-matrix case. */
 void ops_gemm(const struct ops *o, enum op_trans ta, enum op_trans tb, int M, int N, int K, real alpha,
               const real *A, int lda, const real *B, int ldb, real beta, real *C, int ldc);
+
+/* ewise on n contiguous elements (one row), the common cases: y (=) v; y (=) a;
+ * y (=) alpha a; y (=) a + b; y (=) a b; y (+=) a; y (+=) a b. */
+void ops_fill(const struct ops *o, real *y, size_t n, real v);
+void ops_copy(const struct ops *o, real *y, const real *a, size_t n);
+void ops_scale(const struct ops *o, real *y, const real *a, real alpha, size_t n);
+void ops_add(const struct ops *o, real *y, const real *a, const real *b, size_t n);
+void ops_mul(const struct ops *o, real *y, const real *a, const real *b, size_t n);
+void ops_acc(const struct ops *o, real *y, const real *a, size_t n);
+void ops_acc_mul(const struct ops *o, real *y, const real *a, const real *b, size_t n);
+/* A contiguous (R, C) view with row stride ld (ew_in / ew_out). */
+struct ew_in ew_rows(const real *p, size_t ld);
+struct ew_out ew_rows_out(real *p, size_t ld);
 
 #endif

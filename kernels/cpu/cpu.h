@@ -21,6 +21,27 @@ void cpu_gelu(const struct gelu_args *a);
 void cpu_gelu_bwd(const struct gelu_bwd_args *a);
 void cpu_xent(const struct xent_args *a);
 void cpu_xent_bwd(const struct xent_bwd_args *a);
+/* Phase 2's generic ops: memory (mem.c), ewise, colsum, dropout, finite
+ * (ewise.c), embed (embed.c), adamw (adamw.c), H3's heads (heads.c), the
+ * shift SSM kernel (shift_kernel.c), sine (sine.c). */
+void *cpu_alloc(size_t bytes);
+void cpu_free(void *p);
+void cpu_copy_bytes(void *dst, const void *src, size_t bytes);
+void cpu_ewise(const struct ewise_args *a);
+void cpu_colsum(const struct colsum_args *a);
+void cpu_dropout(const struct dropout_args *a);
+void cpu_finite(const struct finite_args *a);
+void cpu_embed(const struct embed_args *a);
+void cpu_embed_bwd(const struct embed_bwd_args *a);
+void cpu_adamw(const struct adamw_args *a);
+void cpu_head_outer(const struct head_outer_args *a);
+void cpu_head_outer_bwd(const struct head_outer_bwd_args *a);
+void cpu_head_contract(const struct head_contract_args *a);
+void cpu_head_contract_bwd(const struct head_contract_bwd_args *a);
+void cpu_shift_kernel(const struct shift_kernel_args *a);
+void cpu_shift_kernel_bwd(const struct shift_kernel_bwd_args *a);
+void cpu_sine(const struct sine_args *a);
+void cpu_sine_bwd(const struct sine_bwd_args *a);
 
 /* The two long-convolution paths cpu_conv / cpu_conv_bwd choose between
  * (exposed so tests and benchmarks can run each one directly). */

@@ -129,6 +129,11 @@ void cuda_conv_cufft_bwd(const struct conv_bwd_args *g);
 
 /* ---- the ops (one file each) -------------------------------------------------- */
 
+/* memory (mem.cu): zero-filled allocation, copies that accept 0 bytes */
+void *cuda_alloc_zero(size_t bytes);
+void cuda_upload_n(void *dst, const void *src, size_t bytes);
+void cuda_download_n(void *dst, const void *src, size_t bytes);
+
 void cuda_gemm(const struct gemm_args *a);
 void cuda_softmax(const struct softmax_args *a);
 void cuda_softmax_bwd(const struct softmax_bwd_args *a);

@@ -25,6 +25,27 @@ extern "C" const struct ops *ops_cuda(void) {
         .ssm_conv_chunked_bwd = cuda_ssm_conv_chunked_bwd,
         .attention = cuda_attention,
         .attention_bwd = cuda_attention_bwd,
+        .host_memory = false,
+        .alloc = cuda_alloc_zero,
+        .free = cuda_free,
+        .upload = cuda_upload_n,
+        .download = cuda_download_n,
+        /* the generic ops: not on the device yet */
+        .ewise = NULL,
+        .colsum = NULL,
+        .dropout = NULL,
+        .embed = NULL,
+        .embed_bwd = NULL,
+        .adamw = NULL,
+        .finite = NULL,
+        .head_outer = NULL,
+        .head_outer_bwd = NULL,
+        .head_contract = NULL,
+        .head_contract_bwd = NULL,
+        .shift_kernel = NULL,
+        .shift_kernel_bwd = NULL,
+        .sine = NULL,
+        .sine_bwd = NULL,
     };
     return cuda_ready() ? &t : NULL;
 }
