@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/rng.h"
 #include "layer.h"
 #include "linear.h"
 
@@ -145,20 +144,12 @@ static void head_gemm(const struct ops *ops, enum op_trans ta, enum op_trans tb,
 }
 
 /* Pd = P * keep / (1 - p), keep_i = (hp_uniform_at(seed, stream, i) >= p) with i the
- * flat (B, NH, L, L) index. Entries above the diagonal are 0 in P and stay 0. */
-static void dropout_fwd(const struct attn *s, int B, int L, uint64_t seed, uint64_t stream, const real *P,
-                        real *Pd) {
-    size_t rows = (size_t)B * s->NH * L;
-    real inv_keep = (real)(1.0 / (1.0 - s->p));
-    for (size_t r = 0; r < rows; r++) {
-        int t = (int)(r % (size_t)L);
-        size_t i0 = r * L;
-        for (int c = 0; c < L; c++) {
-            size_t i = i0 + c;
-            bool keep = c <= t && hp_uniform_at(seed, stream, i) >= s->p;
-            Pd[i] = keep ? P[i] * inv_keep : 0;
-        }
-    }
+ * flat (B, NH, L, L) index (ops dropout, causal). Entries above the diagonal are 0 in P
+ * and stay 0. */
+static void dropout_fwd(const struct attn *s, const struct ops *ops, int B, int L, uint64_t seed, uint64_t stream,
+                        const real *P, real *Pd) {
+    struct dropout_args d = {probs_size(s, B, L), L, s->p, seed, stream, P, Pd};
+    ops->dropout(&d);
 }
 
 static void forward_tiled(const struct attn *s, const struct ops *ops, const struct layer_fwd *a) {
@@ -204,7 +195,7 @@ static void attn_forward(const void *self, const struct ops *ops, const struct l
     struct softmax_args sm = {
         .R = B * NH * L, .C = L, .causal_L = L, .scale = (real)(1.0 / sqrt((double)dh)), .x = S, .y = v.P};
     ops->softmax(&sm);
-    if (drop) dropout_fwd(s, B, L, a->seed, a->stream, v.P, v.Pd);
+    if (drop) dropout_fwd(s, ops, B, L, a->seed, a->stream, v.P, v.Pd);
     for (int h = 0; h < NH; h++) /* o_h[b] = Pd[b,h] v_h, (L, dh) */
         head_gemm(ops, OP_N, OP_N, L, dh, L, B, v.Pd + h * LL, L, NH * LL, v.qkv + 2 * D + h * dh, 3 * D, sq,
                   v.o + h * dh, D, (size_t)L * D);
@@ -213,9 +204,10 @@ static void attn_forward(const void *self, const struct ops *ops, const struct l
 
 /* dP = dPd * keep / (1 - p), in place. keep is read back from Pd: where P > 0 a kept
  * entry has Pd > 0; where P == 0 the softmax backward multiplies dP by 0 anyway. */
-static void dropout_bwd(const struct attn *s, size_t n, const real *Pd, real *dPd) {
-    real inv_keep = (real)(1.0 / (1.0 - s->p));
-    for (size_t i = 0; i < n; i++) dPd[i] = Pd[i] != 0 ? dPd[i] * inv_keep : 0;
+static void dropout_bwd(const struct attn *s, const struct ops *ops, size_t n, const real *Pd, real *dPd) {
+    struct ewise_args e = {.kind = EW_KEEP, .R = 1, .C = n, .alpha = (real)(1.0 / (1.0 - s->p)), .a = ew_rows(Pd, n),
+                           .b = ew_rows(dPd, n), .y = ew_rows_out(dPd, n)};
+    ops->ewise(&e);
 }
 
 static void attn_backward(const void *self, const struct ops *ops, const struct layer_bwd *a) {
@@ -244,7 +236,7 @@ static void attn_backward(const void *self, const struct ops *ops, const struct 
         head_gemm(ops, OP_T, OP_N, L, dh, L, B, v.Pd + h * LL, L, NH * LL, dO + c, D, so, dqkv + 2 * D + c,
                   3 * D, sq);
     }
-    if (drop) dropout_bwd(s, PP, v.Pd, dPd);
+    if (drop) dropout_bwd(s, ops, PP, v.Pd, dPd);
     struct softmax_bwd_args sb = {
         .f = {.R = B * NH * L, .C = L, .causal_L = L, .scale = (real)(1.0 / sqrt((double)dh)), .x = NULL,
               .y = v.P},

@@ -68,7 +68,9 @@ static const struct knob gss_knobs[] = {
 
 struct gss {
     int D, E, H, N;
-    real *zero_dt; /* (H) zeros: log Δ = 0 for the kernel op */
+    real *zero_dt;         /* (H) zeros: log Δ = 0 for the kernel op (host) */
+    real *zero_dt_dev;     /* the same on the bound backend (zero_dt until model_bind) */
+    const struct ops *dev; /* that backend; NULL while unbound */
     /* offsets into the flat parameter buffer */
     size_t wu, wv, nw, nb, lre, lim, C, Dd, wg, wo, bo;
     int i_lre; /* parameter-table index of Lambda_re_log */
@@ -76,14 +78,17 @@ struct gss {
 
 /* ---- kernel ---------------------------------------------------------------- */
 
-static void lambda_re(const struct gss *s, const real *p, real *A_re) {
-    for (int n = 0; n < s->N; n++) A_re[n] = (real)-exp((double)p[s->lre + n]);
+/* A_re (=) -exp(Lambda_re_log) (N). */
+static void lambda_re(const struct gss *s, const struct ops *ops, const real *p, real *A_re) {
+    struct ewise_args e = {.kind = EW_NEG_EXP, .R = 1, .C = (size_t)s->N, .a = ew_rows(p + s->lre, s->N),
+                           .y = ew_rows_out(A_re, s->N)};
+    ops->ewise(&e);
 }
 
 static struct ssm_kernel_args kernel_args(const struct gss *s, const real *p, int L, const real *A_re, real *K) {
     return (struct ssm_kernel_args){
         .H = s->H, .N2 = s->N, .L = L, .disc = SSM_ZOH, .a_rows = 1,
-        .log_dt = s->zero_dt, .A_re = A_re, .A_im = p + s->lim,
+        .log_dt = s->zero_dt_dev, .A_re = A_re, .A_im = p + s->lim,
         .B = NULL, .C = p + s->C, .K = K,
     };
 }
@@ -93,14 +98,15 @@ static void kernel_fwd(const struct gss *s, const struct ops *ops, const real *p
                        real *K) {
     struct ssm_kernel_args ka = kernel_args(s, p, L, A_re, K);
     ops->ssm_kernel(&ka);
-    for (size_t i = 0; i < (size_t)s->H * L; i++) K[i] *= (real)0.5; /* op gives 2 Re */
+    ops_scale(ops, K, K, (real)0.5, (size_t)s->H * L); /* op gives 2 Re */
 }
 
 void gss_kernel(const void *self, const struct ops *ops, const real *p, int L, real *K) {
     const struct gss *s = self;
-    real A_re[GSS_MAX_N];
-    lambda_re(s, p, A_re);
+    real *A_re = ops->alloc((size_t)s->N * sizeof(real));
+    lambda_re(s, ops, p, A_re);
     kernel_fwd(s, ops, p, L, A_re, K);
+    ops->free(A_re);
 }
 
 /* ---- create / init ----------------------------------------------------------- */
@@ -151,6 +157,7 @@ static void *gss_create(const struct knob_values *kv, const struct layer_dims *d
     s->H = knob_int(kv, "d_ssm");
     s->N = knob_int(kv, "d_state");
     s->zero_dt = xcalloc((size_t)s->H, sizeof(real));
+    s->zero_dt_dev = s->zero_dt;
     declare(s, pt, prefix, dims->n_layer > 0 ? dims->n_layer : 1);
     return s;
 }
@@ -269,7 +276,7 @@ static void gate_out(const struct gss *s, const struct ops *ops, const real *p, 
                      real *y) {
     struct linear_args lg = lin(R, s->H, s->E, p, s->wg, NULL);
     linear_fwd(ops, &lg, t->yd, t->g);
-    for (size_t i = 0; i < (size_t)R * s->E; i++) t->o[i] = t->g[i] * t->u[i];
+    ops_mul(ops, t->o, t->g, t->u, (size_t)R * s->E);
     struct linear_args lo = lin(R, s->E, s->D, p, s->wo, &s->bo);
     linear_fwd(ops, &lo, t->o, y);
 }
@@ -281,7 +288,7 @@ static void gss_forward(const void *self, const struct ops *ops, const struct la
     struct gss_act t;
     act_layout(s, a->B, a->L, a->act, &t);
     branches_fwd(s, ops, p, R, a->x, &t);
-    lambda_re(s, p, t.A_re);
+    lambda_re(s, ops, p, t.A_re);
     kernel_fwd(s, ops, p, a->L, t.A_re, t.K);
     struct conv_args ca = dss_conv(s, p, a->B, a->L, &t);
     ops->conv(&ca);
@@ -292,13 +299,13 @@ static void gss_forward(const void *self, const struct ops *ops, const struct la
  * (d Re Λ / d Lambda_re_log = Re Λ), dLambda_re_log. */
 static void kernel_bwd(const struct gss *s, const struct ops *ops, const real *p, int L, const struct gss_act *t,
                        const struct gss_work *w, real *G) {
-    memset(w->dA_re, 0, (size_t)s->N * sizeof(real));
+    ops_fill(ops, w->dA_re, (size_t)s->N, 0);
     struct ssm_kernel_bwd_args kb = {
         .f = kernel_args(s, p, L, t->A_re, NULL), .dK = w->dK, .dlog_dt = NULL,
         .dA_re = w->dA_re, .dA_im = G + s->lim, .dB = NULL, .dC = G + s->C,
     };
     ops->ssm_kernel_bwd(&kb);
-    for (int n = 0; n < s->N; n++) G[s->lre + n] += w->dA_re[n] * t->A_re[n];
+    ops_acc_mul(ops, G + s->lre, w->dA_re, t->A_re, (size_t)s->N);
 }
 
 /* From dv' back to dx's contribution of the v branch: DSS, LN_dss, GELU, to_v. */
@@ -307,12 +314,12 @@ static void dss_bwd(const struct gss *s, const struct ops *ops, const struct lay
     const real *p = a->p;
     real *G = a->g;
     int R = a->B * a->L, L = a->L, H = s->H;
-    memset(w->dK, 0, (size_t)H * L * sizeof(real));
+    ops_fill(ops, w->dK, (size_t)H * L, 0);
     struct conv_bwd_args cb = {.f = dss_conv(s, p, a->B, L, t), .dy = w->dH1, .du = w->dH2, .dk = w->dK,
                                .dD = G + s->Dd};
     cb.f.y = NULL;
     ops->conv_bwd(&cb);
-    for (size_t i = 0; i < (size_t)H * L; i++) w->dK[i] *= (real)0.5; /* K = op / 2 */
+    ops_scale(ops, w->dK, w->dK, (real)0.5, (size_t)H * L); /* K = op / 2 */
     kernel_bwd(s, ops, p, L, t, w, G);
 
     struct layernorm_bwd_args lb = {.f = dss_norm(s, p, R, t), .dy = w->dH2, .dx = w->dH1, .dw = G + s->nw,
@@ -333,10 +340,8 @@ static void gss_backward(const void *self, const struct ops *ops, const struct l
 
     struct linear_args lo = lin(R, E, D, p, s->wo, &s->bo);
     linear_bwd(ops, &lo, t.o, a->dy, w.dE1, G + s->wo, G + s->bo); /* do */
-    for (size_t i = 0; i < (size_t)R * E; i++) {
-        w.dE2[i] = w.dE1[i] * t.u[i]; /* dg */
-        w.dE3[i] = w.dE1[i] * t.g[i]; /* du */
-    }
+    ops_mul(ops, w.dE2, w.dE1, t.u, (size_t)R * E); /* dg */
+    ops_mul(ops, w.dE3, w.dE1, t.g, (size_t)R * E); /* du */
     gelu_bwd(ops, (size_t)R * E, t.au, t.u, w.dE3, w.dE1); /* dau */
     struct linear_args lg = lin(R, H, E, p, s->wg, NULL);
     linear_bwd(ops, &lg, t.yd, w.dE2, w.dH1, G + s->wg, NULL); /* dv' */
@@ -442,9 +447,18 @@ static void gss_step(const void *self, const struct ops *ops, const struct layer
     gate_out(s, ops, a->p, a->B, &t, a->y);
 }
 
+/* zero_dt on the backend (zero-filled by alloc). */
+static void gss_bind(void *self, const struct ops *ops) {
+    struct gss *s = self;
+    if (s->dev) s->dev->free(s->zero_dt_dev);
+    s->dev = ops->host_memory ? NULL : ops;
+    s->zero_dt_dev = s->dev ? ops->alloc((size_t)s->H * sizeof(real)) : s->zero_dt;
+}
+
 static void gss_destroy(void *self) {
     struct gss *s = self;
     if (!s) return;
+    if (s->dev) s->dev->free(s->zero_dt_dev);
     free(s->zero_dt);
     free(s);
 }
@@ -465,5 +479,6 @@ const struct layer_kind layer_gss = {
     .state_init = gss_state_init,
     .step_scratch_size = gss_step_scratch_size,
     .step = gss_step,
+    .bind = gss_bind,
     .destroy = gss_destroy,
 };

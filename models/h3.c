@@ -286,7 +286,7 @@ static void proj_bwd(const struct h3 *s, const struct ops *ops, const real *p, c
         .batch = 3,
     };
     ops->gemm(&g);
-    for (int m = 0; m < 3; m++) colsum_acc(dqkv + (size_t)m * R * D, R, D, G + s->bq + m * s->proj_stride);
+    for (int m = 0; m < 3; m++) colsum_acc(ops, dqkv + (size_t)m * R * D, R, D, G + s->bq + m * s->proj_stride);
     if (!dx) return;
     for (int m = 0; m < 3; m++)
         ops_gemm(ops, OP_N, OP_N, R, D, D, 1, dqkv + (size_t)m * R * D, D, p + s->wq + m * s->proj_stride, D,
@@ -306,113 +306,48 @@ static struct conv_args slot_conv(const struct h3 *s, int i, const real *p, int 
     };
 }
 
-/* a (=) = b + c over n entries: the gate replaced by a sum. */
-static void add_fwd(size_t n, const real *b, const real *c, real *a) {
-    for (size_t i = 0; i < n; i++) a[i] = b[i] + c[i];
-}
-
-/* kv[r, (h d_h + i) d_h + j] (=) = k~[r, h d_h + i] v[r, h d_h + j]; or k~ + v without gate_kv. */
-static void outer_fwd(const struct h3 *s, int R, const real *kt, const real *v, real *kv) {
-    int D = s->D, dh = s->dh;
+/* kv (=) = the heads' k~ ⊗ v (ops head_outer); or k~ + v without gate_kv. */
+static void outer_fwd(const struct h3 *s, const struct ops *ops, int R, const real *kt, const real *v, real *kv) {
     if (!s->gate_kv) {
-        add_fwd((size_t)R * D, kt, v, kv);
+        ops_add(ops, kv, kt, v, (size_t)R * s->D);
         return;
     }
-    if (dh == 1) {
-        for (size_t i = 0; i < (size_t)R * D; i++) kv[i] = kt[i] * v[i];
-        return;
-    }
-    for (size_t r = 0; r < (size_t)R; r++)
-        for (int c = 0; c < D; c++) {
-            real a = kt[r * D + c];
-            const real *vh = v + r * D + (c / dh) * dh;
-            real *row = kv + r * s->E + (size_t)c * dh;
-            for (int j = 0; j < dh; j++) row[j] = a * vh[j];
-        }
+    struct head_outer_args a = {R, s->D, s->dh, kt, v, kv};
+    ops->head_outer(&a);
 }
 
 /* dk~ (=), dv (=) from dkv. */
-static void outer_bwd(const struct h3 *s, int R, const real *kt, const real *v, const real *dkv, real *dkt,
-                      real *dv) {
-    int D = s->D, dh = s->dh;
+static void outer_bwd(const struct h3 *s, const struct ops *ops, int R, const real *kt, const real *v,
+                      const real *dkv, real *dkt, real *dv) {
     if (!s->gate_kv) {
-        memcpy(dkt, dkv, (size_t)R * D * sizeof(real));
-        memcpy(dv, dkv, (size_t)R * D * sizeof(real));
+        ops_copy(ops, dkt, dkv, (size_t)R * s->D);
+        ops_copy(ops, dv, dkv, (size_t)R * s->D);
         return;
     }
-    if (dh == 1) {
-        for (size_t i = 0; i < (size_t)R * D; i++) {
-            dkt[i] = dkv[i] * v[i];
-            dv[i] = dkv[i] * kt[i];
-        }
-        return;
-    }
-    memset(dv, 0, (size_t)R * D * sizeof(real));
-    for (size_t r = 0; r < (size_t)R; r++)
-        for (int c = 0; c < D; c++) {
-            const real *g = dkv + r * s->E + (size_t)c * dh;
-            const real *vh = v + r * D + (c / dh) * dh;
-            real *dvh = dv + r * D + (c / dh) * dh;
-            real a = kt[r * D + c], acc = 0;
-            for (int j = 0; j < dh; j++) {
-                acc += g[j] * vh[j];
-                dvh[j] += g[j] * a;
-            }
-            dkt[r * D + c] = acc;
-        }
+    struct head_outer_bwd_args g = {{R, s->D, s->dh, kt, v, NULL}, dkv, dkt, dv};
+    ops->head_outer_bwd(&g);
 }
 
-/* o[r, j H + h] (=) = sum_i q[r, h d_h + i] y[r, (h d_h + i) d_h + j]; or y + q without gate_q. */
-static void gate_fwd(const struct h3 *s, int R, const real *q, const real *y, real *o) {
-    int D = s->D, dh = s->dh, H = s->H;
+/* o (=) = the heads' contraction of y by q (ops head_contract); or y + q without gate_q. */
+static void gate_fwd(const struct h3 *s, const struct ops *ops, int R, const real *q, const real *y, real *o) {
     if (!s->gate_q) {
-        add_fwd((size_t)R * D, y, q, o);
+        ops_add(ops, o, y, q, (size_t)R * s->D);
         return;
     }
-    if (dh == 1) {
-        for (size_t i = 0; i < (size_t)R * D; i++) o[i] = q[i] * y[i];
-        return;
-    }
-    memset(o, 0, (size_t)R * D * sizeof(real));
-    for (size_t r = 0; r < (size_t)R; r++)
-        for (int c = 0; c < D; c++) {
-            int h = c / dh;
-            real a = q[r * D + c];
-            const real *yr = y + r * s->E + (size_t)c * dh;
-            real *orow = o + r * D + h;
-            for (int j = 0; j < dh; j++) orow[(size_t)j * H] += a * yr[j];
-        }
+    struct head_contract_args a = {R, s->D, s->dh, q, y, o};
+    ops->head_contract(&a);
 }
 
 /* dq (=), dy (=) from do. */
-static void gate_bwd(const struct h3 *s, int R, const real *q, const real *y, const real *dout_o, real *dq,
-                     real *dy) {
-    int D = s->D, dh = s->dh, H = s->H;
+static void gate_bwd(const struct h3 *s, const struct ops *ops, int R, const real *q, const real *y,
+                     const real *dout_o, real *dq, real *dy) {
     if (!s->gate_q) {
-        memcpy(dq, dout_o, (size_t)R * D * sizeof(real));
-        memcpy(dy, dout_o, (size_t)R * D * sizeof(real));
+        ops_copy(ops, dq, dout_o, (size_t)R * s->D);
+        ops_copy(ops, dy, dout_o, (size_t)R * s->D);
         return;
     }
-    if (dh == 1) {
-        for (size_t i = 0; i < (size_t)R * D; i++) {
-            dq[i] = dout_o[i] * y[i];
-            dy[i] = dout_o[i] * q[i];
-        }
-        return;
-    }
-    for (size_t r = 0; r < (size_t)R; r++)
-        for (int c = 0; c < D; c++) {
-            int h = c / dh;
-            real a = q[r * D + c], acc = 0;
-            const real *yr = y + r * s->E + (size_t)c * dh;
-            const real *g = dout_o + r * D + h;
-            real *dyr = dy + r * s->E + (size_t)c * dh;
-            for (int j = 0; j < dh; j++) {
-                acc += g[(size_t)j * H] * yr[j];
-                dyr[j] = g[(size_t)j * H] * a;
-            }
-            dq[r * D + c] = acc;
-        }
+    struct head_contract_bwd_args g = {{R, s->D, s->dh, q, y, NULL}, dout_o, dq, dy};
+    ops->head_contract_bwd(&g);
 }
 
 /* ---- forward / backward -------------------------------------------------- */
@@ -454,9 +389,9 @@ static void h3_forward(const void *self, const struct ops *ops, const struct lay
         struct h3_inner_args in = inner_args(s, a->p, a->B, a->L, &t);
         ops->h3_inner(&in);
     } else {
-        outer_fwd(s, R, t.kt, v, t.kv);
+        outer_fwd(s, ops, R, t.kt, v, t.kv);
         slot_fwd(s, 1, ops, a, &t, t.kv, t.y);
-        gate_fwd(s, R, q, t.y, t.o);
+        gate_fwd(s, ops, R, q, t.y, t.o);
     }
     struct linear_args lo = {.R = R, .I = s->D, .O = s->D, .W = a->p + s->wo, .b = a->p + s->bo};
     linear_fwd(ops, &lo, t.o, a->y);
@@ -476,7 +411,7 @@ static void slot_kernel_bwd(const struct h3 *s, int i, const struct ops *ops, co
 static void slot_bwd(const struct h3 *s, int i, const struct ops *ops, const struct layer_bwd *a,
                      const struct h3_act *t, const struct h3_work *w, const real *u, const real *dy, real *du) {
     const struct h3_slot *sl = &s->slot[i];
-    memset(w->dK[i], 0, (size_t)sl->c.H * h3_slot_taps(sl, a->L) * sizeof(real));
+    ops_fill(ops, w->dK[i], (size_t)sl->c.H * h3_slot_taps(sl, a->L), 0);
     struct conv_bwd_args b = {
         .f = slot_conv(s, i, a->p, a->B, a->L, u, t->K[i], NULL), .dy = dy, .du = du, .dk = w->dK[i],
         .dD = a->g + (i ? s->Dd : s->sD),
@@ -489,7 +424,7 @@ static void slot_bwd(const struct h3 *s, int i, const struct ops *ops, const str
 static void inner_bwd(const struct h3 *s, const struct ops *ops, const struct layer_bwd *a, const struct h3_act *t,
                       const struct h3_work *w) {
     size_t RD = (size_t)a->B * a->L * s->D;
-    memset(w->dK[1], 0, (size_t)s->slot[1].c.H * h3_slot_taps(&s->slot[1], a->L) * sizeof(real));
+    ops_fill(ops, w->dK[1], (size_t)s->slot[1].c.H * h3_slot_taps(&s->slot[1], a->L), 0);
     struct h3_inner_bwd_args g = {
         .f = inner_args(s, a->p, a->B, a->L, t), .dout = w->dout_o, .dq = w->dqkv, .dkt = w->dkt,
         .dv = w->dqkv + 2 * RD, .dK = w->dK[1], .dDk = a->g + s->Dd,
@@ -514,9 +449,9 @@ static void h3_backward(const void *self, const struct ops *ops, const struct la
     if (use_fused(s, ops)) {
         inner_bwd(s, ops, a, &t, &w);
     } else {
-        gate_bwd(s, R, q, t.y, w.dout_o, dq, w.dy);
+        gate_bwd(s, ops, R, q, t.y, w.dout_o, dq, w.dy);
         slot_bwd(s, 1, ops, a, &t, &w, t.kv, w.dy, w.dkv);
-        outer_bwd(s, R, t.kt, v, w.dkv, w.dkt, dv);
+        outer_bwd(s, ops, R, t.kt, v, w.dkv, w.dkt, dv);
     }
     slot_bwd(s, 0, ops, a, &t, &w, k, w.dkt, dk);
     proj_bwd(s, ops, a->p, a->x, R, w.dqkv, a->g, a->dx);
@@ -547,7 +482,6 @@ static struct h3_slot_state slot_state(const struct h3 *s, int i, int B, const r
  * the forward left in act; with the fused op kv was never stored, and is
  * formed here from k~ and v. */
 static void h3_state_init(const void *self, const struct ops *ops, const struct layer_state_args *a) {
-    (void)ops;
     const struct h3 *s = self;
     int P = a->prompt_L;
     memset(a->state, 0, (size_t)a->B * h3_state_size(s, a->L) * sizeof(real));
@@ -557,7 +491,7 @@ static void h3_state_init(const void *self, const struct ops *ops, const struct 
     size_t RD = (size_t)a->B * P * s->D;
     const real *k = t.qkv + RD;
     real *kv = s->fused ? xmalloc((size_t)a->B * P * s->E * sizeof(real)) : t.kv;
-    if (s->fused) outer_fwd(s, a->B * P, t.kt, k + RD, kv);
+    if (s->fused) outer_fwd(s, ops, a->B * P, t.kt, k + RD, kv);
     for (int i = 0; i < 2; i++) {
         struct h3_slot_state st = slot_state(s, i, a->B, a->p, a->state);
         h3_slot_prefill(&s->slot[i], &st, P, i ? kv : k);
@@ -580,9 +514,9 @@ static void h3_step(const void *self, const struct ops *ops, const struct layer_
     proj_fwd(s, ops, a->p, a->x, B, q);
     struct h3_slot_state s1 = slot_state(s, 0, B, a->p, a->state), s2 = slot_state(s, 1, B, a->p, a->state);
     h3_slot_step(&s->slot[0], &s1, k, kt);
-    outer_fwd(s, B, kt, v, kv);
+    outer_fwd(s, ops, B, kt, v, kv);
     h3_slot_step(&s->slot[1], &s2, kv, y);
-    gate_fwd(s, B, q, y, o);
+    gate_fwd(s, ops, B, q, y, o);
     struct linear_args lo = {.R = B, .I = s->D, .O = s->D, .W = a->p + s->wo, .b = a->p + s->bo};
     linear_fwd(ops, &lo, o, a->y);
 }

@@ -69,15 +69,6 @@ struct h3_kernel_bwd_args {
 };
 void h3_slot_kernel_bwd(const struct h3_slot *s, const struct ops *ops, const struct h3_kernel_bwd_args *a);
 
-/* Shift SSM kernel, K (H, Lk) (=), Lk <= N:
- *   K[c, j] = sum_{n=0}^{N-1-j} B[c, n] C[c, n+j]   (= C A^j B for the shift matrix A)
- * B (H, N), C (H, N). */
-void h3_shift_kernel(int H, int N, int Lk, const real *B, const real *C, real *K);
-
-/* Its backward: dB, dC (H, N) (+=) from dK (H, Lk). */
-void h3_shift_kernel_bwd(int H, int N, int Lk, const real *B, const real *C, const real *dK, real *dB,
-                         real *dC);
-
 /* ---- recurrent mode (spec/h3.md §1.7) ----
  * A slot channel's state is N reals:
  *   shift:    the register x (N), newest input in slot 0:

@@ -17,73 +17,6 @@
 
 #undef I /* complex values are built with CMPLX */
 
-/* ---- the shift SSM kernel ---------------------------------------------- */
-
-/* K[j] = sum_n B[n] C[n + j] (j < Lk) and its backward, per channel, as
- * fixed-width blocks of SK_W outputs over zero-padded copies of B and C: no
- * triangular limits, so every inner loop is one full-width multiply-add
- * (the shorter, ragged loops cost ~3x more at N = 64, L = 31). */
-enum { SK_W = 16 };
-
-static int round_up(int n, int w) { return (n + w - 1) / w * w; }
-
-/* NB blocks of SK_W outputs from o: NB independent accumulators, so the J
- * multiply-adds of one block do not wait on each other's latency (one block
- * alone is a chain of J dependent FMAs). Each output still sums j = 0..J-1 in
- * order: the same bits whatever NB is. */
-static inline __attribute__((always_inline)) void sk_run(int o, int J, const real *restrict w, const real *restrict src,
-                                                         int step, real *restrict out, const int NB) {
-    real acc[4][SK_W] = {{0}};
-    for (int j = 0; j < J; j++) {
-        const real wj = w[j], *s = src + o + (ptrdiff_t)step * j;
-        for (int b = 0; b < NB; b++)
-#pragma omp simd
-            for (int t = 0; t < SK_W; t++) acc[b][t] += wj * s[b * SK_W + t];
-    }
-    memcpy(out + o, acc, sizeof(real) * SK_W * NB);
-}
-
-/* out[o] = sum_{j < J} w[j] src[o + step * j], for o < n_out (a multiple of SK_W). */
-static void sk_blocks(int n_out, int J, const real *restrict w, const real *restrict src, int step,
-                      real *restrict out) {
-    int o = 0;
-    for (; o + 4 * SK_W <= n_out; o += 4 * SK_W) sk_run(o, J, w, src, step, out, 4);
-    switch ((n_out - o) / SK_W) {
-    case 3: sk_run(o, J, w, src, step, out, 3); break;
-    case 2: sk_run(o, J, w, src, step, out, 2); break;
-    case 1: sk_run(o, J, w, src, step, out, 1); break;
-    default: break;
-    }
-}
-
-void h3_shift_kernel(int H, int N, int Lk, const real *B, const real *C, real *K) {
-    const int Lv = round_up(Lk, SK_W);
-    real *cp = xcalloc((size_t)(N + Lv) + (size_t)Lv, sizeof(real)), *out = cp + N + Lv; /* C, zeros; (Lv) */
-    for (int c = 0; c < H; c++) {
-        memcpy(cp, C + (size_t)c * N, (size_t)N * sizeof(real));
-        sk_blocks(Lv, N, B + (size_t)c * N, cp, 1, out); /* K[j] = sum_n B[n] cp[j + n] */
-        memcpy(K + (size_t)c * Lk, out, (size_t)Lk * sizeof(real));
-    }
-    free(cp);
-}
-
-void h3_shift_kernel_bwd(int H, int N, int Lk, const real *B, const real *C, const real *dK, real *dB,
-                         real *dC) {
-    const int Nv = round_up(N, SK_W);
-    /* cp: C then zeros (Nv + Lk); bp: Lk zeros, B, zeros (Lk + Nv); out (Nv) */
-    real *cp = xcalloc(3 * (size_t)Nv + 2 * (size_t)Lk, sizeof(real)), *bp = cp + Nv + Lk, *out = bp + Lk + Nv;
-    for (int c = 0; c < H; c++) {
-        const real *dk = dK + (size_t)c * Lk;
-        memcpy(cp, C + (size_t)c * N, (size_t)N * sizeof(real));
-        memcpy(bp + Lk, B + (size_t)c * N, (size_t)N * sizeof(real));
-        sk_blocks(Nv, Lk, dk, cp, 1, out); /* dB[n] = sum_j dK[j] C[n + j] */
-        for (int n = 0; n < N; n++) dB[(size_t)c * N + n] += out[n];
-        sk_blocks(Nv, Lk, dk, bp + Lk, -1, out); /* dC[m] = sum_j dK[j] B[m - j] */
-        for (int n = 0; n < N; n++) dC[(size_t)c * N + n] += out[n];
-    }
-    free(cp);
-}
-
 /* ---- declaration and init ------------------------------------------------ */
 
 static size_t add(struct param_table *pt, const char *prefix, const char *name, enum param_init init,
@@ -174,11 +107,14 @@ static struct ssm_kernel_args diag_args(const struct h3_slot *s, const struct h3
 void h3_slot_kernel(const struct h3_slot *s, const struct ops *ops, const struct h3_kernel_args *a) {
     const real *p = a->p;
     if (s->c.kind == H3_SHIFT) {
-        h3_shift_kernel(s->c.H, s->c.N, h3_slot_taps(s, a->L), p + s->B, p + s->C, a->K);
+        struct shift_kernel_args k = {s->c.H, s->c.N, h3_slot_taps(s, a->L), p + s->B, p + s->C, a->K};
+        ops->shift_kernel(&k);
         return;
     }
-    const real *inv = p + s->inv_A;
-    for (size_t i = 0; i < h3_slot_modes(s); i++) a->A_re[i] = (real)-exp((double)inv[i]);
+    size_t n = h3_slot_modes(s);
+    struct ewise_args e = {.kind = EW_NEG_EXP, .R = 1, .C = n, .a = ew_rows(p + s->inv_A, n),
+                           .y = ew_rows_out(a->A_re, n)};
+    ops->ewise(&e);
     struct ssm_kernel_args k = diag_args(s, a);
     ops->ssm_kernel(&k);
 }
@@ -189,19 +125,21 @@ void h3_slot_kernel_bwd(const struct h3_slot *s, const struct ops *ops, const st
     const real *p = a->f.p;
     real *G = a->G;
     if (s->c.kind == H3_SHIFT) {
-        h3_shift_kernel_bwd(s->c.H, s->c.N, h3_slot_taps(s, a->f.L), p + s->B, p + s->C, a->dK, G + s->B,
-                            G + s->C);
+        struct shift_kernel_bwd_args k = {
+            .f = {s->c.H, s->c.N, h3_slot_taps(s, a->f.L), p + s->B, p + s->C, NULL}, .dK = a->dK,
+            .dB = G + s->B, .dC = G + s->C};
+        ops->shift_kernel_bwd(&k);
         return;
     }
     size_t HN2 = h3_slot_modes(s);
-    memset(a->dA_re, 0, HN2 * sizeof(real));
+    ops_fill(ops, a->dA_re, HN2, 0);
     struct ssm_kernel_bwd_args kb = {
         .f = diag_args(s, &a->f), .dK = a->dK,
         .dlog_dt = G + s->log_dt, .dA_re = a->dA_re, .dA_im = G + s->A_im,
         .dB = G + s->B, .dC = G + s->C,
     };
     ops->ssm_kernel_bwd(&kb);
-    for (size_t i = 0; i < HN2; i++) G[s->inv_A + i] += a->dA_re[i] * a->f.A_re[i];
+    ops_acc_mul(ops, G + s->inv_A, a->dA_re, a->f.A_re, HN2);
 }
 
 /* ---- recurrent mode ----------------------------------------------------------- */

@@ -217,12 +217,20 @@ static struct conv_args long_conv(const struct hyena *s, const real *p, int B, i
 static void short_fwd(const struct hyena *s, const struct ops *ops, const real *p, int B, int L,
                       const struct hy_act *t) {
     int H = 3 * s->D, S = s->S, Lk = short_taps(s, L);
-    for (int c = 0; c < H; c++)
-        for (int j = 0; j < Lk; j++) t->ks[(size_t)c * Lk + j] = p[s->sfw + (size_t)c * S + (S - 1 - j)];
+    /* ks[c, j] = w[c, 0, S-1-j]: each row read backwards from its last tap */
+    ops->ewise(&(struct ewise_args){.kind = EW_COPY, .R = (size_t)H, .C = (size_t)Lk,
+                                    .a = {p + s->sfw + S - 1, S, -1}, .y = {t->ks, Lk, 1}});
     struct conv_args ca = short_conv(s, B, L, t);
     ops->conv(&ca);
-    for (size_t r = 0; r < (size_t)B * L; r++)
-        for (int c = 0; c < H; c++) t->zc[r * H + c] += p[s->sfb + c];
+    ops->ewise(&(struct ewise_args){.kind = EW_COPY, .R = (size_t)B * L, .C = (size_t)H, .a = {p + s->sfb, 0, 1},
+                                    .y = {t->zc, H, 1}, .acc = true});
+}
+
+/* y[r, c] (=) a[r, c] b[r, c] over (R, D) views with row strides lda, ldb, ldy. */
+static void mul_rows(const struct ops *ops, size_t R, int D, const real *a, int lda, const real *b, int ldb, real *y,
+                     int ldy) {
+    ops->ewise(&(struct ewise_args){.kind = EW_MUL, .R = R, .C = (size_t)D, .a = {a, lda, 1}, .b = {b, ldb, 1},
+                                    .y = {y, ldy, 1}});
 }
 
 static void hyena_forward(const void *self, const struct ops *ops, const struct layer_fwd *a) {
@@ -237,14 +245,10 @@ static void hyena_forward(const void *self, const struct ops *ops, const struct 
     linear_fwd(ops, &li, a->x, t.z);
     short_fwd(s, ops, p, a->B, a->L, &t);
     hy_filter_fwd(&s->f, ops, p, a->L, &t.f, w.f.dr); /* dr: a free (L, D) buffer here */
-    for (size_t r = 0; r < (size_t)R; r++) {
-        const real *zr = t.zc + r * 3 * D;
-        for (int c = 0; c < D; c++) t.g[r * D + c] = zr[2 * D + c] * zr[D + c];
-    }
+    mul_rows(ops, R, D, t.zc + 2 * D, 3 * D, t.zc + D, 3 * D, t.g, D); /* g = v x1 */
     struct conv_args ca = long_conv(s, p, a->B, a->L, &t);
     ops->conv(&ca);
-    for (size_t r = 0; r < (size_t)R; r++)
-        for (int c = 0; c < D; c++) t.o[r * D + c] = t.u[r * D + c] * t.zc[r * 3 * D + c];
+    mul_rows(ops, R, D, t.u, D, t.zc, 3 * D, t.o, D); /* o = u x0 */
     linear_fwd(ops, &lo, t.o, a->y);
 }
 
@@ -252,13 +256,14 @@ static void hyena_forward(const void *self, const struct ops *ops, const struct 
 static void short_bwd(const struct hyena *s, const struct ops *ops, const struct layer_bwd *a, const struct hy_act *t,
                       const struct hy_work *w) {
     int H = 3 * s->D, S = s->S, Lk = short_taps(s, a->L);
-    colsum_acc(w->dz1, a->B * a->L, H, a->g + s->sfb);
-    memset(w->dks, 0, (size_t)H * Lk * sizeof(real));
+    colsum_acc(ops, w->dz1, a->B * a->L, H, a->g + s->sfb);
+    ops_fill(ops, w->dks, (size_t)H * Lk, 0);
     struct conv_bwd_args cb = {.f = short_conv(s, a->B, a->L, t), .dy = w->dz1, .du = w->dz2, .dk = w->dks};
     cb.f.y = NULL;
     ops->conv_bwd(&cb);
-    for (int c = 0; c < H; c++)
-        for (int j = 0; j < Lk; j++) a->g[s->sfw + (size_t)c * S + (S - 1 - j)] += w->dks[(size_t)c * Lk + j];
+    /* dw[c, 0, S-1-j] += dks[c, j] */
+    ops->ewise(&(struct ewise_args){.kind = EW_COPY, .R = (size_t)H, .C = (size_t)Lk, .a = {w->dks, Lk, 1},
+                                    .y = {a->g + s->sfw + S - 1, S, -1}, .acc = true});
 }
 
 /* From do (d1): dx0 into dz1, then through the long conv (dh, dβ) and the first
@@ -267,24 +272,15 @@ static void gates_bwd(const struct hyena *s, const struct ops *ops, const struct
                       const struct hy_work *w) {
     int D = s->D, L = a->L;
     size_t R = (size_t)a->B * L;
-    for (size_t r = 0; r < R; r++)
-        for (int c = 0; c < D; c++) {
-            w->d2[r * D + c] = w->d1[r * D + c] * t->zc[r * 3 * D + c]; /* du */
-            w->dz1[r * 3 * D + c] = w->d1[r * D + c] * t->u[r * D + c]; /* dx0 */
-        }
-    memset(w->dh, 0, (size_t)D * L * sizeof(real));
+    mul_rows(ops, R, D, w->d1, D, t->zc, 3 * D, w->d2, D);  /* du */
+    mul_rows(ops, R, D, w->d1, D, t->u, D, w->dz1, 3 * D); /* dx0 */
+    ops_fill(ops, w->dh, (size_t)D * L, 0);
     struct conv_bwd_args cb = {.f = long_conv(s, a->p, a->B, L, t), .dy = w->d2, .du = w->d1, .dk = w->dh,
                                .dD = a->g + s->f.bias};
     cb.f.y = NULL;
     ops->conv_bwd(&cb); /* d1 = dg */
-    for (size_t r = 0; r < R; r++) {
-        const real *zr = t->zc + r * 3 * D;
-        real *dr = w->dz1 + r * 3 * D;
-        for (int c = 0; c < D; c++) {
-            dr[D + c] = w->d1[r * D + c] * zr[2 * D + c];     /* dx1 */
-            dr[2 * D + c] = w->d1[r * D + c] * zr[D + c];     /* dv */
-        }
-    }
+    mul_rows(ops, R, D, w->d1, D, t->zc + 2 * D, 3 * D, w->dz1 + D, 3 * D); /* dx1 */
+    mul_rows(ops, R, D, w->d1, D, t->zc + D, 3 * D, w->dz1 + 2 * D, 3 * D); /* dv */
 }
 
 static void hyena_backward(const void *self, const struct ops *ops, const struct layer_bwd *a) {
@@ -411,6 +407,11 @@ static void hyena_step(const void *self, const struct ops *ops, const struct lay
     linear_fwd(ops, &lo, sb.o, a->y);
 }
 
+static void hyena_bind(void *self, const struct ops *ops) {
+    struct hyena *s = self;
+    hy_filter_bind(&s->f, ops);
+}
+
 static void hyena_destroy(void *self) {
     struct hyena *s = self;
     if (!s) return;
@@ -434,5 +435,6 @@ const struct layer_kind layer_hyena = {
     .state_init = hyena_state_init,
     .step_scratch_size = hyena_step_scratch_size,
     .step = hyena_step,
+    .bind = hyena_bind,
     .destroy = hyena_destroy,
 };

@@ -50,6 +50,8 @@ struct hy_filter {
     int D, W, E, n_lin, l_max;
     real *feat;             /* (l_max, E) z */
     real *win;              /* (l_max, D) exp(-t_l |δ_c|) */
+    real *feat_dev, *win_dev; /* the two on the bound backend (feat, win until hy_filter_bind) */
+    const struct ops *dev;    /* that backend; NULL while unbound */
     size_t bias, freq;      /* filter_fn.bias (D), implicit_filter.1.freq (1, W) */
     size_t w[HY_MAX_LIN];   /* linear i: (out, in) */
     size_t b[HY_MAX_LIN];   /* its bias (out); the last linear has none */
@@ -61,6 +63,8 @@ struct hy_filter {
 void hy_filter_declare(struct hy_filter *f, const struct hy_filter_cfg *c, struct param_table *pt,
                        const char *prefix);
 void hy_filter_free(struct hy_filter *f);
+/* Copies of the tables in `ops`'s memory (the layer's bind; none for host memory). */
+void hy_filter_bind(struct hy_filter *f, const struct ops *ops);
 
 /* freq (=) w everywhere (the only tensor with a custom init). */
 void hy_filter_init(const struct hy_filter *f, real *p, double w);

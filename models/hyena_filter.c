@@ -73,12 +73,30 @@ void hy_filter_declare(struct hy_filter *f, const struct hy_filter_cfg *c, struc
         if (i == 0) f->freq = add(pt, prefix, "implicit_filter.1.freq", INIT_CUSTOM, 0, GROUP_SSM, 1, c->W);
     }
     tables(f, c);
+    f->feat_dev = f->feat, f->win_dev = f->win;
+}
+
+static void unbind(struct hy_filter *f) {
+    if (f->dev) f->dev->free(f->feat_dev), f->dev->free(f->win_dev);
+    f->dev = NULL;
+    f->feat_dev = f->feat, f->win_dev = f->win;
+}
+
+void hy_filter_bind(struct hy_filter *f, const struct ops *ops) {
+    unbind(f);
+    if (ops->host_memory) return;
+    size_t nf = (size_t)f->l_max * f->E * sizeof(real), nw = (size_t)f->l_max * f->D * sizeof(real);
+    f->dev = ops;
+    f->feat_dev = ops->alloc(nf), f->win_dev = ops->alloc(nw);
+    ops->upload(f->feat_dev, f->feat, nf);
+    ops->upload(f->win_dev, f->win, nw);
 }
 
 void hy_filter_free(struct hy_filter *f) {
+    unbind(f);
     free(f->feat);
     free(f->win);
-    f->feat = f->win = NULL;
+    f->feat = f->win = f->feat_dev = f->win_dev = NULL;
 }
 
 void hy_filter_init(const struct hy_filter *f, real *p, double w) {
@@ -108,45 +126,35 @@ void hy_filter_fwd(const struct hy_filter *f, const struct ops *ops, const real 
                    const struct hy_filter_act *t, real *r) {
     HP_CHECK(L >= 1 && L <= f->l_max);
     int W = f->W, D = f->D, nh = f->n_lin - 1;
-    const real *fr = p + f->freq, *in = f->feat;
+    const real *in = f->feat_dev;
     for (int i = 0; i < nh; i++) {
         struct linear_args la = lin(f, p, i, L);
         linear_fwd(ops, &la, in, t->a[i]);
-        for (size_t l = 0; l < (size_t)L; l++)
-            for (int j = 0; j < W; j++) t->s[i][l * W + j] = (real)sin((double)fr[j] * t->a[i][l * W + j]);
+        struct sine_args sa = {L, W, p + f->freq, t->a[i], t->s[i]};
+        ops->sine(&sa);
         in = t->s[i];
     }
     struct linear_args la = lin(f, p, nh, L);
     linear_fwd(ops, &la, in, r);
-    for (int c = 0; c < D; c++)
-        for (int l = 0; l < L; l++) t->h[(size_t)c * L + l] = r[(size_t)l * D + c] * f->win[(size_t)l * D + c];
-}
-
-/* Through s = sin(freq ⊙ a): da (=) = ds freq cos(freq a); dfreq (+=) sum over rows of ds a cos(freq a). */
-static void sine_bwd(const struct hy_filter *f, const real *fr, int L, const real *a, const real *ds, real *da,
-                     real *dfreq) {
-    int W = f->W;
-    for (int j = 0; j < W; j++) {
-        double acc = 0;
-        for (size_t l = 0; l < (size_t)L; l++) {
-            double x = a[l * W + j], c = cos((double)fr[j] * x), g = ds[l * W + j];
-            da[l * W + j] = (real)(g * fr[j] * c);
-            acc += g * x * c;
-        }
-        dfreq[j] += (real)acc;
-    }
+    /* h[c, l] = r[l, c] win[l, c]: the product, transposed to (D, L) */
+    struct ewise_args e = {.kind = EW_MUL, .R = (size_t)D, .C = (size_t)L, .a = {r, 1, D}, .b = {f->win_dev, 1, D},
+                           .y = {t->h, L, 1}};
+    ops->ewise(&e);
 }
 
 void hy_filter_bwd(const struct hy_filter *f, const struct ops *ops, const real *p, int L,
                    const struct hy_filter_act *t, const real *dh, const struct hy_filter_work *w, real *G) {
     int D = f->D, nh = f->n_lin - 1;
-    for (int l = 0; l < L; l++)
-        for (int c = 0; c < D; c++) w->dr[(size_t)l * D + c] = dh[(size_t)c * L + l] * f->win[(size_t)l * D + c];
+    /* dr[l, c] = dh[c, l] win[l, c] */
+    struct ewise_args e = {.kind = EW_MUL, .R = (size_t)L, .C = (size_t)D, .a = {dh, 1, L}, .b = {f->win_dev, D, 1},
+                           .y = {w->dr, D, 1}};
+    ops->ewise(&e);
     struct linear_args la = lin(f, p, nh, L);
     linear_bwd(ops, &la, t->s[nh - 1], w->dr, w->d1, G + f->w[nh], NULL); /* nh >= 1 */
     for (int i = nh - 1; i >= 0; i--) { /* d1 holds ds_i */
-        sine_bwd(f, p + f->freq, L, t->a[i], w->d1, w->d2, G + f->freq);
+        struct sine_bwd_args sb = {{L, f->W, p + f->freq, t->a[i], NULL}, w->d1, w->d2, G + f->freq};
+        ops->sine_bwd(&sb);
         la = lin(f, p, i, L);
-        linear_bwd(ops, &la, i ? t->s[i - 1] : f->feat, w->d2, i ? w->d1 : NULL, G + f->w[i], G + f->b[i]);
+        linear_bwd(ops, &la, i ? t->s[i - 1] : f->feat_dev, w->d2, i ? w->d1 : NULL, G + f->w[i], G + f->b[i]);
     }
 }

@@ -2,8 +2,11 @@
  *
  * A layer kind is one `struct layer_kind` in its own file (models/<name>.c)
  * plus one line in models/registry.c. The model calls it inside a pre-norm
- * block: y = Mixer(LN1(x)). Everything a layer computes goes through the ops
- * table, so it runs on any backend that fills the table.
+ * block: y = Mixer(LN1(x)). Every tensor a layer reads or writes in forward
+ * and backward is reached through the ops table (the tensors live in the
+ * backend's memory: x, y, p, g, act and scratch alike), so it runs on any
+ * backend that fills the table. The recurrent mode (state_init, step) still
+ * works on host memory: the CPU backend only.
  *
  * Shapes: B batch, L length, D d_model. x and y are (B, L, D) row-major.
  * Every registered layer is put through the generic checks in
@@ -108,6 +111,11 @@ struct layer_kind {
     void (*state_init)(const void *self, const struct ops *ops, const struct layer_state_args *a);
     size_t (*step_scratch_size)(const void *self, int B, int L);
     void (*step)(const void *self, const struct ops *ops, const struct layer_step *a);
+    /* Optional: move the layer's constant tables (computed at create, not
+     * parameters) into `ops`'s memory; the model calls it when it is bound to
+     * a backend. Until then forward/backward read the host copies, which the
+     * CPU backend takes directly. NULL: nothing to move. */
+    void (*bind)(void *self, const struct ops *ops);
     void (*destroy)(void *self);
 };
 

@@ -1,7 +1,6 @@
 /* linear.c — the linear map shared by the model and the layers. */
 #include "linear.h"
 
-
 void linear_fwd(const struct ops *ops, const struct linear_args *a, const real *x, real *y) {
     struct gemm_args g = {
         .ta = OP_N, .tb = OP_T, .M = a->R, .N = a->O, .K = a->I, .alpha = 1, .beta = 0,
@@ -10,16 +9,14 @@ void linear_fwd(const struct ops *ops, const struct linear_args *a, const real *
     ops->gemm(&g);
 }
 
-void colsum_acc(const real *dy, int R, int O, real *db) {
-    for (int r = 0; r < R; r++) {
-        const real *row = dy + (size_t)r * O;
-        for (int o = 0; o < O; o++) db[o] += row[o];
-    }
+void colsum_acc(const struct ops *ops, const real *dy, int R, int O, real *db) {
+    struct colsum_args c = {(size_t)R, O, dy, (size_t)O, db};
+    ops->colsum(&c);
 }
 
 void linear_bwd(const struct ops *ops, const struct linear_args *a, const real *x, const real *dy, real *dx,
                 real *dW, real *db) {
     if (dx) ops_gemm(ops, OP_N, OP_N, a->R, a->I, a->O, 1, dy, a->O, a->W, a->I, 0, dx, a->I);
     if (dW) ops_gemm(ops, OP_T, OP_N, a->O, a->I, a->R, 1, dy, a->O, x, a->I, 1, dW, a->I);
-    if (db) colsum_acc(dy, a->R, a->O, db);
+    if (db) colsum_acc(ops, dy, a->R, a->O, db);
 }

@@ -16,7 +16,7 @@ void linear_fwd(const struct ops *ops, const struct linear_args *a, const real *
 /* dx (=) = dy W (skipped when dx is NULL); dW (+=) dyᵀ x; db (+=) column sums of dy. */
 void linear_bwd(const struct ops *ops, const struct linear_args *a, const real *x, const real *dy, real *dx,
                 real *dW, real *db);
-/* db (+=) sum over rows of dy (R, O), in a fixed order (deterministic). */
-void colsum_acc(const real *dy, int R, int O, real *db);
+/* db (+=) sum over rows of dy (R, O), in a fixed order (deterministic): ops->colsum. */
+void colsum_acc(const struct ops *ops, const real *dy, int R, int O, real *db);
 
 #endif

@@ -33,7 +33,9 @@ struct model {
     struct model_cfg cfg;
     const struct layer_kind *kind; /* what the blocks run: cfg.kind or its short-conv wrapper */
     struct param_table pt;
-    real *p, *g;
+    const struct ops *ops; /* the backend every tensor below lives on (model_bind) */
+    real *p, *g;           /* (P) host copies: the tensors themselves when ops->host_memory */
+    real *dp, *dg;         /* (P) on the backend */
     size_t emb, pos, lnfw, lnfb;
     bool has_pos;
     struct block_off blk[MODEL_MAX_LAYERS];
@@ -49,7 +51,10 @@ struct model {
     real *embed;                   /* (R, D) before dropout */
     struct block_act act[MODEL_MAX_LAYERS];
     real *lnf, *lnf_mean, *lnf_rstd, *logits, *probs;
-    int32_t *tokens, *targets;
+    int32_t *tokens, *targets;   /* (R) host copies of the batch */
+    int32_t *dtokens, *dtargets; /* (R) on the backend (the host copies when host memory) */
+    real *tap_host;              /* (tap_cap) a downloaded tap (model_tap_host) */
+    size_t tap_cap;
     bool training, has_targets;
     uint64_t seed, step;
     double loss;
@@ -130,21 +135,73 @@ struct model *model_create(const struct model_cfg *cfg, char *err, size_t errlen
     m->lnfb = param_add(&m->pt, "backbone.ln_f.bias", INIT_ZERO, 0, GROUP_DEFAULT, D, 0);
     m->p = xcalloc(m->pt.total, sizeof(real));
     m->g = xcalloc(m->pt.total, sizeof(real));
+    m->ops = ops_cpu();
+    m->dp = m->p, m->dg = m->g;
     return m;
+}
+
+/* ---- the backend --------------------------------------------------------- */
+
+static void free_buffers(struct model *m) {
+    const struct ops *o = m->ops;
+    o->free(m->arena), o->free(m->garena), o->free(m->scratch);
+    m->arena = m->garena = m->scratch = NULL;
+    m->arena_cap = m->garena_cap = m->scratch_n = 0;
+    m->cap_B = m->cap_L = 0;
+    if (!o->host_memory) o->free(m->dtokens), o->free(m->dtargets);
+    free(m->tokens), free(m->targets);
+    m->tokens = m->targets = m->dtokens = m->dtargets = NULL;
+    m->cap_R = 0;
+    if (!o->host_memory) o->free(m->dp), o->free(m->dg);
+    m->dp = m->p, m->dg = m->g;
+}
+
+void model_bind(struct model *m, const struct ops *ops) {
+    if (ops == m->ops) return;
+    model_sync_host(m);
+    free_buffers(m);
+    m->ops = ops;
+    if (!ops->host_memory) {
+        size_t bytes = m->pt.total * sizeof(real);
+        m->dp = ops->alloc(bytes), m->dg = ops->alloc(bytes);
+        ops->upload(m->dp, m->p, bytes);
+        ops->upload(m->dg, m->g, bytes);
+    }
+    if (m->kind->bind)
+        for (int i = 0; i < m->cfg.n_layer; i++) m->kind->bind(m->layer[i], ops);
+}
+
+const struct ops *model_ops(const struct model *m) { return m->ops; }
+real *model_param_dev(struct model *m) { return m->dp; }
+real *model_grad_dev(struct model *m) { return m->dg; }
+
+void model_sync_host(struct model *m) {
+    if (m->ops->host_memory) return;
+    m->ops->download(m->p, m->dp, m->pt.total * sizeof(real));
+    m->ops->download(m->g, m->dg, m->pt.total * sizeof(real));
+}
+
+void model_sync_device(struct model *m) {
+    if (m->ops->host_memory) return;
+    m->ops->upload(m->dp, m->p, m->pt.total * sizeof(real));
+}
+
+bool model_grads_finite(const struct model *m) {
+    bool ok = false;
+    struct finite_args f = {m->pt.total, m->dg, &ok};
+    m->ops->finite(&f);
+    return ok;
 }
 
 void model_free(struct model *m) {
     if (!m) return;
     for (int i = 0; i < m->cfg.n_layer; i++)
         if (m->layer[i]) m->kind->destroy(m->layer[i]);
+    if (m->ops) free_buffers(m);
     param_table_free(&m->pt);
     free(m->p);
     free(m->g);
-    free(m->arena);
-    free(m->garena);
-    free(m->scratch);
-    free(m->tokens);
-    free(m->targets);
+    free(m->tap_host);
     free(m);
 }
 
@@ -152,6 +209,7 @@ void model_init(struct model *m, uint64_t seed) {
     param_init_generic(&m->pt, m->p, seed);
     for (int i = 0; i < m->cfg.n_layer; i++)
         if (m->kind->init) m->kind->init(m->layer[i], m->p, seed);
+    model_sync_device(m);
 }
 
 const struct param_table *model_params(const struct model *m) { return &m->pt; }
@@ -159,7 +217,7 @@ real *model_param_data(struct model *m) { return m->p; }
 real *model_grad_data(struct model *m) { return m->g; }
 const struct model_cfg *model_config(const struct model *m) { return &m->cfg; }
 const struct layer_kind *model_kind(const struct model *m) { return m->kind; }
-void model_zero_grad(struct model *m) { memset(m->g, 0, m->pt.total * sizeof(real)); }
+void model_zero_grad(struct model *m) { ops_fill(m->ops, m->dg, m->pt.total, 0); }
 
 size_t model_state_size(const struct model *m, int L) {
     size_t s = 0;
@@ -191,12 +249,28 @@ static size_t garena_size(const struct model *m, size_t R) {
     return 3 * R * w + 2 * R * (size_t)m->cfg.d_inner + 64;
 }
 
-/* Grow-only buffer: reallocated only when n exceeds its capacity. */
-static real *grow(real *p, size_t *cap, size_t n) {
+/* Grow-only buffer on the backend: reallocated only when n exceeds its capacity. */
+static real *grow(const struct ops *o, real *p, size_t *cap, size_t n) {
     if (n <= *cap && p) return p;
-    free(p);
+    o->free(p);
     *cap = n;
-    return xcalloc(n ? n : 1, sizeof(real));
+    return o->alloc((n ? n : 1) * sizeof(real));
+}
+
+/* Token buffers for R rows: host copies, and the backend's. */
+static void grow_tokens(struct model *m, size_t R) {
+    if (R <= m->cap_R) return;
+    const struct ops *o = m->ops;
+    free(m->tokens), free(m->targets);
+    m->tokens = xcalloc(R, sizeof(int32_t));
+    m->targets = xcalloc(R, sizeof(int32_t));
+    if (o->host_memory) {
+        m->dtokens = m->tokens, m->dtargets = m->targets;
+    } else {
+        o->free(m->dtokens), o->free(m->dtargets);
+        m->dtokens = o->alloc(R * sizeof(int32_t)), m->dtargets = o->alloc(R * sizeof(int32_t));
+    }
+    m->cap_R = R;
 }
 
 /* Views for shape (B, L). Buffers only grow, so the partial last batch of an
@@ -205,68 +279,39 @@ static void ensure_arena(struct model *m, int B, int L) {
     if (m->arena && B == m->cap_B && L == m->cap_L) return;
     struct carver c = {NULL, 0};
     layout_arena(m, &c, B, L);
-    m->arena = grow(m->arena, &m->arena_cap, c.used);
+    m->arena = grow(m->ops, m->arena, &m->arena_cap, c.used);
     c = (struct carver){m->arena, 0};
     layout_arena(m, &c, B, L);
     const size_t R = (size_t)B * L;
-    m->garena = grow(m->garena, &m->garena_cap, garena_size(m, R));
+    m->garena = grow(m->ops, m->garena, &m->garena_cap, garena_size(m, R));
     size_t sn = 1;
     for (int i = 0; i < m->cfg.n_layer; i++) {
         size_t s = m->kind->scratch_size(m->layer[i], B, L);
         if (s > sn) sn = s;
     }
-    m->scratch = grow(m->scratch, &m->scratch_n, sn);
-    if (R > m->cap_R) {
-        free(m->tokens), free(m->targets);
-        m->tokens = xcalloc(R, sizeof(int32_t));
-        m->targets = xcalloc(R, sizeof(int32_t));
-        m->cap_R = R;
-    }
+    m->scratch = grow(m->ops, m->scratch, &m->scratch_n, sn);
+    grow_tokens(m, R);
     m->cap_B = B, m->cap_L = L;
 }
 
 /* ---- forward ---- */
 
-/* out = a + b over n elements (the residual adds). */
-static void add2(real *restrict out, const real *restrict a, const real *restrict b, size_t n) {
-#pragma omp simd
-    for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
-}
-
-/* out += a */
-static void acc(real *restrict out, const real *restrict a, size_t n) {
-#pragma omp simd
-    for (size_t i = 0; i < n; i++) out[i] += a[i];
-}
-
-/* y = x * mask / (1 - p) with the counter-based mask of (seed, stream): element
- * i is kept iff its uniform draw is >= p. Used forward and backward alike. */
-static void dropout(real *restrict y, const real *restrict x, size_t n, double p, uint64_t seed,
-                    uint64_t stream) {
-    const real keep = (real)(1.0 / (1.0 - p));
-#pragma omp simd
-    for (size_t i = 0; i < n; i++) y[i] = hp_uniform_at(seed, stream, i) >= p ? x[i] * keep : 0;
-}
-
+/* x[0] (=) dropout(E[tokens] (+ P[pos])) with a counter-based mask: element
+ * i kept iff its uniform draw is >= p (inverted dropout). */
 static void embed_fwd(struct model *m, const struct model_batch *b) {
+    const struct ops *o = m->ops;
     const int D = m->cfg.d_model;
-    const real *E = m->p + m->emb, *P = m->p + m->pos;
-    for (int bi = 0; bi < b->B; bi++)
-        for (int t = 0; t < b->L; t++) {
-            size_t r = (size_t)bi * b->L + t;
-            int tok = b->tokens[r];
-            HP_CHECK(tok >= 0 && tok < m->cfg.vocab);
-            real *e = m->embed + r * D;
-            for (int d = 0; d < D; d++) e[d] = E[(size_t)tok * D + d] + (m->has_pos ? P[(size_t)t * D + d] : 0);
-        }
-    /* Inverted dropout with a counter-based mask: element i kept iff u_i >= p. */
+    struct embed_args e = {b->B * b->L, b->L, D, m->cfg.vocab, m->dtokens, m->dp + m->emb,
+                           m->has_pos ? m->dp + m->pos : NULL, m->embed};
+    o->embed(&e);
     size_t n = (size_t)b->B * b->L * D;
     double p = m->cfg.embed_dropout;
     if (!b->training || p == 0) {
-        memcpy(m->x[0], m->embed, n * sizeof(real));
+        ops_copy(o, m->x[0], m->embed, n);
         return;
     }
-    dropout(m->x[0], m->embed, n, p, b->seed, dropout_stream(b->step, 0));
+    struct dropout_args d = {n, 0, p, b->seed, dropout_stream(b->step, 0), m->embed, m->x[0]};
+    o->dropout(&d);
 }
 
 static void layernorm(const struct ops *ops, int R, int D, double eps, const real *x, const real *w, const real *bb,
@@ -280,38 +325,56 @@ static void block_fwd(struct model *m, const struct ops *ops, int i, const struc
     const struct block_off *o = &m->blk[i];
     struct block_act *a = &m->act[i];
     const real *x = m->x[i];
-    layernorm(ops, R, D, m->cfg.ln_eps, x, m->p + o->n1w, m->p + o->n1b, a->ln1, a->ln1_mean, a->ln1_rstd);
-    struct layer_fwd lf = {b->B, b->L, a->ln1, a->mix, m->p, a->layer, m->scratch, b->training,
+    layernorm(ops, R, D, m->cfg.ln_eps, x, m->dp + o->n1w, m->dp + o->n1b, a->ln1, a->ln1_mean, a->ln1_rstd);
+    struct layer_fwd lf = {b->B, b->L, a->ln1, a->mix, m->dp, a->layer, m->scratch, b->training,
                            b->seed, dropout_stream(b->step, 1 + i)};
     m->kind->forward(m->layer[i], ops, &lf);
-    add2(a->r, x, a->mix, (size_t)R * D);
-    layernorm(ops, R, D, m->cfg.ln_eps, a->r, m->p + o->n2w, m->p + o->n2b, a->ln2, a->ln2_mean, a->ln2_rstd);
-    struct linear_args fc1 = {R, D, F, m->p + o->fc1w, m->p + o->fc1b};
-    struct linear_args fc2 = {R, F, D, m->p + o->fc2w, m->p + o->fc2b};
+    ops_add(ops, a->r, x, a->mix, (size_t)R * D);
+    layernorm(ops, R, D, m->cfg.ln_eps, a->r, m->dp + o->n2w, m->dp + o->n2b, a->ln2, a->ln2_mean, a->ln2_rstd);
+    struct linear_args fc1 = {R, D, F, m->dp + o->fc1w, m->dp + o->fc1b};
+    struct linear_args fc2 = {R, F, D, m->dp + o->fc2w, m->dp + o->fc2b};
     linear_fwd(ops, &fc1, a->ln2, a->h1);
     struct gelu_args g = {(size_t)R * F, GELU_TANH, a->h1, a->h2};
     ops->gelu(&g);
     linear_fwd(ops, &fc2, a->h2, a->mlp);
-    add2(m->x[i + 1], a->r, a->mlp, (size_t)R * D);
+    ops_add(ops, m->x[i + 1], a->r, a->mlp, (size_t)R * D);
+}
+
+/* The model's tensors live on m->ops; a caller's table must be it (or share host memory with it). */
+static void check_ops(const struct model *m, const struct ops *ops) {
+    if (ops != m->ops && !(ops->host_memory && m->ops->host_memory))
+        hp_die("model: called with the '%s' backend, but its tensors live on '%s' (model_bind)", ops->name,
+               m->ops->name);
+}
+
+/* The batch's tokens (checked) and targets into the model's buffers, host and backend. */
+static void load_batch(struct model *m, const struct model_batch *b) {
+    const size_t R = (size_t)b->B * b->L;
+    for (size_t i = 0; i < R; i++) HP_CHECK(b->tokens[i] >= 0 && b->tokens[i] < m->cfg.vocab);
+    memcpy(m->tokens, b->tokens, R * sizeof(int32_t));
+    m->has_targets = b->targets != NULL;
+    if (b->targets) memcpy(m->targets, b->targets, R * sizeof(int32_t));
+    if (m->ops->host_memory) return;
+    m->ops->upload(m->dtokens, m->tokens, R * sizeof(int32_t));
+    if (b->targets) m->ops->upload(m->dtargets, m->targets, R * sizeof(int32_t));
 }
 
 double model_forward(struct model *m, const struct ops *ops, const struct model_batch *b) {
     HP_CHECK(b->L >= 1 && b->L <= m->cfg.max_L && b->B >= 1);
+    check_ops(m, ops);
     ensure_arena(m, b->B, b->L);
     const int R = b->B * b->L, D = m->cfg.d_model, V = m->cfg.vocab;
     m->B = b->B, m->L = b->L, m->training = b->training, m->seed = b->seed, m->step = b->step;
-    memcpy(m->tokens, b->tokens, (size_t)R * sizeof(int32_t));
-    m->has_targets = b->targets != NULL;
-    if (b->targets) memcpy(m->targets, b->targets, (size_t)R * sizeof(int32_t));
+    load_batch(m, b);
     embed_fwd(m, b);
     for (int i = 0; i < m->cfg.n_layer; i++) block_fwd(m, ops, i, b);
-    layernorm(ops, R, D, m->cfg.ln_eps, m->x[m->cfg.n_layer], m->p + m->lnfw, m->p + m->lnfb, m->lnf, m->lnf_mean,
+    layernorm(ops, R, D, m->cfg.ln_eps, m->x[m->cfg.n_layer], m->dp + m->lnfw, m->dp + m->lnfb, m->lnf, m->lnf_mean,
               m->lnf_rstd);
     /* Tied head: logits = lnf Eᵀ (no bias). */
-    ops_gemm(ops, OP_N, OP_T, R, V, D, 1, m->lnf, D, m->p + m->emb, D, 0, m->logits, V);
+    ops_gemm(ops, OP_N, OP_T, R, V, D, 1, m->lnf, D, m->dp + m->emb, D, 0, m->logits, V);
     m->loss = 0, m->count = 0;
     if (b->targets) {
-        struct xent_args x = {R, V, m->logits, m->targets, &m->loss, &m->count, m->probs};
+        struct xent_args x = {R, V, m->logits, m->dtargets, &m->loss, &m->count, m->probs};
         ops->xent(&x);
     }
     return m->loss;
@@ -331,55 +394,55 @@ static void block_bwd(struct model *m, const struct ops *ops, int i, real *dx, r
     const int R = m->B * m->L, D = m->cfg.d_model, F = m->cfg.d_inner;
     const struct block_off *o = &m->blk[i];
     struct block_act *a = &m->act[i];
-    real *g = m->g;
+    real *g = m->dg;
     /* MLP: dx flows to fc2's output. */
-    struct linear_args fc1 = {R, D, F, m->p + o->fc1w, m->p + o->fc1b};
-    struct linear_args fc2 = {R, F, D, m->p + o->fc2w, m->p + o->fc2b};
+    struct linear_args fc1 = {R, D, F, m->dp + o->fc1w, m->dp + o->fc1b};
+    struct linear_args fc2 = {R, F, D, m->dp + o->fc2w, m->dp + o->fc2b};
     linear_bwd(ops, &fc2, a->h2, dx, tf, g + o->fc2w, g + o->fc2b);
     struct gelu_bwd_args gb = {{(size_t)R * F, GELU_TANH, a->h1, a->h2}, tf, tg};
     ops->gelu_bwd(&gb);
     linear_bwd(ops, &fc1, a->ln2, tg, t1, g + o->fc1w, g + o->fc1b);
-    layernorm_bwd(ops, R, D, m->cfg.ln_eps, a->r, m->p + o->n2w, a->ln2_mean, a->ln2_rstd, t1, t2, g + o->n2w,
+    layernorm_bwd(ops, R, D, m->cfg.ln_eps, a->r, m->dp + o->n2w, a->ln2_mean, a->ln2_rstd, t1, t2, g + o->n2w,
                   g + o->n2b);
-    acc(dx, t2, (size_t)R * D); /* dL/dr */
-    struct layer_bwd lb = {m->B, m->L, a->ln1, dx, t1, m->p, g, a->layer, m->scratch, m->training,
+    ops_acc(ops, dx, t2, (size_t)R * D); /* dL/dr */
+    struct layer_bwd lb = {m->B, m->L, a->ln1, dx, t1, m->dp, g, a->layer, m->scratch, m->training,
                            m->seed, dropout_stream(m->step, 1 + i)};
     m->kind->backward(m->layer[i], ops, &lb);
-    layernorm_bwd(ops, R, D, m->cfg.ln_eps, m->x[i], m->p + o->n1w, a->ln1_mean, a->ln1_rstd, t1, t2, g + o->n1w,
+    layernorm_bwd(ops, R, D, m->cfg.ln_eps, m->x[i], m->dp + o->n1w, a->ln1_mean, a->ln1_rstd, t1, t2, g + o->n1w,
                   g + o->n1b);
-    acc(dx, t2, (size_t)R * D); /* dL/dx_i */
+    ops_acc(ops, dx, t2, (size_t)R * D); /* dL/dx_i */
 }
 
 /* dx is dL/dx0 after dropout; tmp is (R, D) scratch. */
 static void embed_bwd(struct model *m, const real *dx, real *tmp) {
+    const struct ops *o = m->ops;
     const int D = m->cfg.d_model;
     double p = m->cfg.embed_dropout;
     if (m->training && p > 0) {
-        dropout(tmp, dx, (size_t)m->B * m->L * D, p, m->seed, dropout_stream(m->step, 0));
+        struct dropout_args d = {(size_t)m->B * m->L * D, 0, p, m->seed, dropout_stream(m->step, 0), dx, tmp};
+        o->dropout(&d);
         dx = tmp;
     }
-    real *dE = m->g + m->emb, *dP = m->g + m->pos;
-    for (int bi = 0; bi < m->B; bi++)
-        for (int t = 0; t < m->L; t++) {
-            size_t r = (size_t)bi * m->L + t;
-            acc(dE + (size_t)m->tokens[r] * D, dx + r * D, (size_t)D);
-            if (m->has_pos) acc(dP + (size_t)t * D, dx + r * D, (size_t)D);
-        }
+    struct embed_bwd_args e = {
+        .f = {m->B * m->L, m->L, D, m->cfg.vocab, m->dtokens, m->dp + m->emb, m->has_pos ? m->dp + m->pos : NULL, NULL},
+        .dy = dx, .dE = m->dg + m->emb, .dP = m->has_pos ? m->dg + m->pos : NULL};
+    o->embed_bwd(&e);
 }
 
 void model_backward(struct model *m, const struct ops *ops) {
     HP_CHECK(m->has_targets);
+    check_ops(m, ops);
     const int R = m->B * m->L, D = m->cfg.d_model, V = m->cfg.vocab;
     size_t w = (size_t)(D > V ? D : V);
     real *dx = m->garena, *t1 = dx + (size_t)R * w, *t2 = t1 + (size_t)R * w, *tf = t2 + (size_t)R * w;
     real *tg = tf + (size_t)R * m->cfg.d_inner;
     /* dlogits goes in t2 (R, V), then dlnf into t1, then dx. */
-    struct xent_bwd_args xb = {{R, V, m->logits, m->targets, NULL, NULL, NULL}, m->probs, 1, t2};
+    struct xent_bwd_args xb = {{R, V, m->logits, m->dtargets, NULL, NULL, NULL}, m->probs, 1, t2};
     ops->xent_bwd(&xb);
-    ops_gemm(ops, OP_N, OP_N, R, D, V, 1, t2, V, m->p + m->emb, D, 0, t1, D);
-    ops_gemm(ops, OP_T, OP_N, V, D, R, 1, t2, V, m->lnf, D, 1, m->g + m->emb, D);
-    layernorm_bwd(ops, R, D, m->cfg.ln_eps, m->x[m->cfg.n_layer], m->p + m->lnfw, m->lnf_mean, m->lnf_rstd, t1, dx,
-                  m->g + m->lnfw, m->g + m->lnfb);
+    ops_gemm(ops, OP_N, OP_N, R, D, V, 1, t2, V, m->dp + m->emb, D, 0, t1, D);
+    ops_gemm(ops, OP_T, OP_N, V, D, R, 1, t2, V, m->lnf, D, 1, m->dg + m->emb, D);
+    layernorm_bwd(ops, R, D, m->cfg.ln_eps, m->x[m->cfg.n_layer], m->dp + m->lnfw, m->lnf_mean, m->lnf_rstd, t1, dx,
+                  m->dg + m->lnfw, m->dg + m->lnfb);
     for (int i = m->cfg.n_layer - 1; i >= 0; i--) block_bwd(m, ops, i, dx, t1, t2, tf, tg);
     embed_bwd(m, dx, t1);
 }
@@ -401,6 +464,19 @@ const real *model_tap(const struct model *m, enum model_tap tap, int layer) {
 const void *model_layer(const struct model *m, int i) {
     HP_CHECK(i >= 0 && i < m->cfg.n_layer);
     return m->layer[i];
+}
+
+const real *model_tap_host(struct model *m, enum model_tap tap, int layer) {
+    const real *t = model_tap(m, tap, layer);
+    if (m->ops->host_memory) return t;
+    size_t n = (size_t)m->B * m->L * (tap == TAP_LOGITS ? m->cfg.vocab : m->cfg.d_model);
+    if (n > m->tap_cap) {
+        free(m->tap_host);
+        m->tap_host = xmalloc(n * sizeof(real));
+        m->tap_cap = n;
+    }
+    m->ops->download(m->tap_host, t, n * sizeof(real));
+    return m->tap_host;
 }
 
 const real *model_layer_act(const struct model *m, int i) {

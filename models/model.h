@@ -67,8 +67,27 @@ void model_free(struct model *m);
 void model_init(struct model *m, uint64_t seed);
 
 const struct param_table *model_params(const struct model *m);
-real *model_param_data(struct model *m); /* flat (P) */
-real *model_grad_data(struct model *m);  /* flat (P) */
+/* Host copies of the flat (P) buffers (what checkpoints read and write). With
+ * the CPU backend they are the tensors themselves; bound to a backend with
+ * its own memory they are mirrors: model_sync_host refreshes both from the
+ * backend, model_sync_device sends the host parameters there after they were
+ * written (model_init does it itself). */
+real *model_param_data(struct model *m);
+real *model_grad_data(struct model *m);
+void model_sync_host(struct model *m);
+void model_sync_device(struct model *m);
+
+/* The backend the model's tensors (parameters, gradients, activations) live
+ * on: ops_cpu() from model_create, until model_bind moves them (the host
+ * parameters and gradients are uploaded; activations are reallocated on
+ * first use). forward/backward must then be called with that table (or, for
+ * the CPU backend, any table with host memory). */
+void model_bind(struct model *m, const struct ops *ops);
+const struct ops *model_ops(const struct model *m);
+real *model_param_dev(struct model *m); /* (P) on the backend */
+real *model_grad_dev(struct model *m);  /* (P) on the backend */
+/* Every gradient finite (the ops table's finite check on the backend). */
+bool model_grads_finite(const struct model *m);
 const struct model_cfg *model_config(const struct model *m);
 size_t model_state_size(const struct model *m, int L); /* recurrent state per sequence, all layers */
 /* The kind every block runs: cfg.kind, or its short-conv wrapper when cfg.short_conv > 0. */
@@ -80,7 +99,10 @@ double model_forward(struct model *m, const struct ops *ops, const struct model_
 /* Backward of the last forward's loss; gradients accumulate (+=) into model_grad_data. */
 void model_backward(struct model *m, const struct ops *ops);
 void model_zero_grad(struct model *m);
-const real *model_tap(const struct model *m, enum model_tap tap, int layer);
+const real *model_tap(const struct model *m, enum model_tap tap, int layer); /* on the backend */
+/* The same in host memory: the tap itself with host memory, else a download
+ * into a buffer the model owns (valid until the next call). */
+const real *model_tap_host(struct model *m, enum model_tap tap, int layer);
 /* Block i's layer instance and the activations its last forward left (act_size reals). */
 const void *model_layer(const struct model *m, int i);
 const real *model_layer_act(const struct model *m, int i);

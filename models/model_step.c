@@ -83,6 +83,11 @@ static int check_steppable(const struct model *m, int B, int L, char *err, size_
                  c->kind->name);
         return -1;
     }
+    if (!model_ops(m)->host_memory) {
+        snprintf(err, errlen, "recurrent mode runs on the CPU backend only (the model is on '%s')",
+                 model_ops(m)->name);
+        return -1;
+    }
     if (B < 1 || L < 1) {
         snprintf(err, errlen, "recurrent state for B = %d sequences of L = %d positions: both must be >= 1", B, L);
         return -1;

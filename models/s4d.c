@@ -136,8 +136,11 @@ static void s4d_init(const void *self, real *p, uint64_t seed) {
         }
 }
 
-static void a_real(const struct s4d *s, const real *p, real *A_re) {
-    for (int n = 0; n < s->N2; n++) A_re[n] = -exp(p[s->log_w_real + n]);
+/* A_re (=) -exp(log_w_real), the shared modes' real parts (N2). */
+static void a_real(const struct s4d *s, const struct ops *ops, const real *p, real *A_re) {
+    struct ewise_args e = {.kind = EW_NEG_EXP, .R = 1, .C = (size_t)s->N2, .a = ew_rows(p + s->log_w_real, s->N2),
+                           .y = ew_rows_out(A_re, s->N2)};
+    ops->ewise(&e);
 }
 
 static struct ssm_kernel_args kernel_args(const struct s4d *s, const real *p, int L, const real *A_re,
@@ -149,24 +152,30 @@ static struct ssm_kernel_args kernel_args(const struct s4d *s, const real *p, in
     };
 }
 
-void s4d_kernel(const void *self, const struct ops *ops, const real *p, int L, real *K) {
-    const struct s4d *s = self;
-    real A_re[S4D_MAX_N2];
-    a_real(s, p, A_re);
+/* K (=) and A_re (=), both in the backend's memory. */
+static void kernel_fwd(const struct s4d *s, const struct ops *ops, const real *p, int L, real *A_re, real *K) {
+    a_real(s, ops, p, A_re);
     struct ssm_kernel_args ka = kernel_args(s, p, L, A_re, K);
     ops->ssm_kernel(&ka);
 }
 
-/* act: K (H, L), then y (B, L, H) before the GELU, then g (B, L, H) after it. */
-static size_t s4d_act_size(const void *self, int B, int L) {
+void s4d_kernel(const void *self, const struct ops *ops, const real *p, int L, real *K) {
     const struct s4d *s = self;
-    return (size_t)s->H * L + 2 * (size_t)B * L * s->H;
+    real *A_re = ops->alloc((size_t)s->N2 * sizeof(real));
+    kernel_fwd(s, ops, p, L, A_re, K);
+    ops->free(A_re);
 }
 
-/* scratch: dg and dy-before-GELU (B, L, H) each, then dK (H, L). */
+/* act: K (H, L), then y (B, L, H) before the GELU, g (B, L, H) after it, A_re (N2). */
+static size_t s4d_act_size(const void *self, int B, int L) {
+    const struct s4d *s = self;
+    return (size_t)s->H * L + 2 * (size_t)B * L * s->H + (size_t)s->N2;
+}
+
+/* scratch: dg and dy-before-GELU (B, L, H) each, then dK (H, L), dA_re (N2). */
 static size_t s4d_scratch_size(const void *self, int B, int L) {
     const struct s4d *s = self;
-    return 2 * (size_t)B * L * s->H + (size_t)s->H * L;
+    return 2 * (size_t)B * L * s->H + (size_t)s->H * L + (size_t)s->N2;
 }
 
 static struct conv_args conv_args(const struct s4d *s, int B, int L, const real *x, const real *p, const real *K,
@@ -184,8 +193,8 @@ static struct linear_args out_linear(const struct s4d *s, int B, int L, const re
 static void s4d_forward(const void *self, const struct ops *ops, const struct layer_fwd *a) {
     const struct s4d *s = self;
     size_t BLH = (size_t)a->B * a->L * s->H;
-    real *K = a->act, *y = K + (size_t)s->H * a->L, *g = y + BLH;
-    s4d_kernel(s, ops, a->p, a->L, K);
+    real *K = a->act, *y = K + (size_t)s->H * a->L, *g = y + BLH, *A_re = g + BLH;
+    kernel_fwd(s, ops, a->p, a->L, A_re, K);
     struct conv_args ca = conv_args(s, a->B, a->L, a->x, a->p, K, y);
     ops->conv(&ca);
     ops->gelu(&(struct gelu_args){.n = BLH, .kind = GELU_ERF, .x = y, .y = g});
@@ -197,26 +206,24 @@ static void s4d_backward(const void *self, const struct ops *ops, const struct l
     const struct s4d *s = self;
     int H = s->H, N2 = s->N2, L = a->L;
     size_t BLH = (size_t)a->B * L * H;
-    const real *K = a->act, *y = K + (size_t)H * L, *g = y + BLH;
-    real *dg = a->scratch, *dy = dg + BLH, *dK = dy + BLH;
+    const real *K = a->act, *y = K + (size_t)H * L, *g = y + BLH, *A_re = g + BLH;
+    real *dg = a->scratch, *dy = dg + BLH, *dK = dy + BLH, *dA_re = dK + (size_t)H * L;
 
     struct linear_args la = out_linear(s, a->B, L, a->p);
     linear_bwd(ops, &la, g, a->dy, dg, a->g + s->W, a->g + s->b);
     ops->gelu_bwd(&(struct gelu_bwd_args){
         .f = {.n = BLH, .kind = GELU_ERF, .x = y, .y = (real *)g}, .dy = dg, .dx = dy}); /* g: read only; no erf again */
 
-    memset(dK, 0, (size_t)H * L * sizeof *dK);
+    ops_fill(ops, dK, (size_t)H * L, 0);
     struct conv_args ca = conv_args(s, a->B, L, a->x, a->p, K, NULL);
     ops->conv_bwd(&(struct conv_bwd_args){.f = ca, .dy = dy, .du = a->dx, .dk = dK, .dD = a->g + s->D});
 
-    real A_re[S4D_MAX_N2], dA_re[S4D_MAX_N2];
-    a_real(s, a->p, A_re);
-    memset(dA_re, 0, (size_t)N2 * sizeof *dA_re);
+    ops_fill(ops, dA_re, (size_t)N2, 0);
     ops->ssm_kernel_bwd(&(struct ssm_kernel_bwd_args){
         .f = kernel_args(s, a->p, L, A_re, NULL), .dK = dK, .dlog_dt = a->g + s->log_dt, .dA_re = dA_re,
         .dA_im = a->g + s->w_imag, .dB = NULL, .dC = a->g + s->C});
     /* A_re = -exp(log_w_real), so dA_re/dlog_w_real = A_re. */
-    for (int n = 0; n < N2; n++) a->g[s->log_w_real + n] += dA_re[n] * A_re[n];
+    ops_acc_mul(ops, a->g + s->log_w_real, dA_re, A_re, (size_t)N2);
 }
 
 /* H x N/2 complex modes per sequence: (H, N2, 2) as (re, im). */

@@ -7,7 +7,7 @@
 
 #include "../kernels/ops.h"
 
-/* Largest N/2 the layer accepts (d_state <= 1024); A_re lives on the stack. */
+/* Largest N/2 the layer accepts (d_state <= 1024); the recurrent mode keeps a channel's modes on the stack. */
 #define S4D_MAX_N2 512
 
 /* K (H, L) (=): the zero-order-hold kernel 2 Re sum_n C[h,n] (exp(dt A_n) - 1)/A_n

@@ -71,12 +71,6 @@ static size_t sc_scratch_size(const void *self, int B, int L) {
     return used;
 }
 
-/* taps[d, j] = weight[d, 0, k-1-j]: the conv op's order (lag j). */
-static void taps_by_lag(const struct short_conv *c, const real *p, real *taps) {
-    for (int d = 0; d < c->D; d++)
-        for (int j = 0; j < c->k; j++) taps[(size_t)d * c->k + j] = p[c->w + (size_t)d * c->k + c->k - 1 - j];
-}
-
 static struct conv_args conv_of(const struct short_conv *c, int B, int L, const real *x, const real *taps, real *s) {
     /* The op wants Lk <= L; taps past L never touch an output. */
     int Lk = c->k < L ? c->k : L;
@@ -84,26 +78,23 @@ static struct conv_args conv_of(const struct short_conv *c, int B, int L, const 
                               .u = x, .k = taps, .D = NULL, .y = s};
 }
 
-/* The op's kernel rows are (H, Lk) with Lk = min(k, L): lay the taps out so. */
-static void pack_taps(const struct short_conv *c, const real *p, int L, real *taps) {
+/* The op's kernel rows are (H, Lk) with Lk = min(k, L), in its order (lag j):
+ * taps[d, j] (=) weight[d, 0, k-1-j], each row read backwards from its last tap. */
+static void pack_taps(const struct short_conv *c, const struct ops *ops, const real *p, int L, real *taps) {
     int Lk = c->k < L ? c->k : L;
-    taps_by_lag(c, p, taps);
-    if (Lk == c->k) return;
-    /* Compact (D, k) rows to (D, Lk) in place: every write lands at or before its read. */
-    for (int d = 0; d < c->D; d++)
-        for (int j = 0; j < Lk; j++) taps[(size_t)d * Lk + j] = taps[(size_t)d * c->k + j];
+    ops->ewise(&(struct ewise_args){.kind = EW_COPY, .R = (size_t)c->D, .C = (size_t)Lk,
+                                    .a = {p + c->w + c->k - 1, c->k, -1}, .y = {taps, Lk, 1}});
 }
 
 static void sc_forward(const void *self, const struct ops *ops, const struct layer_fwd *a) {
     const struct short_conv *c = self;
     struct sc_views v = act_views(c, a->act, a->B, a->L);
     struct sc_scratch sv = scratch_views(c, a->scratch, a->B, a->L, NULL);
-    pack_taps(c, a->p, a->L, sv.taps);
+    pack_taps(c, ops, a->p, a->L, sv.taps);
     struct conv_args ca = conv_of(c, a->B, a->L, a->x, sv.taps, v.s);
     ops->conv(&ca);
-    const real *bias = a->p + c->b;
-    for (size_t r = 0; r < (size_t)a->B * a->L; r++)
-        for (int d = 0; d < c->D; d++) v.s[r * c->D + d] += bias[d];
+    ops->ewise(&(struct ewise_args){.kind = EW_COPY, .R = (size_t)a->B * a->L, .C = (size_t)c->D,
+                                    .a = {a->p + c->b, 0, 1}, .y = {v.s, c->D, 1}, .acc = true}); /* + bias */
     struct layer_fwd in = *a;
     in.x = v.s, in.act = v.inner, in.scratch = sv.inner;
     c->inner->forward(c->in, ops, &in);
@@ -117,17 +108,17 @@ static void sc_backward(const void *self, const struct ops *ops, const struct la
     in.x = v.s, in.dx = sv.ds, in.act = v.inner, in.scratch = sv.inner;
     c->inner->backward(c->in, ops, &in);
     /* The mixer's scratch is free again: the taps are re-packed (it never held them). */
-    pack_taps(c, a->p, a->L, sv.taps);
+    pack_taps(c, ops, a->p, a->L, sv.taps);
     int Lk = c->k < a->L ? c->k : a->L;
-    memset(sv.dtaps, 0, sizeof(real) * (size_t)c->D * Lk);
+    ops_fill(ops, sv.dtaps, (size_t)c->D * Lk, 0);
     struct conv_bwd_args g = {.f = conv_of(c, a->B, a->L, a->x, sv.taps, NULL), .dy = sv.ds, .du = a->dx,
                               .dk = sv.dtaps, .dD = NULL};
     ops->conv_bwd(&g);
-    for (int d = 0; d < c->D; d++)
-        for (int j = 0; j < Lk; j++) a->g[c->w + (size_t)d * c->k + c->k - 1 - j] += sv.dtaps[(size_t)d * Lk + j];
-    real *db = a->g + c->b;
-    for (size_t r = 0; r < (size_t)a->B * a->L; r++)
-        for (int d = 0; d < c->D; d++) db[d] += sv.ds[r * c->D + d];
+    /* weight[d, 0, k-1-j] += dtaps[d, j] */
+    ops->ewise(&(struct ewise_args){.kind = EW_COPY, .R = (size_t)c->D, .C = (size_t)Lk, .a = {sv.dtaps, Lk, 1},
+                                    .y = {a->g + c->w + c->k - 1, c->k, -1}, .acc = true});
+    struct colsum_args cs = {(size_t)a->B * a->L, c->D, sv.ds, (size_t)c->D, a->g + c->b};
+    ops->colsum(&cs);
 }
 
 /* ---- recurrent mode ---- */
@@ -201,6 +192,11 @@ static void sc_init(const void *self, real *p, uint64_t seed) {
     if (c->inner->init) c->inner->init(c->in, p, seed);
 }
 
+static void sc_bind(void *self, const struct ops *ops) {
+    struct short_conv *c = self;
+    if (c->inner->bind) c->inner->bind(c->in, ops);
+}
+
 static void sc_destroy(void *self) {
     struct short_conv *c = self;
     c->inner->destroy(c->in);
@@ -211,14 +207,14 @@ static const struct layer_kind wrap_step = {
     .name = "short_conv", .summary = "a short depthwise causal conv in front of the mixer",
     .act_size = sc_act_size, .scratch_size = sc_scratch_size, .forward = sc_forward, .backward = sc_backward,
     .state_size = sc_state_size, .state_init = sc_state_init, .step_scratch_size = sc_step_scratch_size,
-    .step = sc_step, .init = sc_init, .destroy = sc_destroy,
+    .step = sc_step, .init = sc_init, .bind = sc_bind, .destroy = sc_destroy,
 };
 
 /* The same without a recurrent mode, for mixers that have none. */
 static const struct layer_kind wrap_nostep = {
     .name = "short_conv", .summary = "a short depthwise causal conv in front of the mixer",
     .act_size = sc_act_size, .scratch_size = sc_scratch_size, .forward = sc_forward, .backward = sc_backward,
-    .state_size = sc_state_size, .init = sc_init, .destroy = sc_destroy,
+    .state_size = sc_state_size, .init = sc_init, .bind = sc_bind, .destroy = sc_destroy,
 };
 
 const struct layer_kind *short_conv_kind(const struct layer_kind *inner) {
