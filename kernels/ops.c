@@ -1,6 +1,20 @@
 /* ops.c — backend-independent helpers over the ops table. */
 #include "ops.h"
 
+#include <stdio.h>
+#include <string.h>
+
+const struct ops *ops_by_name(const char *name, char *err, size_t errlen) {
+    if (strcmp(name, "cpu") == 0) return ops_cpu();
+    if (strcmp(name, "cuda") != 0) {
+        snprintf(err, errlen, "unknown backend '%s' (cpu or cuda)", name);
+        return NULL;
+    }
+    const struct ops *o = ops_cuda();
+    if (!o) snprintf(err, errlen, "the CUDA backend cannot run here: %s", ops_cuda_status());
+    return o;
+}
+
 void ops_gemm(const struct ops *o, enum op_trans ta, enum op_trans tb, int M, int N, int K, real alpha,
               const real *A, int lda, const real *B, int ldb, real beta, real *C, int ldc) {
     struct gemm_args g = {

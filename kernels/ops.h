@@ -418,6 +418,7 @@ struct ops {
      * zero-filled memory (never NULL: it dies naming the size); free(NULL)
      * does nothing. */
     bool host_memory;
+    const char *(*device)(void); /* the device in words, for reports */
     void *(*alloc)(size_t bytes);
     void (*free)(void *p);
     void (*upload)(void *dst, const void *src, size_t bytes);   /* host src -> backend dst */
@@ -452,6 +453,11 @@ const struct ops *ops_cpu(void);
  * ops_cuda() is asked for. */
 const struct ops *ops_cuda(void);
 const char *ops_cuda_status(void);
+
+/* The backend called `name` ("cpu" or "cuda"), or NULL with the reason in
+ * err: an unknown name (the known ones listed), or for "cuda" why it cannot
+ * run here (ops_cuda_status(): not built, no device, ...). */
+const struct ops *ops_by_name(const char *name, char *err, size_t errlen);
 
 /* Convenience wrapper for the common single-matrix case. */
 void ops_gemm(const struct ops *o, enum op_trans ta, enum op_trans tb, int M, int N, int K, real alpha,

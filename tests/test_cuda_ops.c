@@ -14,61 +14,7 @@
  * cases only, for compute-sanitizer (scripts/gpu-check). */
 #include <stdio.h>
 
-#include "../kernels/cuda/cuda.h"
-#include "ops_testutil.h"
-
-#define GUARD 64 /* floats each side of a device buffer */
-static bool quick; /* HIPPO_CUDA_QUICK: the two smallest cases of each test */
-#define QUICK_SKIP() \
-    do {             \
-        if (quick && _i >= 2) return; \
-    } while (0)
-static const uint32_t guard_bits = 0x7fc0beefu; /* a NaN no kernel writes */
-
-/* A tensor on both sides: host values h (the CPU op's operand) and a device
- * copy d inside guard regions (the CUDA op's). Outputs start equal on both
- * sides, so (+=) outputs are compared after both accumulated. */
-struct twin {
-    real *h, *d, *base;
-    size_t n;
-};
-
-static struct twin twin_new(size_t n, double sd, uint64_t seed) {
-    struct twin t = {xcalloc(n ? n : 1, sizeof(real)), NULL, NULL, n};
-    if (sd > 0) tu_fill_normal(t.h, n, sd, seed, n);
-    real *staged = xmalloc(sizeof(real) * (n + 2 * GUARD));
-    for (size_t i = 0; i < n + 2 * GUARD; i++) memcpy(&staged[i], &guard_bits, sizeof(real));
-    memcpy(staged + GUARD, t.h, sizeof(real) * n);
-    t.base = cuda_malloc(sizeof(real) * (n + 2 * GUARD));
-    cuda_upload(t.base, staged, sizeof(real) * (n + 2 * GUARD));
-    t.d = t.base + GUARD;
-    free(staged);
-    return t;
-}
-
-static void twin_free(struct twin *t) {
-    free(t->h);
-    cuda_free(t->base);
-}
-
-/* The device result against the host one (scaled error <= tol; tol 0: the
- * same bits), and the guards intact. */
-static void twin_check(const char *what, const struct twin *t, double tol) {
-    real *got = xmalloc(sizeof(real) * (t->n + 2 * GUARD));
-    cuda_download(got, t->base, sizeof(real) * (t->n + 2 * GUARD));
-    for (size_t i = 0; i < 2 * GUARD; i++) {
-        size_t at = i < GUARD ? i : t->n + i;
-        ck_assert_msg(memcmp(&got[at], &guard_bits, sizeof(real)) == 0, "%s: guard overwritten at %td", what,
-                      (ptrdiff_t)at - GUARD);
-    }
-    if (tol == 0) ck_assert_msg(memcmp(got + GUARD, t->h, sizeof(real) * t->n) == 0, "%s: not bit-identical", what);
-    else {
-        double *want = tu_to_f64(t->h, t->n);
-        tu_assert_close_real(what, got + GUARD, want, t->n, tol);
-        free(want);
-    }
-    free(got);
-}
+#include "cuda_testutil.h"
 
 /* ---- gemm ------------------------------------------------------------------------ */
 
@@ -416,18 +362,4 @@ static Suite *cuda_ops_suite(void) {
     return s;
 }
 
-int main(void) {
-    if (!ops_cuda()) {
-        printf("test_cuda_ops: skipped: %s\n", ops_cuda_status());
-        return EXIT_SUCCESS;
-    }
-    const char *q = getenv("HIPPO_CUDA_QUICK");
-    quick = q && strcmp(q, "0") != 0;
-    printf("test_cuda_ops: %s%s\n", ops_cuda_status(), quick ? " (quick: small cases only)" : "");
-    SRunner *sr = srunner_create(cuda_ops_suite());
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+int main(void) { return tu_cuda_main("test_cuda_ops", cuda_ops_suite); }

@@ -21,9 +21,10 @@ void cpu_gelu(const struct gelu_args *a);
 void cpu_gelu_bwd(const struct gelu_bwd_args *a);
 void cpu_xent(const struct xent_args *a);
 void cpu_xent_bwd(const struct xent_bwd_args *a);
-/* Phase 2's generic ops: memory (mem.c), ewise, colsum, dropout, finite
+/* Phase 2: the device name (device.c), memory (mem.c), ewise, colsum, dropout, finite
  * (ewise.c), embed (embed.c), adamw (adamw.c), H3's heads (heads.c), the
  * shift SSM kernel (shift_kernel.c), sine (sine.c). */
+const char *cpu_device_name(void);
 void *cpu_alloc(size_t bytes);
 void cpu_free(void *p);
 void cpu_copy_bytes(void *dst, const void *src, size_t bytes);

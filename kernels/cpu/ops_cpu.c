@@ -24,6 +24,7 @@ const struct ops *ops_cpu(void) {
         .attention = cpu_attention,
         .attention_bwd = cpu_attention_bwd,
         .host_memory = true,
+        .device = cpu_device_name,
         .alloc = cpu_alloc,
         .free = cpu_free,
         .upload = cpu_copy_bytes,

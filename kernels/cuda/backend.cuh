@@ -96,6 +96,8 @@ enum cuda_ws_kind {
     WS_FLASH_K,                               /* FlashConv's kernel spectra */
     WS_SSMCONV_K, WS_SSMCONV_DK,              /* ssm_conv_chunked: the full kernel and its gradient */
     WS_ATTN_DR,                               /* attention's backward: dO . o per row */
+    WS_COLSUM,                                /* column sums' per-chunk partials (colsum, sine) */
+    WS_FINITE,                                /* the finite check's flag */
     CUDA_WS_KINDS
 };
 /* At least `bytes` of device memory for kind k, valid until the next call
@@ -153,5 +155,21 @@ void cuda_ssm_conv_chunked(const struct ssm_conv_args *a);
 void cuda_ssm_conv_chunked_bwd(const struct ssm_conv_bwd_args *a);
 void cuda_attention(const struct attention_args *a);
 void cuda_attention_bwd(const struct attention_bwd_args *a);
+/* the generic tensor ops (ew.cu, heads.cu) */
+void cuda_ewise(const struct ewise_args *a);
+void cuda_colsum(const struct colsum_args *a);
+void cuda_dropout(const struct dropout_args *a);
+void cuda_finite(const struct finite_args *a);
+void cuda_adamw(const struct adamw_args *a);
+void cuda_sine(const struct sine_args *a);
+void cuda_sine_bwd(const struct sine_bwd_args *a);
+void cuda_embed(const struct embed_args *a);
+void cuda_embed_bwd(const struct embed_bwd_args *a);
+void cuda_head_outer(const struct head_outer_args *a);
+void cuda_head_outer_bwd(const struct head_outer_bwd_args *a);
+void cuda_head_contract(const struct head_contract_args *a);
+void cuda_head_contract_bwd(const struct head_contract_bwd_args *a);
+void cuda_shift_kernel(const struct shift_kernel_args *a);
+void cuda_shift_kernel_bwd(const struct shift_kernel_bwd_args *a);
 
 #endif
