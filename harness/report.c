@@ -48,7 +48,9 @@ static void add_build(cJSON *root, const struct run_config *c, const struct trai
     if (r->init[0]) cJSON_AddStringToObject(root, "init_weights", r->init);
     else cJSON_AddNullToObject(root, "init_weights");
     cJSON_AddStringToObject(root, "git_commit", hippo_commit());
-    cJSON_AddStringToObject(root, "backend", "cpu");
+    cJSON_AddStringToObject(root, "backend", r->backend ? r->backend : "cpu");
+    if (r->device) cJSON_AddStringToObject(root, "device", r->device);
+    else cJSON_AddNullToObject(root, "device");
     cJSON_AddStringToObject(root, "gemm", r->gemm_name ? r->gemm_name : "unknown");
     cJSON_AddStringToObject(root, "conv_table", conv_table_source());
     cJSON_AddStringToObject(root, "precision", REAL_NAME);

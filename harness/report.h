@@ -3,7 +3,8 @@
  * Run report (schema_version 1): name, status, message, config (fully
  * resolved), config_hash, task, data {train_hash, test_hash, n_train, n_test,
  * overlap, seq_len, vocab}, chance_accuracy, model {layer, parameters,
- * state_size}, seed, git_commit, backend, gemm, precision, threads,
+ * state_size}, seed, git_commit, backend, device (its processor or GPU in
+ * words), gemm, precision, threads,
  * epochs_run, steps, early_stopped, train_loss[], test_accuracy[],
  * final_accuracy, best_accuracy, best_epoch, diverged {step, epoch, tensor:
  * "loss" or "<parameter>.grad", the first not finite} (only when diverged),

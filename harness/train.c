@@ -89,7 +89,7 @@ static void predict_answers(struct model *m, const struct ops *ops, const struct
         struct model_batch mb = {.B = B, .L = L, .tokens = s->x + (size_t)start * L, .targets = NULL,
                                  .training = false};
         model_forward(m, ops, &mb);
-        const real *logits = model_tap(m, TAP_LOGITS, 0); /* (B, L, V) */
+        const real *logits = model_tap_host(m, TAP_LOGITS, 0); /* (B, L, V) */
         for (size_t i = 0; i < (size_t)B * L; i++) {
             size_t at = (size_t)start * L + i;
             if (!s->answer_mask[at]) continue;
@@ -235,12 +235,13 @@ static double train_step(struct trainer *st, struct model *m, const int *rows, i
     }
     model_zero_grad(m);
     model_backward(m, st->ops);
-    int bad = train_nonfinite_tensor(model_params(m), model_grad_data(m));
-    if (bad >= 0) {
-        st->bad = model_params(m)->v[bad].name;
+    if (!model_grads_finite(m)) { /* find which tensor, on the host */
+        model_sync_host(m);
+        int bad = train_nonfinite_tensor(model_params(m), model_grad_data(m));
+        st->bad = bad >= 0 ? model_params(m)->v[bad].name : "a gradient";
         return NAN;
     }
-    adamw_step(&st->opt, model_params(m), model_param_data(m), model_grad_data(m),
+    adamw_step(&st->opt, model_params(m), model_param_dev(m), model_grad_dev(m),
                schedule_lr(&st->sched, st->lr, step), schedule_lr(&st->sched, st->lr_ssm, step));
     return loss;
 }
@@ -350,6 +351,8 @@ static void live_end(const struct trainer *st, const struct train_opts *o) {
 static int save_checkpoint(struct trainer *st, struct train_result *r, const struct train_opts *o,
                            double t_start) {
     r->wall_seconds = st->wall0 + hp_now() - t_start;
+    model_sync_host(r->model);
+    adamw_sync_host(&st->opt);
     struct resume_state s = {.model = r->model, .opt = &st->opt, .r = r, .epoch = st->epoch, .batch = st->batch,
                              .loss_sum = st->loss_sum, .tokens_seen = st->tokens_seen};
     char err[400];
@@ -437,16 +440,22 @@ static void result_begin(const struct run_config *c, struct train_result *r, con
     r->resumed_epoch = -1;
     r->threads = cfg_train_int(c, "threads");
     r->gemm_name = ops->gemm_name;
+    r->backend = ops->name;
+    r->device = ops->device();
     r->epochs_cap = cfg_train_int(c, "epochs");
     r->train_loss = xcalloc((size_t)r->epochs_cap, sizeof *r->train_loss);
     r->test_acc = xcalloc((size_t)r->epochs_cap, sizeof *r->test_acc);
 }
 
 struct trainer *trainer_create(const struct run_config *c, struct train_result *r) {
+    return trainer_create_on(c, NULL, r);
+}
+
+struct trainer *trainer_create_on(const struct run_config *c, const struct ops *backend, struct train_result *r) {
     struct trainer *st = xcalloc(1, sizeof *st);
     st->c = c;
     st->saved_epoch = -1;
-    st->ops = ops_cpu();
+    st->ops = backend ? backend : ops_cpu();
     st->seed = (uint64_t)cfg_train_real(c, "seed");
     result_begin(c, r, st->ops);
     omp_set_num_threads(r->threads);
@@ -455,6 +464,8 @@ struct trainer *trainer_create(const struct run_config *c, struct train_result *
         return NULL;
     }
     setup_schedule(st);
+    model_bind(r->model, st->ops);
+    adamw_bind(&st->opt, st->ops);
     return st;
 }
 
@@ -526,12 +537,14 @@ static int start_from(struct trainer *st, struct train_result *r, const struct t
         }
     }
     if (rc) r->status = RUN_REFUSED;
+    model_sync_device(r->model); /* what was loaded into the host copies */
+    adamw_sync_device(&st->opt);
     return rc;
 }
 
 int train_run(const struct run_config *c, const struct train_opts *o, struct train_result *r) {
     double t_start = hp_now();
-    struct trainer *st = trainer_create(c, r);
+    struct trainer *st = trainer_create_on(c, o ? o->backend : NULL, r);
     if (!st) {
         r->wall_seconds = hp_now() - t_start;
         return -1;
@@ -547,6 +560,7 @@ int train_run(const struct run_config *c, const struct train_opts *o, struct tra
         r->has_metrics = true;
     }
     live_end(st, o);
+    model_sync_host(r->model); /* the trained weights, for --save */
     r->wall_seconds = st->wall0 + hp_now() - t_start;
     if (r->steps > 0 && r->train_seconds > 0) {
         r->ms_per_step = 1e3 * r->train_seconds / (double)r->steps;

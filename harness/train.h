@@ -39,6 +39,8 @@ struct train_opts {
     /* Set asynchronously (SIGINT/SIGTERM): the run writes a checkpoint at the
      * next step boundary and stops (status STOPPED); NULL = never. */
     const volatile sig_atomic_t *stop;
+    /* The backend the run trains on (its tensors live there); NULL = the CPU backend. */
+    const struct ops *backend;
 };
 
 struct train_result {
@@ -51,6 +53,7 @@ struct train_result {
     /* model */
     size_t n_params, state_size; /* state_size: per sequence at the test length */
     const char *gemm_name;
+    const char *backend, *device; /* the backend's name and its device in words */
     int threads;
     /* curves (epochs_cap entries allocated, epochs_run filled) */
     int epochs_cap, epochs_run;
@@ -90,6 +93,8 @@ void train_evaluate_metrics(struct model *m, const struct ops *ops, const struct
  * step benchmark. NULL on failure with r->status = RUN_FAILED and a message. */
 struct trainer;
 struct trainer *trainer_create(const struct run_config *c, struct train_result *r);
+/* The same on a backend (NULL = the CPU backend): the model and AdamW moments live there. */
+struct trainer *trainer_create_on(const struct run_config *c, const struct ops *backend, struct train_result *r);
 void trainer_free(struct trainer *t);
 int trainer_steps_per_epoch(const struct trainer *t);
 /* One optimizer step on batch `batch` of epoch `epoch`'s shuffle (batch 0

@@ -169,6 +169,10 @@ static int run_train(const struct args *a) {
     struct train_opts o;
     if (cli_train_opts(a, "train", &o)) return EXIT_USAGE;
     o.init = args_get(a, "--init");
+    const char *backend = args_get(a, "--backend");
+    char berr[640];
+    if (backend && !(o.backend = ops_by_name(backend, berr, sizeof berr)))
+        return cli_usage_error("train", "--backend %s: %s", backend, berr);
     struct run_config c;
     char err[1024];
     if (config_load(path, a->rep, a->n_rep, &c, err, sizeof err) != 0) return cli_usage_error("train", "%s", err);
@@ -202,13 +206,15 @@ static const struct flag_spec train_flags[] = {
     {"--checkpoint", "FILE", false, "where (default: beside the report, checkpoints/<report name>.safetensors)"},
     {"--resume", NULL, false, "continue from the checkpoint when there is one (same config); else start"},
     {"--progress-tag", "K/N", false, "shown before the run's name in progress lines, e.g. 3/24 (sweeps)"},
+    {"--backend", "NAME", false, "cpu (default) or cuda: where the model's tensors live and its ops run (cuda needs "
+                                 "the CUDA build and a GPU)"},
 };
 
 const struct verb verb_train = {
     .name = "train",
     .usage = "--config FILE.json [--set key=value]... [--out REPORT.json] [--save CKPT.safetensors]"
              " [--init W.safetensors] [--skip-done] [--checkpoint-every N] [--checkpoint FILE] [--resume]"
-             " [--progress-tag K/N]",
+             " [--progress-tag K/N] [--backend cpu|cuda]",
     .summary = "train one config and write its JSON report",
     .flags = train_flags,
     .n_flags = sizeof train_flags / sizeof train_flags[0],
