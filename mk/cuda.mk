@@ -10,11 +10,14 @@
 # ops_cuda() is asked for.
 #
 #   make cuda        build the backend (an error, naming what is missing, without nvcc)
-#   make test-cuda   its suites: test_cuda_math (the kernels' arithmetic on the CPU) and
-#                    test_cuda_ops (every op against the CPU backend on the device; one
-#                    line and exit 0 where there is none); test_cuda_ssm, _rows, _attn too
+#   make test-cuda   its suites: test_cuda_math, _ssm, _rows, _attn, _ew (the kernels' arithmetic
+#                    on the CPU), test_cuda_emul (the layers on an emulated device), and on the
+#                    device test_cuda_ops, _gen (every op against the CPU backend) and _layers
+#                    (every layer, a short training run; one line and exit 0 where there is none)
 #   make bench-cuda  FlashConv vs the cuFFT pipeline, direct vs cuFFT convolution, on the
 #                    device -> results/bench/cuda.json
+#   make bench-cuda-layers  H3 and attention layers (forward + backward) vs L on the device
+#                    -> results/bench/cuda_layers.json
 #   scripts/gpu-check DIR   all of it in one command, for a short GPU lease
 #
 # Overrides: CUDA_GENCODE (other architectures), NVCC_OPT.
@@ -33,6 +36,7 @@ CUDA_OBJ  := $(CUDA_SRC:kernels/cuda/%.cu=$(B)/cuda/%.o)
 CUDA_STUB32 := $(B)/f32/kernels/cuda/stub.o
 CUDA_STUB64 := $(B)/f64/kernels/cuda/stub.o
 CUDA_BENCH  := $(B)/cuda/bench
+CUDA_BENCH_LAYERS := $(B)/cuda/bench_layers
 
 # The library's CUDA members change with CUDA=0/1: the stub (which defines
 # the C API or nothing) depends on a file holding the last mode, rewritten
@@ -43,7 +47,7 @@ $(CUDA_STUB32) $(CUDA_STUB64): $(CUDA_MODE) mk/cuda.mk Makefile
 $(CUDA_STUB32): CFLAGS += -DHIPPO_CUDA=$(CUDA)
 $(B)/libhippo64.a: $(CUDA_STUB64)
 
-.PHONY: cuda test-cuda bench-cuda
+.PHONY: cuda test-cuda bench-cuda bench-cuda-layers
 
 ifeq ($(CUDA),1)
 
@@ -73,12 +77,19 @@ bench-cuda: $(CUDA_BENCH)
 	@mkdir -p results/bench
 	./$(CUDA_BENCH) results/bench/cuda.json
 
+$(CUDA_BENCH_LAYERS): kernels/cuda/bench_layers.c $(B)/libhippo32.a
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(B)/libhippo32.a $(LDLIBS)
+
+bench-cuda-layers: $(CUDA_BENCH_LAYERS)
+	@mkdir -p results/bench
+	./$(CUDA_BENCH_LAYERS) results/bench/cuda_layers.json
+
 else
 
 $(B)/libhippo32.a: $(CUDA_STUB32)
 
 CUDA_WHY := $(if $(NVCC),CUDA=0 was given,nvcc was not found on PATH (install the CUDA toolkit, e.g. /usr/local/cuda/bin))
-cuda test-cuda bench-cuda:
+cuda test-cuda bench-cuda bench-cuda-layers:
 	@echo "make $@: the CUDA backend is not built: $(CUDA_WHY)" >&2; exit 1
 
 endif
