@@ -6,6 +6,7 @@
 #   make bench         the speed lab and its goals -> results/bench/summary.json
 #   make synthetics    the paper's synthetic-language table, 3 seeds -> results/synthetics/table.{json,md}
 #   make ablations     the H3 ablation grid, 3 seeds -> results/ablations/table.{json,md}
+#   make mqar-small    zoology's MQAR Figure 2, reduced (attention, H3, Hyena) -> results/mqar-small/table.{json,md}
 #   make plots         SVG curves and bars of the grids that have run -> results/plots/
 #   make CUDA=0     build without the CUDA backend even where nvcc is found (mk/cuda.mk)
 #   make asan / valgrind / fuzz   sanitizers, memcheck and libFuzzer targets (mk/check.mk)
@@ -143,6 +144,15 @@ ablations: deps $(BIN)
 	$(call run_sweep,ablations)
 	./$(BIN) table results/ablations --rows variant --cols task.name --metric best \
 	  --reference results/reference/ablations.json --json results/ablations/table.json --md results/ablations/table.md
+
+# Zoology's MQAR Figure 2, reduced to ~40 minutes on 2 cores (configs/sweeps/mqar_small.json says
+# how); the sweep is named mqar-small, so its files go to results/mqar-small.
+.PHONY: mqar-small
+mqar-small: deps $(BIN)
+	./$(BIN) sweep configs/sweeps/mqar_small.json
+	$(MAKE) --no-print-directory -f results/mqar-small/runs.mk -j $(JOBS) -k mqar-small-all TRAIN_FLAGS="$(SWEEP_TRAIN_FLAGS)"
+	./$(BIN) table results/mqar-small --rows setting --over train.lr --metric best \
+	  --reference results/reference/mqar_small.json --json results/mqar-small/table.json --md results/mqar-small/table.md
 
 # SVG plots of whatever grids have been run (make synthetics / make ablations / make run first).
 plots: $(BIN)
