@@ -52,7 +52,7 @@ deps:
 features:
 	@echo "hippodrome build: CPU backend ✓ (real=f32, OpenMP, FFTW; own gemm)"
 ifeq ($(CUDA),1)
-	@echo "hippodrome build: CUDA ✓ nvcc at $(NVCC): kernels/cuda for sm_90 + PTX, cuBLAS, cuFFT (f32 only; not yet verified on a GPU; layers do not run on it yet)"
+	@echo "hippodrome build: CUDA ✓ nvcc at $(NVCC): kernels/cuda for sm_90 + PTX, cuBLAS, cuFFT (f32 only; train --backend cuda; not yet verified on a GPU: scripts/gpu-check)"
 else
 	@echo "hippodrome build: CUDA ✗ ($(if $(NVCC),CUDA=0,nvcc not found); ops_cuda() is NULL)"
 endif
