@@ -14,8 +14,15 @@
 
 #include <stdint.h>
 
-/* Inline so per-element loops (dropout masks) vectorise. */
-static inline uint64_t hp_mix64(uint64_t z) {
+/* Inline so per-element loops (dropout masks) vectorise; host and device
+ * under nvcc, so the CUDA backend draws the very same masks. */
+#ifdef __CUDACC__
+#define HP_RNG_FN static __host__ __device__ __forceinline__
+#else
+#define HP_RNG_FN static inline
+#endif
+
+HP_RNG_FN uint64_t hp_mix64(uint64_t z) {
     z ^= z >> 30;
     z *= 0xBF58476D1CE4E5B9ULL;
     z ^= z >> 27;
@@ -24,12 +31,12 @@ static inline uint64_t hp_mix64(uint64_t z) {
     return z;
 }
 
-static inline uint64_t hp_hash(uint64_t seed, uint64_t stream, uint64_t index) {
+HP_RNG_FN uint64_t hp_hash(uint64_t seed, uint64_t stream, uint64_t index) {
     return hp_mix64(hp_mix64(seed ^ hp_mix64(stream + 0x9E3779B97F4A7C15ULL)) + index * 0x9E3779B97F4A7C15ULL);
 }
 
 /* Uniform in [0, 1) with 53 bits. */
-static inline double hp_uniform_at(uint64_t seed, uint64_t stream, uint64_t index) {
+HP_RNG_FN double hp_uniform_at(uint64_t seed, uint64_t stream, uint64_t index) {
     return (double)(hp_hash(seed, stream, index) >> 11) * 0x1.0p-53;
 }
 

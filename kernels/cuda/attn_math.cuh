@@ -20,24 +20,11 @@
 
 #include <stdint.h>
 
+#include "../../core/rng.h" /* hp_uniform_at: the masks, on host and device */
 #include "hd.cuh"
 
 #define ATTN_CHUNK 32 /* keys (queries) per pass = threads per block */
 
-/* core/rng.h's hash (SplitMix64 finaliser twice; its header documents the
- * algorithm for this use) and uniform draw, for host and device. */
-HD uint64_t attn_mix64(uint64_t z) {
-    z ^= z >> 30;
-    z *= 0xBF58476D1CE4E5B9ULL;
-    z ^= z >> 27;
-    z *= 0x94D049BB133111EBULL;
-    z ^= z >> 31;
-    return z;
-}
-HD double attn_uniform(uint64_t seed, uint64_t stream, uint64_t index) {
-    uint64_t h = attn_mix64(attn_mix64(seed ^ attn_mix64(stream + 0x9E3779B97F4A7C15ULL)) + index * 0x9E3779B97F4A7C15ULL);
-    return (double)(h >> 11) * (1.0 / 9007199254740992.0); /* 2^-53 */
-}
 
 /* One call as the kernels see it (device pointers on the GPU). */
 struct attn {
@@ -74,7 +61,7 @@ HD float attn_dot(const float *x, const float *y, int n) {
 HD float attn_drop(const struct attn *a, int b, int h, int t, int s, float P) {
     if (a->p <= 0) return P;
     uint64_t i = (attn_rowix(a, b, h, t)) * (uint64_t)a->L + (uint64_t)s;
-    return attn_uniform(a->seed, a->stream, i) >= a->p ? P * (float)(1.0 / (1.0 - a->p)) : 0.0f;
+    return hp_uniform_at(a->seed, a->stream, i) >= a->p ? P * (float)(1.0 / (1.0 - a->p)) : 0.0f;
 }
 
 /* Shared memory of the forward: q and acc (dh each), scores and Pd of a

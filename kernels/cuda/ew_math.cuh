@@ -12,7 +12,7 @@
 
 #include <stdint.h>
 
-#include "attn_math.cuh" /* attn_uniform: core/rng.h's draw */
+#include "../../core/rng.h" /* hp_uniform_at: the CPU's dropout masks */
 #include "hd.cuh"
 
 /* ops.h's enum ew_kind, by value (ew.cu checks they agree). */
@@ -91,7 +91,7 @@ struct ew_dropout {
 };
 
 HD void dropout_elem(const struct ew_dropout *d, size_t i) {
-    bool k = attn_uniform(d->seed, d->stream, i) >= d->p;
+    bool k = hp_uniform_at(d->seed, d->stream, i) >= d->p;
     if (d->causal_L > 0) k = k && (int)(i % d->causal_L) <= (int)(i / d->causal_L % d->causal_L);
     d->y[i] = k ? d->x[i] * d->keep : 0.0f;
 }
