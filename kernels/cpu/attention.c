@@ -8,7 +8,7 @@
  * o = acc / l and lse = m + log l. Backward, per query tile: P recomputed
  * from lse, dV += Pdᵀ dO, dPd = dO Vᵀ, dS = Pd ∘ dPd - P ∘ Dr with
  * Dr_t = dO_t . o_t (= sum_s dP P, dropout included), dQ += scale dS K,
- * dK += scale dSᵀ Q. The products go through cpu_gemm (one thread inside the
+ * dK += scale dSᵀ Q. The products go through the CPU gemm (one thread inside the
  * head loop, which is what runs in parallel). Shapes: B batch, L length,
  * NH heads, dh head width, D = NH dh, T = AT rows per tile. */
 #include <math.h>
@@ -19,13 +19,6 @@
 #include "vmath.h"
 
 enum { AT = 64 };
-
-static void gm(enum op_trans ta, enum op_trans tb, int M, int N, int K, real alpha, const real *A, int lda,
-               const real *B, int ldb, real beta, real *C, int ldc) {
-    struct gemm_args g = {.ta = ta, .tb = tb, .M = M, .N = N, .K = K, .alpha = alpha, .beta = beta,
-                          .A = A, .lda = lda, .B = B, .ldb = ldb, .C = C, .ldc = ldc, .batch = 1};
-    cpu_gemm(&g);
-}
 
 /* One head's views of the packed tensors. */
 struct head {
@@ -68,6 +61,7 @@ static real tile_row(const struct attention_args *a, const struct head *hd, int 
 }
 
 static void fwd_head(const struct attention_args *a, const struct head *hd, real *ws) {
+    const struct ops *cpu = ops_cpu();
     const int L = a->L, dh = a->dh;
     const bool drop = a->p > 0;
     real *S = ws, *Pd = drop ? S + AT * AT : S, *acc = S + 2 * AT * AT, *m = acc + AT * dh, *l = m + AT;
@@ -77,8 +71,8 @@ static void fwd_head(const struct attention_args *a, const struct head *hd, real
         memset(acc, 0, sizeof(real) * (size_t)tq * dh);
         for (int s0 = 0; s0 <= t0; s0 += AT) {
             const int tk = L - s0 < AT ? L - s0 : AT;
-            gm(OP_N, OP_T, tq, tk, dh, a->scale, hd->q + (size_t)t0 * hd->D3, hd->D3, hd->k + (size_t)s0 * hd->D3,
-               hd->D3, 0, S, AT);
+            const real *Qt = hd->q + (size_t)t0 * hd->D3, *Ks = hd->k + (size_t)s0 * hd->D3;
+            ops_gemm(cpu, OP_N, OP_T, tq, tk, dh, a->scale, Qt, hd->D3, Ks, hd->D3, 0, S, AT);
             for (int i = 0; i < tq; i++) {
                 const int t = t0 + i, n = t - s0 + 1 < tk ? t - s0 + 1 : tk;
                 real *row = S + (size_t)i * AT, mx = m[i];
@@ -88,7 +82,7 @@ static void fwd_head(const struct attention_args *a, const struct head *hd, real
                 m[i] = mx;
                 for (int c = 0; c < dh; c++) acc[(size_t)i * dh + c] *= alpha;
             }
-            gm(OP_N, OP_N, tq, dh, tk, 1, Pd, AT, hd->v + (size_t)s0 * hd->D3, hd->D3, 1, acc, dh);
+            ops_gemm(cpu, OP_N, OP_N, tq, dh, tk, 1, Pd, AT, hd->v + (size_t)s0 * hd->D3, hd->D3, 1, acc, dh);
         }
         for (int i = 0; i < tq; i++) {
             real inv = 1 / l[i];
@@ -124,6 +118,7 @@ static void zero_rows(real *x, int rows, int stride, int w) {
 }
 
 static void bwd_head(const struct attention_args *a, const struct head *hd, const struct head_grad *gd, real *ws) {
+    const struct ops *cpu = ops_cpu();
     const int L = a->L, dh = a->dh, D3 = hd->D3;
     const bool drop = a->p > 0;
     real *S = ws, *Pd = drop ? S + AT * AT : S, *dP = S + 2 * AT * AT, *Dr = dP + AT * AT;
@@ -138,22 +133,24 @@ static void bwd_head(const struct attention_args *a, const struct head *hd, cons
         }
         for (int s0 = 0; s0 <= t0; s0 += AT) {
             const int tk = L - s0 < AT ? L - s0 : AT;
-            gm(OP_N, OP_T, tq, tk, dh, a->scale, hd->q + (size_t)t0 * D3, D3, hd->k + (size_t)s0 * D3, D3, 0, S, AT);
+            const real *Qt = hd->q + (size_t)t0 * D3, *Ks = hd->k + (size_t)s0 * D3, *Vs = hd->v + (size_t)s0 * D3;
+            const real *dOt = gd->dO + (size_t)t0 * hd->D;
+            ops_gemm(cpu, OP_N, OP_T, tq, tk, dh, a->scale, Qt, D3, Ks, D3, 0, S, AT);
             for (int i = 0; i < tq; i++) {
                 const int t = t0 + i, n = t - s0 + 1 < tk ? t - s0 + 1 : tk;
                 tile_row(a, hd, t, s0, tk, n, hd->lse[t], S + (size_t)i * AT, Pd + (size_t)i * AT);
             }
             /* dV_s += Pdᵀ dO_t;  dPd = dO_t V_sᵀ */
-            gm(OP_T, OP_N, tk, dh, tq, 1, Pd, AT, gd->dO + (size_t)t0 * hd->D, hd->D, 1, gd->dv + (size_t)s0 * D3, D3);
-            gm(OP_N, OP_T, tq, tk, dh, 1, gd->dO + (size_t)t0 * hd->D, hd->D, hd->v + (size_t)s0 * D3, D3, 0, dP, AT);
+            ops_gemm(cpu, OP_T, OP_N, tk, dh, tq, 1, Pd, AT, dOt, hd->D, 1, gd->dv + (size_t)s0 * D3, D3);
+            ops_gemm(cpu, OP_N, OP_T, tq, tk, dh, 1, dOt, hd->D, Vs, D3, 0, dP, AT);
             for (int i = 0; i < tq; i++) {
                 const real *p = S + (size_t)i * AT, *pd = Pd + (size_t)i * AT;
                 real *ds = dP + (size_t)i * AT;
 #pragma omp simd
                 for (int j = 0; j < tk; j++) ds[j] = pd[j] * ds[j] - p[j] * Dr[i];
             }
-            gm(OP_N, OP_N, tq, dh, tk, a->scale, dP, AT, hd->k + (size_t)s0 * D3, D3, 1, gd->dq + (size_t)t0 * D3, D3);
-            gm(OP_T, OP_N, tk, dh, tq, a->scale, dP, AT, hd->q + (size_t)t0 * D3, D3, 1, gd->dk + (size_t)s0 * D3, D3);
+            ops_gemm(cpu, OP_N, OP_N, tq, dh, tk, a->scale, dP, AT, Ks, D3, 1, gd->dq + (size_t)t0 * D3, D3);
+            ops_gemm(cpu, OP_T, OP_N, tk, dh, tq, a->scale, dP, AT, Qt, D3, 1, gd->dk + (size_t)s0 * D3, D3);
         }
     }
 }
