@@ -162,6 +162,11 @@ static const struct {
     {1, 1, 1, 1, 1}, {2, 31, 5, 31, 1}, {3, 37, 12, 7, 4}, {1, 31, 16, 31, 16},
     {2, 22, 13, 22, 1}, {4, 40, 64, 40, 64}, {2, 33, 9, 1, 3}, {32, 31, 32, 31, 1},
     {2, 16, 5, 16, 1}, {3, 8, 6, 8, 2}, /* FFT sizes 32 and 16, several kernel rows */
+    /* the register-blocked BLH kernel (H a multiple of 16): whole 8-row blocks
+     * and their corners (L % 8 == 0), a partial last block, taps ending inside
+     * a block, one tap, one block, H3's 64 shift taps on a longer L */
+    {2, 64, 16, 64, 1}, {2, 72, 32, 20, 1}, {2, 24, 16, 9, 2}, {1, 8, 16, 8, 1},
+    {2, 17, 16, 17, 1}, {2, 16, 16, 1, 1}, {3, 67, 48, 64, 1}, {2, 48, 16, 13, 16},
 };
 #define N_CONV_SHAPES ((int)(sizeof conv_shapes / sizeof conv_shapes[0]))
 

@@ -1,16 +1,18 @@
 /* conv_blh.c — the direct causal convolution in the activation layout
  * (B, L, H) when H is a multiple of the vector width: register-blocked over
- * TB time steps x one vector of channels, so each kernel tap is loaded once
- * per TB outputs and the outputs stay in registers over all taps (about one
- * load per FMA instead of three loads and a store).
+ * TB time steps x one vector of channels. Each step of a block loads one
+ * weight vector (a tap, or a dy row for dk) and one input row and does TB
+ * FMAs: an input row is shared by a whole diagonal of (output, tap) pairs, so
+ * it is loaded once and kept in a rotating register slot (diag_block).
  *
- * Each batch entry's input is copied into a zero-padded buffer, so every tap
- * of every block reads a valid row and the inner loops carry no causality
- * tests. A block of T <= TB rows limits its taps to those that reach row 0
- * (forward, dk) or row L-1 (du) from its first/last row, so it reads at most
- * TB-1 rows beyond either end: that is all the padding needed (PAD rows),
- * zeroed once per call while only the L rows are copied per batch entry. Batches are split statically over
- * threads; the dk/dD sums go to per-thread buffers added in thread order. */
+ * Rows outside 0..L-1 are never loaded: a block's taps stop where they would
+ * reach past row 0 (forward, dk) or row L-1 (du), and inside the last
+ * diagonal chunk of a full block (the corner) the FMAs that would meet those
+ * rows are left out, so no causality tests or padded copies are needed and
+ * no work is spent on zeros. Same summation order as a plain loop over taps,
+ * so the results are those of the earlier padded kernel bit for bit.
+ * Batches are split statically over threads; the dk/dD sums go to per-thread
+ * buffers added in thread order. */
 #include "cpu.h"
 #include "simd.h"
 
@@ -21,66 +23,126 @@
 
 bool cpu_conv_blh_fits(const struct conv_args *a) { return a->layout == CONV_BLH && a->H % VL == 0; }
 
-/* out[i] = d * skip[i*H] + sum_{j<jn} kt[j*H] * src[j*step + i*H], i < T, one
- * channel vector; T is a constant after inlining (accumulators in registers). */
-static inline __attribute__((always_inline)) void corr_rows(int T, int H, int jn, const real *kt, const real *src,
-                                                            ptrdiff_t step, vec d, const real *skip, real *out) {
-    vec a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, a4 = {0}, a5 = {0}, a6 = {0}, a7 = {0};
-#define ACC(i) \
-    if (T > i) a##i += kv * vload(p + i * H);
-    for (int j = 0; j < jn; j++) {
-        vec kv = vload(kt + (size_t)j * H);
-        const real *p = src + j * step;
-        ACC(0) ACC(1) ACC(2) ACC(3) ACC(4) ACC(5) ACC(6) ACC(7)
+/* The register-blocked core shared by the forward, du and dk: T <= TB
+ * accumulators over n steps,
+ *   acc[i] += w(j) * e[j - i]   (i < T, j < n),
+ * where w(j) is the step's weight vector (wt + j*ws: a tap, or a dy row) and
+ * e[m] = ep[m*es] is the input row m, zero for m > avail. Row e[j - i] is the
+ * same row for every (i, j) on a diagonal, so it is loaded once, as e[j] when
+ * step j begins, and kept in register slot e[m & 7] until acc[7] has used it:
+ * one input load and one weight load per T FMAs, where loading e[j - i] per
+ * FMA made the loop load-bound (65 GF/s at L 64; one 512-bit load per cycle).
+ * Rows -(T-1)..0 are loaded up front; the caller guarantees they exist. T is
+ * a constant after inlining; the 8-step unroll makes every slot index one. */
+static inline __attribute__((always_inline)) void diag_block(int T, int n, int avail, const real *wt, ptrdiff_t ws,
+                                                             const real *ep, ptrdiff_t es, vec acc[TB]) {
+    vec e[TB];
+    for (int i = 0; i < TB; i++) acc[i] = (vec){0}, e[i] = (vec){0};
+    for (int m = -(T - 1); m <= 0; m++) e[m & 7] = vload(ep + m * es);
+#define STEP(s)                                                                  \
+    if ((s) < left) {                                                            \
+        vec wv = vload(wt + (ptrdiff_t)(j + (s)) * ws);                          \
+        for (int i = 0; i < TB; i++)                                             \
+            if (i < T) acc[i] += wv * e[((s) - i) & 7];                          \
+        e[((s) + 1) & 7] = j + (s) + 1 <= avail ? vload(ep + (ptrdiff_t)(j + (s) + 1) * es) : (vec){0}; \
     }
-#undef ACC
-    vec all[TB] = {a0, a1, a2, a3, a4, a5, a6, a7};
-    for (int i = 0; i < T; i++) vstore(out + (size_t)i * H, all[i] + d * vload(skip + (size_t)i * H));
+    int j = 0;
+    for (; j + 8 <= n && j + 8 <= avail; j += 8) { /* the bulk: no tests */
+        const int left = 8;
+        STEP(0) STEP(1) STEP(2) STEP(3) STEP(4) STEP(5) STEP(6) STEP(7)
+    }
+    if (T == TB && j == avail && n - j == TB) {
+        /* The corner of a full block: from step avail + 1 on, the rows that
+         * enter are zero, and at step avail + s they have reached acc[0..s-1]:
+         * only acc[s..7] have work (the triangle is 28 of 64 FMAs). */
+#define CORNER(s)                                            \
+    {                                                        \
+        vec wv = vload(wt + (ptrdiff_t)(j + (s)) * ws);      \
+        for (int i = (s); i < TB; i++) acc[i] += wv * e[((s) - i) & 7]; \
+    }
+        CORNER(0) CORNER(1) CORNER(2) CORNER(3) CORNER(4) CORNER(5) CORNER(6) CORNER(7)
+#undef CORNER
+        return;
+    }
+    for (; j < n; j += 8) {
+        int left = n - j;
+        STEP(0) STEP(1) STEP(2) STEP(3) STEP(4) STEP(5) STEP(6) STEP(7)
+    }
+#undef STEP
 }
 
-static void corr(int T, int H, int jn, const real *kt, const real *src, ptrdiff_t step, vec d, const real *skip,
-                 real *out) {
-    switch (T) {
-    case 8: corr_rows(8, H, jn, kt, src, step, d, skip, out); break;
-    case 7: corr_rows(7, H, jn, kt, src, step, d, skip, out); break;
-    case 6: corr_rows(6, H, jn, kt, src, step, d, skip, out); break;
-    case 5: corr_rows(5, H, jn, kt, src, step, d, skip, out); break;
-    case 4: corr_rows(4, H, jn, kt, src, step, d, skip, out); break;
-    case 3: corr_rows(3, H, jn, kt, src, step, d, skip, out); break;
-    case 2: corr_rows(2, H, jn, kt, src, step, d, skip, out); break;
-    default: corr_rows(1, H, jn, kt, src, step, d, skip, out); break;
+/* Forward rows t0..t0+T-1 of one channel vector: y = taps * u + d u. */
+static inline __attribute__((always_inline)) void fwd_rows(int T, int H, int t0, int Lk, const real *kt,
+                                                           const real *u, vec d, real *y) {
+    vec acc[TB];
+    int n = t0 + T < Lk ? t0 + T : Lk;
+    const real *ut = u + (size_t)t0 * H;
+    diag_block(T, n, t0, kt, H, ut, -(ptrdiff_t)H, acc); /* e[m] = u row t0 - m: acc[i] = row t0 + i */
+    for (int i = 0; i < T; i++) vstore(y + (size_t)(t0 + i) * H, acc[i] + d * vload(ut + (size_t)i * H));
+}
+
+/* du rows t0..t0+T-1: du = taps reaching forward in time over dy + d dy. */
+static inline __attribute__((always_inline)) void du_rows(int T, int H, int t0, int L, int Lk, const real *kt,
+                                                          const real *dy, vec d, real *du) {
+    vec acc[TB];
+    int last = t0 + T - 1, n = L - t0 < Lk ? L - t0 : Lk;
+    const real *dl = dy + (size_t)last * H;
+    diag_block(T, n, L - 1 - last, kt, H, dl, H, acc); /* e[m] = dy row last + m: acc[i] = row last - i */
+    for (int i = 0; i < T; i++) {
+        size_t o = (size_t)(last - i) * H;
+        vstore(du + o, acc[i] + d * vload(dy + o));
     }
 }
 
-/* acc[i] += sum_{t in [t0, L)} dy[t*H] * up[(t - i)*H] for i < T (dk of taps
- * j0 + i, with up pointing at the padded input shifted by -j0 rows). */
-static inline __attribute__((always_inline)) void dk_rows(int T, int H, int t0, int L, const real *dy, const real *up,
-                                                          real *acc) {
-    vec a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, a4 = {0}, a5 = {0}, a6 = {0}, a7 = {0};
-#define ACC(i) \
-    if (T > i) a##i += dv * vload(p - i * H);
-    for (int t = t0; t < L; t++) {
-        vec dv = vload(dy + (size_t)t * H);
-        const real *p = up + (ptrdiff_t)t * H;
-        ACC(0) ACC(1) ACC(2) ACC(3) ACC(4) ACC(5) ACC(6) ACC(7)
+/* dk of taps j0..j0+T-1: acc[i] += sum_{t >= j0} dy[t] u[t - j0 - i], the
+ * same diagonal scheme with dy rows as weights. Rows of u before 0 are zero:
+ * they start as zero slots, and the first (corner) chunk skips their FMAs. */
+static inline __attribute__((always_inline)) void dk_rows(int T, int H, int j0, int L, const real *dy, const real *u,
+                                                          real *out) {
+    vec acc[TB], e[TB];
+    for (int i = 0; i < TB; i++) acc[i] = (vec){0}, e[i] = (vec){0};
+    e[0] = vload(u);
+    const real *dt = dy + (size_t)j0 * H, *ep = u;
+    int n = L - j0;
+#define STEP(s)                                                                 \
+    if ((s) < left) {                                                           \
+        vec wv = vload(dt + (size_t)(j + (s)) * H);                             \
+        for (int i = 0; i < TB; i++)                                            \
+            if (i < T) acc[i] += wv * e[((s) - i) & 7];                         \
+        if (j + (s) + 1 < n) e[((s) + 1) & 7] = vload(ep + (size_t)(j + (s) + 1) * H); \
     }
-#undef ACC
-    vec all[TB] = {a0, a1, a2, a3, a4, a5, a6, a7};
-    for (int i = 0; i < T; i++) vstore(acc + (size_t)i * H, vload(acc + (size_t)i * H) + all[i]);
+    int j = 0;
+    if (T == TB && n >= TB) {
+        /* The corner: at step s, acc[i] for i > s would read rows before 0. */
+#define CORNER(s)                                                               \
+    {                                                                           \
+        vec wv = vload(dt + (size_t)(s) * H);                                   \
+        for (int i = 0; i <= (s); i++) acc[i] += wv * e[((s) - i) & 7];         \
+        if ((s) + 1 < n) e[((s) + 1) & 7] = vload(ep + (size_t)((s) + 1) * H);   \
+    }
+        CORNER(0) CORNER(1) CORNER(2) CORNER(3) CORNER(4) CORNER(5) CORNER(6) CORNER(7)
+#undef CORNER
+        j = TB;
+    }
+    for (; j < n; j += 8) {
+        int left = n - j;
+        STEP(0) STEP(1) STEP(2) STEP(3) STEP(4) STEP(5) STEP(6) STEP(7)
+    }
+#undef STEP
+    for (int i = 0; i < T; i++) vstore(out + (size_t)i * H, vload(out + (size_t)i * H) + acc[i]);
 }
 
-static void dk_block(int T, int H, int t0, int L, const real *dy, const real *up, real *acc) {
-    switch (T) {
-    case 8: dk_rows(8, H, t0, L, dy, up, acc); break;
-    case 7: dk_rows(7, H, t0, L, dy, up, acc); break;
-    case 6: dk_rows(6, H, t0, L, dy, up, acc); break;
-    case 5: dk_rows(5, H, t0, L, dy, up, acc); break;
-    case 4: dk_rows(4, H, t0, L, dy, up, acc); break;
-    case 3: dk_rows(3, H, t0, L, dy, up, acc); break;
-    case 2: dk_rows(2, H, t0, L, dy, up, acc); break;
-    default: dk_rows(1, H, t0, L, dy, up, acc); break;
+#define BY_T(F, T, ...)                          \
+    switch (T) {                                 \
+    case 8: F(8, __VA_ARGS__); break;            \
+    case 7: F(7, __VA_ARGS__); break;            \
+    case 6: F(6, __VA_ARGS__); break;            \
+    case 5: F(5, __VA_ARGS__); break;            \
+    case 4: F(4, __VA_ARGS__); break;            \
+    case 3: F(3, __VA_ARGS__); break;            \
+    case 2: F(2, __VA_ARGS__); break;            \
+    default: F(1, __VA_ARGS__); break;           \
     }
-}
 
 /* Taps by channel kt (Lk, H) and skip weights by channel (H). */
 static real *expand_taps(const struct conv_args *a, real *dexp) {
@@ -92,44 +154,20 @@ static real *expand_taps(const struct conv_args *a, real *dexp) {
     return kt;
 }
 
-#define PAD (TB - 1)
-
-/* This thread's padded buffer (PAD zero rows, L rows, PAD zero rows) with the
- * zero rows written; returns it. */
-static real *pad_buffer(int L, int H) {
-    real *pad = cpu_scratch(SCRATCH_CONV_PAD, sizeof(real) * (size_t)(L + 2 * PAD) * H);
-    size_t z = (size_t)PAD * H;
-    memset(pad, 0, sizeof(real) * z);
-    memset(pad + z + (size_t)L * H, 0, sizeof(real) * z);
-    return pad;
-}
-
-/* Copy the rows of batch entry b between pad's zero rows; returns row 0. */
-static real *pad_rows(const real *x, int b, int L, int H, real *pad) {
-    size_t n = (size_t)L * H;
-    memcpy(pad + (size_t)PAD * H, x + (size_t)b * n, sizeof(real) * n);
-    return pad + (size_t)PAD * H;
-}
-
 static double work(const struct conv_args *a) { return 2.0 * a->B * a->H * (double)a->L * a->Lk; }
 
 void cpu_conv_blh(const struct conv_args *a) {
     int B = a->B, L = a->L, H = a->H, Lk = a->Lk;
     real *dexp = cpu_scratch(SCRATCH_CONV_SKIP, sizeof(real) * H), *kt = expand_taps(a, dexp);
-#pragma omp parallel if (cpu_par(work(a)))
-    {
-        real *pad = pad_buffer(L, H);
-#pragma omp for schedule(static)
-        for (int b = 0; b < B; b++) {
-            const real *u0 = pad_rows(a->u, b, L, H, pad), *ub = a->u + (size_t)b * L * H;
-            real *yb = a->y + (size_t)b * L * H;
-            for (int c = 0; c < H; c += VL)
-                for (int t0 = 0; t0 < L; t0 += TB) {
-                    int T = L - t0 < TB ? L - t0 : TB, jn = t0 + T < Lk ? t0 + T : Lk;
-                    size_t o = (size_t)t0 * H + c;
-                    corr(T, H, jn, kt + c, u0 + o, -(ptrdiff_t)H, vload(dexp + c), ub + o, yb + o);
-                }
-        }
+#pragma omp parallel for schedule(static) if (cpu_par(work(a)))
+    for (int b = 0; b < B; b++) {
+        const real *ub = a->u + (size_t)b * L * H;
+        real *yb = a->y + (size_t)b * L * H;
+        for (int t0 = 0; t0 < L; t0 += TB) /* all channels of a time block: whole rows stay in cache */
+            for (int c = 0; c < H; c += VL) {
+                int T = L - t0 < TB ? L - t0 : TB;
+                BY_T(fwd_rows, T, H, t0, Lk, kt + c, ub + c, vload(dexp + c), yb + c)
+            }
     }
 }
 
@@ -137,20 +175,15 @@ void cpu_conv_blh(const struct conv_args *a) {
 static void du_blh(const struct conv_bwd_args *g, const real *kt, const real *dexp) {
     const struct conv_args *a = &g->f;
     int B = a->B, L = a->L, H = a->H, Lk = a->Lk;
-#pragma omp parallel if (cpu_par(work(a)))
-    {
-        real *pad = pad_buffer(L, H);
-#pragma omp for schedule(static)
-        for (int b = 0; b < B; b++) {
-            const real *d0 = pad_rows(g->dy, b, L, H, pad), *db = g->dy + (size_t)b * L * H;
-            real *ub = g->du + (size_t)b * L * H;
-            for (int c = 0; c < H; c += VL)
-                for (int t0 = 0; t0 < L; t0 += TB) {
-                    int T = L - t0 < TB ? L - t0 : TB, jn = L - t0 < Lk ? L - t0 : Lk;
-                    size_t o = (size_t)t0 * H + c;
-                    corr(T, H, jn, kt + c, d0 + o, (ptrdiff_t)H, vload(dexp + c), db + o, ub + o);
-                }
-        }
+#pragma omp parallel for schedule(static) if (cpu_par(work(a)))
+    for (int b = 0; b < B; b++) {
+        const real *db = g->dy + (size_t)b * L * H;
+        real *ub = g->du + (size_t)b * L * H;
+        for (int t0 = 0; t0 < L; t0 += TB)
+            for (int c = 0; c < H; c += VL) {
+                int T = L - t0 < TB ? L - t0 : TB;
+                BY_T(du_rows, T, H, t0, L, Lk, kt + c, db + c, vload(dexp + c), ub + c)
+            }
     }
 }
 
@@ -166,16 +199,15 @@ static void dk_blh(const struct conv_bwd_args *g, real *dkt, real *dd) {
     {
         int t = omp_get_thread_num(), n = omp_get_num_threads();
         real *mk = acc + (size_t)t * per, *md = mk + (size_t)Lk * H;
-        real *pad = pad_buffer(L, H);
         for (int b = B * t / n; b < B * (t + 1) / n; b++) {
-            const real *u0 = pad_rows(a->u, b, L, H, pad), *dyb = g->dy + (size_t)b * L * H;
+            const real *ub = a->u + (size_t)b * L * H, *dyb = g->dy + (size_t)b * L * H;
             for (int c = 0; c < H; c += VL) {
                 for (int j0 = 0; j0 < Lk; j0 += TB) {
                     int T = Lk - j0 < TB ? Lk - j0 : TB;
-                    dk_block(T, H, j0, L, dyb + c, u0 - (ptrdiff_t)j0 * H + c, mk + (size_t)j0 * H + c);
+                    BY_T(dk_rows, T, H, j0, L, dyb + c, ub + c, mk + (size_t)j0 * H + c)
                 }
                 vec s = vload(md + c);
-                for (int r = 0; r < L; r++) s += vload(dyb + (size_t)r * H + c) * vload(u0 + (size_t)r * H + c);
+                for (int r = 0; r < L; r++) s += vload(dyb + (size_t)r * H + c) * vload(ub + (size_t)r * H + c);
                 vstore(md + c, s);
             }
         }
