@@ -103,10 +103,13 @@ bench-train: deps $(BIN)
 bench-long: deps $(BIN)
 	./$(BIN) bench-long --out results/bench/long.json
 
-# One layer's forward + backward alone (h3, attention, s4d at d 64) from 128 to 64K tokens, each
-# point in its own process under a memory limit; the H3/attention time ratio per length.
+# One layer's forward + backward alone (h3, attention, s4d at d 64) from 128 to 64K tokens at
+# batch 1, and H3 against attention at the lab's 32 x 64 shape (batch 32, d 64) from 64 to 2K,
+# each point in its own process under a memory limit; the H3/attention time ratio per length.
 bench-layers: deps $(BIN)
 	./$(BIN) bench-layers --out results/bench/layers.json
+	./$(BIN) bench-layers --layers h3,attention --batch 32 --lengths 64,128,256,512,1024,2048 \
+	  --out results/bench/layers_b32.json
 
 # Generation speed: tokens/s of greedy recurrent steps after prompts of 128 to 16K tokens,
 # H3 against attention with a KV cache (untrained models built in memory).
