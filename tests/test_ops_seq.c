@@ -418,6 +418,56 @@ START_TEST(test_ssm_kernel_grad) {
 }
 END_TEST
 
+/* The backward at long L, where per-element differences cost too much: for
+ * each parameter tensor, the op's gradient along random directions against
+ * central differences of the naive double forward (exp(l log Abar) at every
+ * l, no shared arithmetic with the op). */
+START_TEST(test_ssm_kernel_grad_long) {
+    static const struct ssm_case cases[] = {
+        {2, 32, 2049, SSM_BILINEAR, 2, true, false}, {3, 5, 1000, SSM_ZOH, 1, false, true},
+        {2, 64, 300, SSM_BILINEAR, 1, false, true},  {2, 8, 517, SSM_ZOH, 2, true, false},
+    };
+    const struct ssm_case *c = &cases[_i];
+    struct ssm_data d = ssm_data(c);
+    size_t na = (size_t)c->a_rows * c->N2, nc = (size_t)c->H * c->N2 * 2;
+    real *p[5] = {to_real(d.log_dt, c->H), to_real(d.A_re, na), to_real(d.A_im, na), to_real(d.B, nc),
+                  to_real(d.C, nc)};
+    real *dK = to_real(d.dK, (size_t)c->H * c->L);
+    size_t sizes[5] = {c->H, na, na, nc, nc};
+    real *g[5];
+    for (int i = 0; i < 5; i++) g[i] = p[i] ? calloc(sizes[i], sizeof(real)) : NULL;
+    struct ssm_kernel_bwd_args a = {.f = ssm_args_of(c, p, NULL), .dK = dK, .dlog_dt = g[0], .dA_re = g[1],
+                                    .dA_im = g[2], .dB = g[3], .dC = g[4]};
+    O()->ssm_kernel_bwd(&a);
+    double *vals[5] = {d.log_dt, d.A_re, d.A_im, d.B, d.C};
+    static const char *names[5] = {"dlog_dt", "dA_re", "dA_im", "dB", "dC"};
+    char name[128];
+    ssm_case_name(c, name, sizeof name);
+    for (int i = 0; i < 5; i++)
+        for (int rep = 0; i < 5 && vals[i] && rep < 2; rep++) {
+            double *v = dvec(sizes[i], -1, 1), *x = vals[i], got = 0, eps = 1e-6;
+            for (size_t k = 0; k < sizes[i]; k++) got += g[i][k] * v[k];
+            for (size_t k = 0; k < sizes[i]; k++) x[k] += eps * v[k];
+            run_ssm(&d, false);
+            double lp = dot(d.dK, d.K, (size_t)c->H * c->L);
+            for (size_t k = 0; k < sizes[i]; k++) x[k] -= 2 * eps * v[k];
+            run_ssm(&d, false);
+            double lm = dot(d.dK, d.K, (size_t)c->H * c->L), want = (lp - lm) / (2 * eps);
+            for (size_t k = 0; k < sizes[i]; k++) x[k] += eps * v[k];
+            double scale = 0; /* the size of the terms of the directional sum */
+            for (size_t k = 0; k < sizes[i]; k++) scale += fabs(g[i][k] * v[k]);
+            ck_assert_msg(scale > 0, "%s: %s is zero", name, names[i]);
+            ck_assert_msg(fabs(got - want) <= (sizeof(real) == 8 ? 1e-6 : 1e-3) * scale,
+                          "%s: %s along a direction: op %.10g, differences %.10g (terms %.3g)", name, names[i], got,
+                          want, scale);
+            free(v);
+        }
+    for (int i = 0; i < 5; i++) free(p[i]), free(g[i]);
+    free(dK);
+    ssm_data_free(&d);
+}
+END_TEST
+
 /* ---------- determinism ---------- */
 
 /* Same inputs, same thread count: bit-identical gradients (no atomics, fixed
@@ -449,6 +499,7 @@ static Suite *ops_seq_suite(void) {
     tcase_add_loop_test(tc, test_ssm_kernel, 0, N_SSM_CASES);
     tcase_add_loop_test(tc, test_ssm_kernel_long, 0, 2);
     tcase_add_loop_test(tc, test_ssm_kernel_grad, 0, N_SSM_CASES);
+    tcase_add_loop_test(tc, test_ssm_kernel_grad_long, 0, 4);
     tcase_add_test(tc, test_deterministic);
     suite_add_tcase(s, tc);
     return s;
