@@ -12,25 +12,26 @@
 
 #define CONV_TABLE_SCHEMA "hippodrome.conv_table/1"
 
-/* Measured with kernels/lab/bench_flashconv.c and bench_conv.c (FLASHCONV.md, CONV.md):
- *  - BLH blocked, B x H = 32 x 64: direct = FlashConv at L ~ 110 (ratio 5);
- *    B = 4..32, H = 128..768 (and E = 256, group 64: H3 head_dim 8) agree.
- *    At B = 1 the direct kernel's per-call work (taps expanded to (Lk, H),
- *    padded copies) is not shared by a batch and FlashConv measured 1.2-1.9x
- *    faster at L = 31-64, though not at L = 16: ratio 2 at B = 1;
- *  - BHL through the transposes, 8 x 64: crossover L ~ 40-64 (3; the paper's
- *    L = 31 stays direct);
- *  - plain loops, 8 x 5 and 8 x 8: FlashConv beats them from L = 32 (1); with 5
- *    of 16 lanes busy FlashConv was 0.8-1.9x FFTW, with 8 1.05-2.6x: FFTW below
- *    6 channels, and then direct loops only up to L ~ 32 (2). Below 6 channels
- *    FlashConv still beat FFTW at short L (5 channels, L 32: 0.15 vs 0.27 us
- *    per channel, L 64: 0.27 vs 0.36, L 128: even): FlashConv from 5 channels
- *    up to L = 64 (a panel costs ~16x one lane, so fewer channels do not pay). */
+/* Measured with kernels/lab/bench_crossover.c (make bench-crossover; the
+ * grid, fit and method in FLASHCONV.md, CONV.md), quiet Zen 4 core:
+ *  - blocked classes (H a multiple of 16), refitted after the diagonal direct
+ *    kernel (conv_blh.c) made direct 1.2-1.7x faster: BLH 32 x 64 ratio
+ *    6.67 (direct = FlashConv near L = 128), B = 1 x 768 ratio 4.54; BHL
+ *    through the transposes, 8 x 64: 4.54, B = 1: 1.69. On the fit's grid
+ *    (L = 8..384) the old blocked ratios (5, 2, 3, 3) lost 5.6 against the
+ *    fastest path (sum of time/best - 1 over 150 points), these 0.13;
+ *  - plain loops, 8 x 5 and 8 x 8 (earlier bench_flashconv runs): FlashConv
+ *    beats them from L = 32 (1); with 5 of 16 lanes busy FlashConv was
+ *    0.8-1.9x FFTW, with 8 1.05-2.6x: FFTW below 6 channels, and then direct
+ *    loops only up to L ~ 32 (2). Below 6 channels FlashConv still beat FFTW
+ *    at short L (5 channels, L 32: 0.15 vs 0.27 us per channel, L 64: 0.27 vs
+ *    0.36, L 128: even): FlashConv from 5 channels up to L = 64 (a panel
+ *    costs ~16x one lane, so fewer channels do not pay). */
 static const struct conv_table builtin = {
     .short_L = 64,
     .rules = {
-        [CONV_CLASS_BLH_BLOCKED] = {CONV_CLASS_BLH_BLOCKED, 6, 6, 5.0, 2.0, 33.0},
-        [CONV_CLASS_BHL_BLOCKED] = {CONV_CLASS_BHL_BLOCKED, 6, 6, 3.0, 3.0, 20.0},
+        [CONV_CLASS_BLH_BLOCKED] = {CONV_CLASS_BLH_BLOCKED, 6, 6, 6.67, 4.54, 33.0},
+        [CONV_CLASS_BHL_BLOCKED] = {CONV_CLASS_BHL_BLOCKED, 6, 6, 4.54, 1.69, 20.0},
         [CONV_CLASS_BLH_LOOPS] = {CONV_CLASS_BLH_LOOPS, 6, 5, 1.0, 1.0, 2.0},
         [CONV_CLASS_BHL_LOOPS] = {CONV_CLASS_BHL_LOOPS, 6, 5, 1.0, 1.0, 2.5},
     },
