@@ -98,7 +98,6 @@ void cpu_gemm_own_rows(const struct gemm_args *g, int bi, int m0, int m1, void *
 enum cpu_scratch_slot {
     SCRATCH_GEMM_PACK,
     SCRATCH_CONV_TAPS,
-    SCRATCH_CONV_SKIP,
     SCRATCH_CONV_ACC,
     SCRATCH_CONV_DTAPS,
     SCRATCH_CONV_DSKIP,
