@@ -15,11 +15,12 @@
 /* Measured with kernels/lab/bench_crossover.c (make bench-crossover; the
  * grid, fit and method in FLASHCONV.md, CONV.md), quiet Zen 4 core:
  *  - blocked classes (H a multiple of 16), refitted after the diagonal direct
- *    kernel (conv_blh.c) made direct 1.2-1.7x faster: BLH 32 x 64 ratio
- *    6.67 (direct = FlashConv near L = 128), B = 1 x 768 ratio 4.54; BHL
- *    through the transposes, 8 x 64: 4.54, B = 1: 1.69. On the fit's grid
- *    (L = 8..384) the old blocked ratios (5, 2, 3, 3) lost 5.6 against the
- *    fastest path (sum of time/best - 1 over 150 points), these 0.13;
+ *    kernel (conv_blh.c; D folded into tap 0) made direct 1.2-2.2x faster:
+ *    BLH 32 x 64 ratio 6.67 (direct = FlashConv near L = 128), B = 1 x 768
+ *    also 6.67; BHL through the transposes, 8 x 64: 5.04, B = 1: 1.69. On
+ *    the fit's grid (L = 8..384) the old blocked ratios (5, 2, 3, 3) lost 5.6
+ *    against the fastest path (sum of time/best - 1 over 150 points), these
+ *    0.2;
  *  - plain loops, 8 x 5 and 8 x 8 (earlier bench_flashconv runs): FlashConv
  *    beats them from L = 32 (1); with 5 of 16 lanes busy FlashConv was
  *    0.8-1.9x FFTW, with 8 1.05-2.6x: FFTW below 6 channels, and then direct
@@ -30,8 +31,8 @@
 static const struct conv_table builtin = {
     .short_L = 64,
     .rules = {
-        [CONV_CLASS_BLH_BLOCKED] = {CONV_CLASS_BLH_BLOCKED, 6, 6, 6.67, 4.54, 33.0},
-        [CONV_CLASS_BHL_BLOCKED] = {CONV_CLASS_BHL_BLOCKED, 6, 6, 4.54, 1.69, 20.0},
+        [CONV_CLASS_BLH_BLOCKED] = {CONV_CLASS_BLH_BLOCKED, 6, 6, 6.67, 6.67, 33.0},
+        [CONV_CLASS_BHL_BLOCKED] = {CONV_CLASS_BHL_BLOCKED, 6, 6, 5.04, 1.69, 20.0},
         [CONV_CLASS_BLH_LOOPS] = {CONV_CLASS_BLH_LOOPS, 6, 5, 1.0, 1.0, 2.0},
         [CONV_CLASS_BHL_LOOPS] = {CONV_CLASS_BHL_LOOPS, 6, 5, 1.0, 1.0, 2.5},
     },
