@@ -73,10 +73,12 @@ cJSON *config_doc_load(const char *path, char *err, size_t errlen) {
     return doc;
 }
 
-/* A --set value: JSON scalar when it parses as one, else a string. */
+/* A --set value: a JSON scalar or array when it parses as one, else a string. */
 static cJSON *set_value(const char *text) {
-    cJSON *v = cJSON_Parse(text);
-    if (v && (cJSON_IsNumber(v) || cJSON_IsBool(v) || cJSON_IsString(v))) return v;
+    /* the whole text must be the JSON value: plain cJSON_Parse reads "4,8" as
+     * the number 4 and ignores the rest */
+    cJSON *v = cJSON_ParseWithOpts(text, NULL, true);
+    if (v && (cJSON_IsNumber(v) || cJSON_IsBool(v) || cJSON_IsString(v) || cJSON_IsArray(v))) return v;
     cJSON_Delete(v);
     return cJSON_CreateString(text);
 }
@@ -180,11 +182,40 @@ static void number_text(double v, char *buf, size_t len) {
     if (strtod(buf, NULL) != v) snprintf(buf, len, "%.17g", v);
 }
 
+/* A string knob given as a JSON array of integers (train_seq_lens: [32, 64]):
+ * the same text as its comma-separated string form, so both spellings
+ * resolve, and hash, alike. */
+static bool int_list_text(const cJSON *v, char *text, size_t len) {
+    size_t used = 0;
+    text[0] = '\0';
+    const cJSON *e;
+    cJSON_ArrayForEach(e, v) {
+        if (!cJSON_IsNumber(e) || e->valuedouble != floor(e->valuedouble) || fabs(e->valuedouble) > 1e9) return false;
+        int w = snprintf(text + used, len - used, "%s%.0f", used ? "," : "", e->valuedouble);
+        if (w < 0 || (size_t)w >= len - used) return false;
+        used += (size_t)w;
+    }
+    return true;
+}
+
 static int set_knob_json(struct knob_values *kv, const char *where, const cJSON *v, char *err, size_t errlen) {
     int i = knob_find(kv->knobs, kv->n, v->string);
     const struct knob *k = &kv->knobs[i];
     char text[KNOB_STR + 8];
     bool ok;
+    if (k->type == KNOB_STRING && cJSON_IsArray(v)) {
+        if (!int_list_text(v, text, KNOB_STR)) {
+            snprintf(err, errlen, "%s: key '%s' as an array must hold integers, at most %d characters written out",
+                     where, k->name, KNOB_STR - 1);
+            return -1;
+        }
+        char inner[512];
+        if (knob_set(kv, k->name, text, inner, sizeof inner) != 0) {
+            snprintf(err, errlen, "%s: %s", where, inner);
+            return -1;
+        }
+        return 0;
+    }
     if (cJSON_IsNumber(v) && !isfinite(v->valuedouble)) { /* e.g. 1e400: JSON has no infinity */
         snprintf(err, errlen, "%s: key '%s': the number is out of range for a double", where, k->name);
         return -1;

@@ -119,6 +119,13 @@ START_TEST(test_types_and_ranges) {
                  NULL, "appears twice", NULL);
     expect_error("{\"task\": {\"name\": \"assoc_recall\"} \"model\": 3}", NULL, "invalid JSON", NULL);
     expect_error(TINY, "train.warmup_epochs=5", "warmup_epochs", "epochs");
+    /* length mixes as arrays: integers only, a bounded text, checked like the string form */
+    expect_error(TINY, "task.train_seq_lens=[4, \"8\"]", "'train_seq_lens' as an array must hold integers", NULL);
+    expect_error(TINY, "task.train_seq_lens=[4.5, 8]", "'train_seq_lens' as an array must hold integers", NULL);
+    expect_error(TINY, "task.train_seq_lens=[1000000,1000000,1000000,1000000,1000000,1000000,1000000,1000000,8]",
+                 "at most 63 characters", NULL);
+    expect_error(TINY, "task.train_seq_lens=[4, 6]", "train_seq_lens", "longest");
+    expect_error(TINY, "train.lr=[1]", "'lr' must be a number", "an array");
     remove_tmpdir();
 }
 END_TEST
@@ -170,6 +177,14 @@ START_TEST(test_canonical_hash) {
     const char *diff[] = {"train.lr=0.0011"};
     ck_assert_msg(load_text(TINY, diff, 1, &b, err, sizeof err) == 0, "%s", err);
     ck_assert_uint_ne(config_hash(&a), config_hash(&b));
+    /* A length mix as a JSON array resolves, and hashes, as its string form. */
+    const char *mix_str[] = {"task.train_seq_lens=4,8"}, *mix_arr[] = {"task.train_seq_lens=[4, 8]"};
+    ck_assert_msg(load_text(TINY, mix_str, 1, &b, err, sizeof err) == 0, "%s", err);
+    struct run_config m;
+    ck_assert_msg(load_text(TINY, mix_arr, 1, &m, err, sizeof err) == 0, "%s", err);
+    ck_assert_str_eq(knob_str(&m.task_kv, "train_seq_lens"), "4,8");
+    ck_assert_uint_eq(config_hash(&b), config_hash(&m));
+    ck_assert_uint_ne(config_hash(&a), config_hash(&m));
     char *text = config_canonical(&a);
     cJSON *doc = cJSON_Parse(text);
     ck_assert_msg(config_resolve(doc, &b, err, sizeof err) == 0, "%s", err);
