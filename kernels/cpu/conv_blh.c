@@ -21,9 +21,9 @@
 
 #define TB 8
 /* Up to this many bytes of a batch entry's (L, H) rows, the forward runs one
- * channel vector over all its time blocks (3% faster at L 64, H 64: 16 KB);
- * beyond, a time block over all channels, so the rows it reads stay whole in
- * cache (12% faster at L 1024, Lk 64, where each entry is 256 KB). */
+ * channel vector over all its time blocks (about 5% faster at L 64, H 64:
+ * 16 KB); beyond, a time block over all channels, so the rows it reads stay
+ * whole in cache (12% faster at L 1024, Lk 64, where each entry is 256 KB). */
 #define ROWS_IN_L1 (16 * 1024)
 
 
