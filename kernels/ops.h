@@ -40,7 +40,8 @@ enum conv_layout {
 /* Causal long convolution with skip, per channel c = 0..H-1:
  *   y[b,c,t] = sum_{j=0}^{min(t, Lk-1)} k[c/group, j] * u[b,c,t-j] + D[c/group] * u[b,c,t]
  * `group` channels share one kernel row and one D (H3's outer-product heads
- * use group = head_dim^2); group = 1 otherwise. Lk <= L taps; taps >= Lk are 0. */
+ * use group = head_dim^2); group = 1 otherwise. Lk <= L taps; taps >= Lk are 0.
+ * y must not alias u (the kernels read earlier rows of u after writing y). */
 struct conv_args {
     int B, L, H, Lk, group;
     enum conv_layout layout;

@@ -8,8 +8,10 @@
  * Rows outside 0..L-1 are never loaded: a block's taps stop where they would
  * reach past row 0 (forward, dk) or row L-1 (du), and inside the last
  * diagonal chunk of a full block (the corner) the FMAs that would meet those
- * rows are left out, so no causality tests or padded copies are needed and
- * no work is spent on zeros. The skip D is folded into tap 0 (one product
+ * rows are left out, so no causality tests or padded copies are needed. (A
+ * partial block, or a du block when L is not a multiple of TB, still runs its
+ * last chunk through the tested steps, multiplying zeros: a few rows per
+ * sequence.) The skip D is folded into tap 0 (one product
  * (k0 + D) u[t] instead of two), so results differ from a plain loop over
  * taps plus D u in the last bits only.
  * Batches are split statically over threads; the dk/dD sums go to per-thread
@@ -77,7 +79,7 @@ static inline __attribute__((always_inline)) void diag_block(int T, int n, int a
 #undef STEP
 }
 
-/* Forward rows t0..t0+T-1 of one channel vector: y = taps * u + d u. */
+/* Forward rows t0..t0+T-1 of one channel vector: y = taps * u (D is in tap 0). */
 static inline __attribute__((always_inline)) void fwd_rows(int T, int H, int t0, int Lk, const real *kt,
                                                            const real *u, real *y) {
     vec acc[TB];
@@ -87,7 +89,7 @@ static inline __attribute__((always_inline)) void fwd_rows(int T, int H, int t0,
     for (int i = 0; i < T; i++) vstore(y + (size_t)(t0 + i) * H, acc[i]);
 }
 
-/* du rows t0..t0+T-1: du = taps reaching forward in time over dy + d dy. */
+/* du rows t0..t0+T-1: du = taps reaching forward in time over dy (D in tap 0). */
 static inline __attribute__((always_inline)) void du_rows(int T, int H, int t0, int L, int Lk, const real *kt,
                                                           const real *dy, real *du) {
     vec acc[TB];
@@ -189,7 +191,7 @@ void cpu_conv_blh(const struct conv_args *a) {
     }
 }
 
-/* du = correlation of dy with the taps (reaching forward in time) + D dy. */
+/* du = correlation of dy with the taps (reaching forward in time) + D dy, D in tap 0. */
 static void du_blh(const struct conv_bwd_args *g, const real *kt) {
     const struct conv_args *a = &g->f;
     int B = a->B, L = a->L, H = a->H, Lk = a->Lk;
