@@ -182,20 +182,32 @@ static void number_text(double v, char *buf, size_t len) {
     if (strtod(buf, NULL) != v) snprintf(buf, len, "%.17g", v);
 }
 
-/* A string knob given as a JSON array of integers (train_seq_lens: [32, 64]):
- * the same text as its comma-separated string form, so both spellings
- * resolve, and hash, alike. */
-static bool int_list_text(const cJSON *v, char *text, size_t len) {
+static bool is_int(const cJSON *e) {
+    return cJSON_IsNumber(e) && e->valuedouble == floor(e->valuedouble) && fabs(e->valuedouble) <= 1e9;
+}
+
+/* A string knob given as an integer or a JSON array of integers
+ * (train_seq_lens: 64 or [32, 64]; [] is the empty string): the text of its
+ * comma-separated string form, so every spelling resolves, and hashes,
+ * alike. Returns 0, or -1 with err naming the problem. */
+static int int_list_text(const cJSON *v, const char *where, const char *key, char *text, size_t len, char *err,
+                         size_t errlen) {
     size_t used = 0;
     text[0] = '\0';
-    const cJSON *e;
-    cJSON_ArrayForEach(e, v) {
-        if (!cJSON_IsNumber(e) || e->valuedouble != floor(e->valuedouble) || fabs(e->valuedouble) > 1e9) return false;
-        int w = snprintf(text + used, len - used, "%s%.0f", used ? "," : "", e->valuedouble);
-        if (w < 0 || (size_t)w >= len - used) return false;
+    const cJSON *e = cJSON_IsArray(v) ? v->child : v;
+    for (; e; e = cJSON_IsArray(v) ? e->next : NULL) {
+        if (!is_int(e)) {
+            snprintf(err, errlen, "%s: key '%s' as a number or array must hold integers", where, key);
+            return -1;
+        }
+        int w = snprintf(text + used, len - used, "%s%.0f", used ? "," : "", e->valuedouble + 0.0);
+        if (w < 0 || (size_t)w >= len - used) {
+            snprintf(err, errlen, "%s: key '%s' is too long written out (at most %zu characters)", where, key, len - 1);
+            return -1;
+        }
         used += (size_t)w;
     }
-    return true;
+    return 0;
 }
 
 static int set_knob_json(struct knob_values *kv, const char *where, const cJSON *v, char *err, size_t errlen) {
@@ -203,12 +215,8 @@ static int set_knob_json(struct knob_values *kv, const char *where, const cJSON 
     const struct knob *k = &kv->knobs[i];
     char text[KNOB_STR + 8];
     bool ok;
-    if (k->type == KNOB_STRING && cJSON_IsArray(v)) {
-        if (!int_list_text(v, text, KNOB_STR)) {
-            snprintf(err, errlen, "%s: key '%s' as an array must hold integers, at most %d characters written out",
-                     where, k->name, KNOB_STR - 1);
-            return -1;
-        }
+    if (k->type == KNOB_STRING && (cJSON_IsArray(v) || cJSON_IsNumber(v))) {
+        if (int_list_text(v, where, k->name, text, KNOB_STR, err, errlen)) return -1;
         char inner[512];
         if (knob_set(kv, k->name, text, inner, sizeof inner) != 0) {
             snprintf(err, errlen, "%s: %s", where, inner);
