@@ -25,13 +25,15 @@ static const char *str(const cJSON *o, const char *k) {
     return cJSON_IsString(v) ? v->valuestring : "";
 }
 
-/* One goal: measured (NAN = unknown) against target; at_least: measured >= target, else <=. */
+/* One goal: measured (NAN = unknown; +-INFINITY = beyond any measured value,
+ * e.g. never faster: written as null, judged) against target; at_least:
+ * measured >= target, else <=. */
 static void goal(cJSON *goals, const char *name, const char *what, double measured, double target, bool at_least,
                  const char *note) {
     cJSON *g = cJSON_CreateObject();
     cJSON_AddStringToObject(g, "name", name);
     cJSON_AddStringToObject(g, "what", what);
-    if (isnan(measured)) cJSON_AddNullToObject(g, "measured");
+    if (!isfinite(measured)) cJSON_AddNullToObject(g, "measured");
     else cJSON_AddNumberToObject(g, "measured", measured);
     cJSON_AddNumberToObject(g, "target", target);
     if (isnan(measured)) cJSON_AddNullToObject(g, "pass");
@@ -85,26 +87,32 @@ static void flashconv_goals(const cJSON *f, cJSON *goals) {
 }
 
 /* The first L from which H3 (fwd+bwd) is faster than attention at every
- * longer L among a bench-layers file's rows; NAN when no row says so. */
+ * longer L among a bench-layers file's rows. A layer that did not finish a
+ * length (out of memory) counts as infinitely slow there; a length without
+ * both rows is skipped. NAN when no length has both rows, INFINITY when H3
+ * is not faster at the longest one. */
 static double crossover_from(const cJSON *f) {
-    double h3[32] = {0}, at[32] = {0}, Ls[32] = {0};
+    double h3[32], at[32], Ls[32];
     int n = 0;
     const cJSON *r;
     cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(f, "rows")) {
         double L = num(r, "seq_len");
         int i = 0;
         while (i < n && Ls[i] != L) i++;
-        if (i == n && n < 32) Ls[n++] = L;
+        if (i == n && n < 32) Ls[n] = L, h3[n] = at[n] = NAN, n++;
         if (i >= 32) continue;
-        bool ok = !strcmp(str(r, "status"), "ok");
-        if (!strcmp(str(r, "layer"), "h3")) h3[i] = ok ? num(r, "ms_fwd_bwd") : NAN;
-        if (!strcmp(str(r, "layer"), "attention")) at[i] = ok ? num(r, "ms_fwd_bwd") : INFINITY; /* out of memory */
+        double ms = !strcmp(str(r, "status"), "ok") ? num(r, "ms_fwd_bwd") : INFINITY;
+        if (!strcmp(str(r, "layer"), "h3")) h3[i] = ms;
+        if (!strcmp(str(r, "layer"), "attention")) at[i] = ms;
     }
     double from = NAN;
     for (int i = n - 1; i >= 0; i--) { /* lengths ascend in the file */
-        if (!(h3[i] > 0) || !(at[i] > 0)) continue;
+        if (isnan(h3[i]) || isnan(at[i])) continue;
         if (h3[i] < at[i]) from = Ls[i];
-        else break;
+        else {
+            if (isnan(from)) from = INFINITY;
+            break;
+        }
     }
     return from;
 }
@@ -134,8 +142,8 @@ static void layers_goals(const cJSON *f1, const cJSON *f32, cJSON *goals, cJSON 
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "name", "h3_layer_faster_from_b1");
     cJSON_AddStringToObject(o, "what", "H3 layer fwd+bwd faster than attention from this L on, batch 1, d 64 "
-                                       "(reported, not a goal)");
-    if (isnan(b1)) cJSON_AddNullToObject(o, "measured");
+                                       "(reported, not a goal; null: not measured, or not faster at the longest L)");
+    if (!isfinite(b1)) cJSON_AddNullToObject(o, "measured");
     else cJSON_AddNumberToObject(o, "measured", b1);
     cJSON_AddItemToArray(also, o);
 }

@@ -317,6 +317,26 @@ START_TEST(test_bench_summary) {
     ck_assert_str_eq(cJSON_GetObjectItem(also, "name")->valuestring, "h3_layer_faster_from_b1");
     ck_assert(cJSON_GetObjectItem(also, "measured")->valuedouble == 256 && !cJSON_GetObjectItem(also, "pass"));
     cJSON_Delete(j);
+    /* H3 faster at 128 but not finishing 256 (out of memory): not faster from any L, a FAIL, not "unmeasured" */
+    snprintf(path, sizeof path, "%s/layers_b32.json", bdir);
+    f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "{\"rows\": [{\"layer\": \"h3\", \"seq_len\": 128, \"status\": \"ok\", \"ms_fwd_bwd\": 3},"
+               "{\"layer\": \"attention\", \"seq_len\": 128, \"status\": \"ok\", \"ms_fwd_bwd\": 4},"
+               "{\"layer\": \"h3\", \"seq_len\": 256, \"status\": \"out of memory\"},"
+               "{\"layer\": \"attention\", \"seq_len\": 256, \"status\": \"ok\", \"ms_fwd_bwd\": 9}]}\n");
+    fclose(f);
+    expect(0, "FAIL", BIN " bench-summary --dir %s", bdir);
+    snprintf(path, sizeof path, "%s/summary.json", bdir);
+    j = read_json(path);
+    seen = 0;
+    cJSON_ArrayForEach(g, cJSON_GetObjectItem(j, "goals")) {
+        if (strcmp(cJSON_GetObjectItem(g, "name")->valuestring, "h3_layer_faster_from")) continue;
+        ck_assert(cJSON_IsNull(cJSON_GetObjectItem(g, "measured")) && cJSON_IsFalse(cJSON_GetObjectItem(g, "pass")));
+        seen++;
+    }
+    ck_assert_int_eq(seen, 1);
+    cJSON_Delete(j);
 }
 END_TEST
 
