@@ -14,8 +14,8 @@
  * sequence.) The skip D is folded into tap 0 (one product
  * (k0 + D) u[t] instead of two), so results differ from a plain loop over
  * taps plus D u in the last bits only.
- * Batches are split statically over threads; the dk/dD sums go to per-thread
- * buffers added in thread order. */
+ * Batches are split statically over threads; the dk sums go to per-thread
+ * buffers added in thread order, and dD is tap 0's sum. */
 #include "cpu.h"
 #include "simd.h"
 
@@ -169,6 +169,23 @@ static real *expand_taps(const struct conv_args *a) {
 
 static double work(const struct conv_args *a) { return 2.0 * a->B * a->H * (double)a->L * a->Lk; }
 
+/* BODY for every block (c, t0) of T rows of one batch entry's (L, H) rows,
+ * in the order ROWS_IN_L1 picks. A macro, not a function taking the block
+ * kernel: out of line, the kernel lost the registers its loops need. */
+#define FOR_BLOCKS(L, H, BODY)                                                        \
+    if ((size_t)(L) * (H) * sizeof(real) <= ROWS_IN_L1)                               \
+        for (int c = 0; c < (H); c += VL) /* one channel vector's rows at a time */   \
+            for (int t0 = 0; t0 < (L); t0 += TB) {                                    \
+                int T = (L) - t0 < TB ? (L) - t0 : TB;                                \
+                BODY                                                                  \
+            }                                                                         \
+    else                                                                              \
+        for (int t0 = 0; t0 < (L); t0 += TB) /* a time block over all channels */     \
+            for (int c = 0; c < (H); c += VL) {                                       \
+                int T = (L) - t0 < TB ? (L) - t0 : TB;                                \
+                BODY                                                                  \
+            }
+
 void cpu_conv_blh(const struct conv_args *a) {
     int B = a->B, L = a->L, H = a->H, Lk = a->Lk;
     real *kt = expand_taps(a);
@@ -176,18 +193,7 @@ void cpu_conv_blh(const struct conv_args *a) {
     for (int b = 0; b < B; b++) {
         const real *ub = a->u + (size_t)b * L * H;
         real *yb = a->y + (size_t)b * L * H;
-        if ((size_t)L * H * sizeof(real) <= ROWS_IN_L1)
-            for (int c = 0; c < H; c += VL) /* one channel vector's rows at a time */
-                for (int t0 = 0; t0 < L; t0 += TB) {
-                    int T = L - t0 < TB ? L - t0 : TB;
-                    BY_T(fwd_rows, T, H, t0, Lk, kt + c, ub + c, yb + c)
-                }
-        else
-            for (int t0 = 0; t0 < L; t0 += TB) /* all channels of a time block: whole rows stay in cache */
-                for (int c = 0; c < H; c += VL) {
-                    int T = L - t0 < TB ? L - t0 : TB;
-                    BY_T(fwd_rows, T, H, t0, Lk, kt + c, ub + c, yb + c)
-                }
+        FOR_BLOCKS(L, H, BY_T(fwd_rows, T, H, t0, Lk, kt + c, ub + c, yb + c))
     }
 }
 
@@ -199,68 +205,50 @@ static void du_blh(const struct conv_bwd_args *g, const real *kt) {
     for (int b = 0; b < B; b++) {
         const real *db = g->dy + (size_t)b * L * H;
         real *ub = g->du + (size_t)b * L * H;
-        if ((size_t)L * H * sizeof(real) <= ROWS_IN_L1) /* the loop orders of the forward */
-            for (int c = 0; c < H; c += VL)
-                for (int t0 = 0; t0 < L; t0 += TB) {
-                    int T = L - t0 < TB ? L - t0 : TB;
-                    BY_T(du_rows, T, H, t0, L, Lk, kt + c, db + c, ub + c)
-                }
-        else
-            for (int t0 = 0; t0 < L; t0 += TB)
-                for (int c = 0; c < H; c += VL) {
-                    int T = L - t0 < TB ? L - t0 : TB;
-                    BY_T(du_rows, T, H, t0, L, Lk, kt + c, db + c, ub + c)
-                }
+        FOR_BLOCKS(L, H, BY_T(du_rows, T, H, t0, L, Lk, kt + c, db + c, ub + c))
     }
 }
 
-/* dkt (Lk, H) and dd (H) summed over batches; fixed order for a thread count. */
-static void dk_blh(const struct conv_bwd_args *g, real *dkt, real *dd) {
+/* dkt (Lk, H) summed over batches; fixed order for a thread count. */
+static void dk_blh(const struct conv_bwd_args *g, real *dkt) {
     const struct conv_args *a = &g->f;
     int B = a->B, L = a->L, H = a->H, Lk = a->Lk;
-    size_t per = (size_t)(Lk + 1) * H;
+    size_t per = (size_t)Lk * H;
     int nt = cpu_par(work(a)) ? omp_get_max_threads() : 1;
     real *acc = cpu_scratch(SCRATCH_CONV_ACC, sizeof(real) * (size_t)nt * per);
     memset(acc, 0, sizeof(real) * (size_t)nt * per);
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         int t = omp_get_thread_num(), n = omp_get_num_threads();
-        real *mk = acc + (size_t)t * per, *md = mk + (size_t)Lk * H;
+        real *mk = acc + (size_t)t * per;
         for (int b = B * t / n; b < B * (t + 1) / n; b++) {
             const real *ub = a->u + (size_t)b * L * H, *dyb = g->dy + (size_t)b * L * H;
-            for (int c = 0; c < H; c += VL) {
+            for (int c = 0; c < H; c += VL)
                 for (int j0 = 0; j0 < Lk; j0 += TB) {
                     int T = Lk - j0 < TB ? Lk - j0 : TB;
                     BY_T(dk_rows, T, H, j0, L, dyb + c, ub + c, mk + (size_t)j0 * H + c)
                 }
-                vec s = vload(md + c);
-                for (int r = 0; r < L; r++) s += vload(dyb + (size_t)r * H + c) * vload(ub + (size_t)r * H + c);
-                vstore(md + c, s);
-            }
         }
     }
-    memset(dkt, 0, sizeof(real) * (size_t)Lk * H);
-    memset(dd, 0, sizeof(real) * H);
+    memset(dkt, 0, sizeof(real) * per);
     for (int t = 0; t < nt; t++) {
         const real *mk = acc + (size_t)t * per;
-        for (size_t i = 0; i < (size_t)Lk * H; i++) dkt[i] += mk[i];
-        for (int c = 0; c < H; c++) dd[c] += mk[(size_t)Lk * H + c];
+        for (size_t i = 0; i < per; i++) dkt[i] += mk[i];
     }
 }
 
+/* dD is tap 0's gradient: D multiplies the same u[t] for y[t] as tap 0 does. */
 void cpu_conv_blh_bwd(const struct conv_bwd_args *g) {
     const struct conv_args *a = &g->f;
     int H = a->H, Lk = a->Lk, gr = a->group;
-    real *kt = expand_taps(a);
-    if (g->du) du_blh(g, kt);
+    if (g->du) du_blh(g, expand_taps(a));
     if (g->dk || g->dD) {
         real *dkt = cpu_scratch(SCRATCH_CONV_DTAPS, sizeof(real) * (size_t)Lk * H);
-        real *dd = cpu_scratch(SCRATCH_CONV_DSKIP, sizeof(real) * H);
-        dk_blh(g, dkt, dd);
+        dk_blh(g, dkt);
         for (int c = 0; c < H; c++) {
             if (g->dk)
                 for (int j = 0; j < Lk; j++) g->dk[(size_t)(c / gr) * Lk + j] += dkt[(size_t)j * H + c];
-            if (g->dD) g->dD[c / gr] += dd[c];
+            if (g->dD) g->dD[c / gr] += dkt[c];
         }
     }
 }
