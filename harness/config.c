@@ -161,8 +161,8 @@ static const char *type_name(enum knob_type t) {
     case KNOB_INT: return "an integer";
     case KNOB_REAL: return "a number";
     case KNOB_BOOL: return "true or false";
-    case KNOB_ENUM:
-    case KNOB_STRING: return "a string";
+    case KNOB_ENUM: return "a string";
+    case KNOB_STRING: return "a string (or an integer, or an array of them)";
     }
     return "?";
 }
@@ -215,15 +215,6 @@ static int set_knob_json(struct knob_values *kv, const char *where, const cJSON 
     const struct knob *k = &kv->knobs[i];
     char text[KNOB_STR + 8];
     bool ok;
-    if (k->type == KNOB_STRING && (cJSON_IsArray(v) || cJSON_IsNumber(v))) {
-        if (int_list_text(v, where, k->name, text, KNOB_STR, err, errlen)) return -1;
-        char inner[512];
-        if (knob_set(kv, k->name, text, inner, sizeof inner) != 0) {
-            snprintf(err, errlen, "%s: %s", where, inner);
-            return -1;
-        }
-        return 0;
-    }
     if (cJSON_IsNumber(v) && !isfinite(v->valuedouble)) { /* e.g. 1e400: JSON has no infinity */
         snprintf(err, errlen, "%s: key '%s': the number is out of range for a double", where, k->name);
         return -1;
@@ -232,6 +223,13 @@ static int set_knob_json(struct knob_values *kv, const char *where, const cJSON 
     case KNOB_INT:
     case KNOB_REAL: ok = cJSON_IsNumber(v); if (ok) number_text(v->valuedouble, text, sizeof text); break;
     case KNOB_BOOL: ok = cJSON_IsBool(v); if (ok) snprintf(text, sizeof text, "%s", cJSON_IsTrue(v) ? "true" : "false"); break;
+    case KNOB_STRING:
+        if (cJSON_IsArray(v) || cJSON_IsNumber(v)) {
+            if (int_list_text(v, where, k->name, text, KNOB_STR, err, errlen)) return -1;
+            ok = true;
+            break;
+        }
+        /* fall through */
     default: ok = cJSON_IsString(v); if (ok) snprintf(text, sizeof text, "%s", v->valuestring); break;
     }
     if (!ok) {

@@ -124,6 +124,7 @@ START_TEST(test_types_and_ranges) {
                  NULL);
     expect_error(TINY, "task.train_seq_lens=[4.5, 8]", "must hold integers", NULL);
     expect_error(TINY, "task.train_seq_lens=4.5", "must hold integers", NULL);
+    expect_error(TINY, "task.train_seq_lens=true", "'train_seq_lens' must be a string (or an integer", "a boolean");
     expect_error(TINY, "task.train_seq_lens=[1000000,1000000,1000000,1000000,1000000,1000000,1000000,1000000,8]",
                  "too long written out", "at most 63 characters");
     expect_error(TINY, "task.train_seq_lens=[4, 6]", "train_seq_lens", "longest");
