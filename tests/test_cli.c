@@ -264,40 +264,41 @@ START_TEST(test_bench_generate) {
 }
 END_TEST
 
+/* dir/name (=) text, a benchmark file bench-summary reads. */
+static void write_bench(const char *dir, const char *name, const char *text) {
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
 /* bench-summary: goals computed from the benchmark files; a missing file leaves its goals unmeasured. */
 START_TEST(test_bench_summary) {
     char bdir[128], path[192];
     snprintf(bdir, sizeof bdir, "%s/bench", dir);
     ck_assert_int_eq(mkdir(bdir, 0777), 0);
-    snprintf(path, sizeof path, "%s/layers.json", bdir);
-    FILE *f = fopen(path, "w");
-    ck_assert_ptr_nonnull(f);
     /* batch 1: H3 slower at 128, faster from 256 on; attention out of memory at 64K */
-    fprintf(f, "{\"rows\": [{\"layer\": \"h3\", \"seq_len\": 128, \"status\": \"ok\", \"ms_fwd_bwd\": 2},"
-               "{\"layer\": \"attention\", \"seq_len\": 128, \"status\": \"ok\", \"ms_fwd_bwd\": 1},"
-               "{\"layer\": \"h3\", \"seq_len\": 256, \"status\": \"ok\", \"ms_fwd_bwd\": 3},"
-               "{\"layer\": \"attention\", \"seq_len\": 256, \"status\": \"ok\", \"ms_fwd_bwd\": 4},"
-               "{\"layer\": \"h3\", \"seq_len\": 65536, \"status\": \"ok\", \"ms_fwd_bwd\": 700},"
-               "{\"layer\": \"attention\", \"seq_len\": 65536, \"status\": \"out of memory\"}]}\n");
-    fclose(f);
-    snprintf(path, sizeof path, "%s/layers_b32.json", bdir);
-    f = fopen(path, "w");
-    ck_assert_ptr_nonnull(f);
+    write_bench(bdir, "layers.json",
+                "{\"rows\": [{\"layer\": \"h3\", \"seq_len\": 128, \"status\": \"ok\", \"ms_fwd_bwd\": 2},"
+                "{\"layer\": \"attention\", \"seq_len\": 128, \"status\": \"ok\", \"ms_fwd_bwd\": 1},"
+                "{\"layer\": \"h3\", \"seq_len\": 256, \"status\": \"ok\", \"ms_fwd_bwd\": 3},"
+                "{\"layer\": \"attention\", \"seq_len\": 256, \"status\": \"ok\", \"ms_fwd_bwd\": 4},"
+                "{\"layer\": \"h3\", \"seq_len\": 65536, \"status\": \"ok\", \"ms_fwd_bwd\": 700},"
+                "{\"layer\": \"attention\", \"seq_len\": 65536, \"status\": \"out of memory\"}]}\n");
     /* batch 32: H3 faster from 128 (slower at 64); the goal reads this file */
-    fprintf(f, "{\"rows\": [{\"layer\": \"h3\", \"seq_len\": 64, \"status\": \"ok\", \"ms_fwd_bwd\": 2},"
-               "{\"layer\": \"attention\", \"seq_len\": 64, \"status\": \"ok\", \"ms_fwd_bwd\": 1},"
-               "{\"layer\": \"h3\", \"seq_len\": 128, \"status\": \"ok\", \"ms_fwd_bwd\": 3},"
-               "{\"layer\": \"attention\", \"seq_len\": 128, \"status\": \"ok\", \"ms_fwd_bwd\": 4},"
-               "{\"layer\": \"h3\", \"seq_len\": 256, \"status\": \"ok\", \"ms_fwd_bwd\": 5},"
-               "{\"layer\": \"attention\", \"seq_len\": 256, \"status\": \"ok\", \"ms_fwd_bwd\": 9}]}\n");
-    fclose(f);
-    snprintf(path, sizeof path, "%s/generate.json", bdir);
-    f = fopen(path, "w");
-    ck_assert_ptr_nonnull(f);
-    fprintf(f, "{\"rows\": [{\"layer\": \"h3\", \"context\": 128, \"status\": \"ok\", \"tokens_per_second\": 1000},"
-               "{\"layer\": \"h3\", \"context\": 1536, \"status\": \"ok\", \"tokens_per_second\": 1100},"
-               "{\"layer\": \"attention\", \"context\": 1536, \"status\": \"ok\", \"tokens_per_second\": 500}]}\n");
-    fclose(f);
+    write_bench(bdir, "layers_b32.json",
+                "{\"rows\": [{\"layer\": \"h3\", \"seq_len\": 64, \"status\": \"ok\", \"ms_fwd_bwd\": 2},"
+                "{\"layer\": \"attention\", \"seq_len\": 64, \"status\": \"ok\", \"ms_fwd_bwd\": 1},"
+                "{\"layer\": \"h3\", \"seq_len\": 128, \"status\": \"ok\", \"ms_fwd_bwd\": 3},"
+                "{\"layer\": \"attention\", \"seq_len\": 128, \"status\": \"ok\", \"ms_fwd_bwd\": 4},"
+                "{\"layer\": \"h3\", \"seq_len\": 256, \"status\": \"ok\", \"ms_fwd_bwd\": 5},"
+                "{\"layer\": \"attention\", \"seq_len\": 256, \"status\": \"ok\", \"ms_fwd_bwd\": 9}]}\n");
+    write_bench(bdir, "generate.json",
+                "{\"rows\": [{\"layer\": \"h3\", \"context\": 128, \"status\": \"ok\", \"tokens_per_second\": 1000},"
+                "{\"layer\": \"h3\", \"context\": 1536, \"status\": \"ok\", \"tokens_per_second\": 1100},"
+                "{\"layer\": \"attention\", \"context\": 1536, \"status\": \"ok\", \"tokens_per_second\": 500}]}\n");
     expect(0, "flashconv.json", BIN " bench-summary --dir %s", bdir); /* no flashconv.json: said, not fatal */
     snprintf(path, sizeof path, "%s/summary.json", bdir);
     cJSON *j = read_json(path);
@@ -318,14 +319,11 @@ START_TEST(test_bench_summary) {
     ck_assert(cJSON_GetObjectItem(also, "measured")->valuedouble == 256 && !cJSON_GetObjectItem(also, "pass"));
     cJSON_Delete(j);
     /* H3 faster at 128 but not finishing 256 (out of memory): not faster from any L, a FAIL, not "unmeasured" */
-    snprintf(path, sizeof path, "%s/layers_b32.json", bdir);
-    f = fopen(path, "w");
-    ck_assert_ptr_nonnull(f);
-    fprintf(f, "{\"rows\": [{\"layer\": \"h3\", \"seq_len\": 128, \"status\": \"ok\", \"ms_fwd_bwd\": 3},"
-               "{\"layer\": \"attention\", \"seq_len\": 128, \"status\": \"ok\", \"ms_fwd_bwd\": 4},"
-               "{\"layer\": \"h3\", \"seq_len\": 256, \"status\": \"out of memory\"},"
-               "{\"layer\": \"attention\", \"seq_len\": 256, \"status\": \"ok\", \"ms_fwd_bwd\": 9}]}\n");
-    fclose(f);
+    write_bench(bdir, "layers_b32.json",
+                "{\"rows\": [{\"layer\": \"h3\", \"seq_len\": 128, \"status\": \"ok\", \"ms_fwd_bwd\": 3},"
+                "{\"layer\": \"attention\", \"seq_len\": 128, \"status\": \"ok\", \"ms_fwd_bwd\": 4},"
+                "{\"layer\": \"h3\", \"seq_len\": 256, \"status\": \"out of memory\"},"
+                "{\"layer\": \"attention\", \"seq_len\": 256, \"status\": \"ok\", \"ms_fwd_bwd\": 9}]}\n");
     expect(0, "FAIL", BIN " bench-summary --dir %s", bdir);
     snprintf(path, sizeof path, "%s/summary.json", bdir);
     j = read_json(path);
